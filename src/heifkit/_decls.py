@@ -1,0 +1,272 @@
+"""C declarations of the libheif subset heifkit uses, kept as data in one place.
+
+``TYPES`` is cffi ``cdef`` text for the types; struct layouts and enum values are left open (``...``)
+so that cffi takes them from the real headers at build time. ``FUNCTIONS`` lists the libheif functions
+we call: ``_build.py`` turns each into a function pointer resolved with ``dlsym`` from the libheif that
+``_lib.py`` loads by absolute path, so the extension never links against whatever ``libheif.so.1`` the
+loader would find first. ``HELPERS`` declares our own C helpers (defined in ``_build.py``).
+"""
+
+TYPES = """
+typedef uint32_t heif_item_id;
+
+typedef enum heif_error_code { heif_error_Ok, heif_error_Invalid_input, heif_error_Unsupported_filetype,
+    heif_error_Unsupported_feature, heif_error_Usage_error, heif_error_Memory_allocation_error,
+    heif_error_Decoder_plugin_error, heif_error_Encoder_plugin_error, heif_error_Encoding_error,
+    heif_error_Color_profile_does_not_exist, heif_error_Plugin_loading_error, heif_error_Canceled,
+    heif_error_End_of_sequence, ... } heif_error_code;
+typedef enum heif_suberror_code { heif_suberror_Unspecified, heif_suberror_End_of_data,
+    heif_suberror_Security_limit_exceeded, heif_suberror_Unsupported_codec,
+    heif_suberror_Unsupported_parameter, heif_suberror_Invalid_parameter_value, ... } heif_suberror_code;
+
+typedef struct heif_error { heif_error_code code; heif_suberror_code subcode; const char* message; ...; }
+    heif_error;
+
+typedef enum heif_compression_format { heif_compression_undefined, heif_compression_HEVC,
+    heif_compression_AVC, heif_compression_JPEG, heif_compression_AV1, heif_compression_VVC,
+    heif_compression_EVC, heif_compression_JPEG2000, heif_compression_uncompressed,
+    heif_compression_mask, ... } heif_compression_format;
+typedef enum heif_chroma { heif_chroma_undefined, heif_chroma_monochrome, heif_chroma_420, heif_chroma_422,
+    heif_chroma_444, heif_chroma_interleaved_RGB, heif_chroma_interleaved_RGBA,
+    heif_chroma_interleaved_RRGGBB_BE, heif_chroma_interleaved_RRGGBBAA_BE,
+    heif_chroma_interleaved_RRGGBB_LE, heif_chroma_interleaved_RRGGBBAA_LE, ... } heif_chroma;
+typedef enum heif_colorspace { heif_colorspace_undefined, heif_colorspace_YCbCr, heif_colorspace_RGB,
+    heif_colorspace_monochrome, ... } heif_colorspace;
+typedef enum heif_channel { heif_channel_Y, heif_channel_Cb, heif_channel_Cr, heif_channel_R,
+    heif_channel_G, heif_channel_B, heif_channel_Alpha, heif_channel_interleaved, ... } heif_channel;
+typedef enum heif_color_profile_type { heif_color_profile_type_not_present, heif_color_profile_type_nclx,
+    heif_color_profile_type_rICC, heif_color_profile_type_prof, ... } heif_color_profile_type;
+typedef enum heif_orientation { heif_orientation_normal, ... } heif_orientation;
+typedef enum heif_depth_representation_type { heif_depth_representation_type_uniform_inverse_Z, ... }
+    heif_depth_representation_type;
+
+typedef struct heif_context heif_context;
+typedef struct heif_image_handle heif_image_handle;
+typedef struct heif_image heif_image;
+typedef struct heif_encoder heif_encoder;
+typedef struct heif_encoder_descriptor heif_encoder_descriptor;
+typedef struct heif_decoder_descriptor heif_decoder_descriptor;
+typedef struct heif_reading_options heif_reading_options;
+typedef struct heif_init_params heif_init_params;
+typedef struct heif_plugin_info heif_plugin_info;
+typedef struct heif_camera_extrinsic_matrix heif_camera_extrinsic_matrix;
+
+typedef struct heif_security_limits { uint8_t version; uint64_t max_image_size_pixels;
+    uint64_t max_number_of_tiles; uint32_t max_items; uint32_t max_color_profile_size;
+    uint64_t max_memory_block_size; uint32_t max_children_per_box; uint64_t max_total_memory; ...; }
+    heif_security_limits;
+
+typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations;
+    uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;
+    int num_codec_threads; ...; } heif_decoding_options;
+
+typedef struct heif_color_profile_nclx { uint8_t version; uint16_t color_primaries;
+    uint16_t transfer_characteristics; uint16_t matrix_coefficients; uint8_t full_range_flag;
+    float color_primary_red_x; float color_primary_red_y; float color_primary_green_x;
+    float color_primary_green_y; float color_primary_blue_x; float color_primary_blue_y;
+    float color_primary_white_x; float color_primary_white_y; ...; } heif_color_profile_nclx;
+
+typedef struct heif_encoding_options { uint8_t version; uint8_t save_alpha_channel;
+    heif_color_profile_nclx* output_nclx_profile; uint8_t macOS_compatibility_workaround_no_nclx_profile;
+    heif_orientation image_orientation; ...; } heif_encoding_options;
+
+typedef struct heif_image_tiling { int version; uint32_t num_columns; uint32_t num_rows;
+    uint32_t tile_width; uint32_t tile_height; uint32_t image_width; uint32_t image_height; ...; }
+    heif_image_tiling;
+
+typedef struct heif_depth_representation_info { uint8_t version; uint8_t has_z_near; uint8_t has_z_far;
+    uint8_t has_d_min; uint8_t has_d_max; double z_near; double z_far; double d_min; double d_max;
+    heif_depth_representation_type depth_representation_type; uint32_t disparity_reference_view;
+    uint32_t depth_nonlinear_representation_model_size; ...; } heif_depth_representation_info;
+
+typedef struct heif_content_light_level { uint16_t max_content_light_level;
+    uint16_t max_pic_average_light_level; ...; } heif_content_light_level;
+typedef struct heif_mastering_display_colour_volume { uint16_t display_primaries_x[3];
+    uint16_t display_primaries_y[3]; uint16_t white_point_x; uint16_t white_point_y;
+    uint32_t max_display_mastering_luminance; uint32_t min_display_mastering_luminance; ...; }
+    heif_mastering_display_colour_volume;
+typedef struct heif_ambient_viewing_environment { uint32_t ambient_illumination; uint16_t ambient_light_x;
+    uint16_t ambient_light_y; ...; } heif_ambient_viewing_environment;
+typedef struct heif_camera_intrinsic_matrix { double focal_length_x; double focal_length_y;
+    double principal_point_x; double principal_point_y; double skew; ...; } heif_camera_intrinsic_matrix;
+
+#define LIBHEIF_NUMERIC_VERSION ...
+#define LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA ...
+#define LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH ...
+"""
+
+FUNCTIONS = [
+    # library
+    "heif_error heif_init(heif_init_params*);",
+    "const char* heif_get_version(void);",
+    "uint32_t heif_get_version_number(void);",
+    "heif_error heif_load_plugin(const char* filename, heif_plugin_info const** out_plugin);",
+    "int heif_get_encoder_descriptors(heif_compression_format format_filter, const char* name_filter,"
+    " const heif_encoder_descriptor** out_encoders, int count);",
+    "const char* heif_encoder_descriptor_get_name(const heif_encoder_descriptor*);",
+    "const char* heif_encoder_descriptor_get_id_name(const heif_encoder_descriptor*);",
+    "heif_compression_format heif_encoder_descriptor_get_compression_format(const heif_encoder_descriptor*);",
+    "int heif_get_decoder_descriptors(heif_compression_format format_filter,"
+    " const heif_decoder_descriptor** out_decoders, int count);",
+    "const char* heif_decoder_descriptor_get_name(const heif_decoder_descriptor*);",
+    "const char* heif_decoder_descriptor_get_id_name(const heif_decoder_descriptor*);",
+    "int heif_have_decoder_for_format(heif_compression_format format);",
+    "int heif_have_encoder_for_format(heif_compression_format format);",
+    "const heif_security_limits* heif_get_global_security_limits(void);",
+    "const heif_security_limits* heif_get_disabled_security_limits(void);",
+    # context (read)
+    "heif_context* heif_context_alloc(void);",
+    "void heif_context_free(heif_context*);",
+    "heif_error heif_context_set_security_limits(heif_context*, const heif_security_limits*);",
+    "heif_error heif_context_read_from_file(heif_context*, const char* filename, const heif_reading_options*);",
+    "heif_error heif_context_read_from_memory_without_copy(heif_context*, const void* mem, size_t size,"
+    " const heif_reading_options*);",
+    "void heif_context_set_max_decoding_threads(heif_context* ctx, int max_threads);",
+    "int heif_context_get_number_of_top_level_images(heif_context* ctx);",
+    "int heif_context_get_list_of_top_level_image_IDs(heif_context* ctx, heif_item_id* ID_array, int count);",
+    "heif_error heif_context_get_primary_image_ID(heif_context* ctx, heif_item_id* id);",
+    "heif_error heif_context_get_image_handle(heif_context* ctx, heif_item_id id, heif_image_handle**);",
+    # handle (read)
+    "void heif_image_handle_release(const heif_image_handle*);",
+    "int heif_image_handle_get_width(const heif_image_handle* handle);",
+    "int heif_image_handle_get_height(const heif_image_handle* handle);",
+    "int heif_image_handle_has_alpha_channel(const heif_image_handle*);",
+    "int heif_image_handle_is_premultiplied_alpha(const heif_image_handle*);",
+    "int heif_image_handle_get_luma_bits_per_pixel(const heif_image_handle*);",
+    "int heif_image_handle_get_chroma_bits_per_pixel(const heif_image_handle*);",
+    "heif_error heif_image_handle_get_preferred_decoding_colorspace(const heif_image_handle* image_handle,"
+    " heif_colorspace* out_colorspace, heif_chroma* out_chroma);",
+    "heif_color_profile_type heif_image_handle_get_color_profile_type(const heif_image_handle* handle);",
+    "heif_error heif_image_handle_get_nclx_color_profile(const heif_image_handle* handle,"
+    " heif_color_profile_nclx** out_data);",
+    "size_t heif_image_handle_get_raw_color_profile_size(const heif_image_handle* handle);",
+    "heif_error heif_image_handle_get_raw_color_profile(const heif_image_handle* handle, void* out_data);",
+    "int heif_image_handle_get_number_of_metadata_blocks(const heif_image_handle* handle,"
+    " const char* type_filter);",
+    "int heif_image_handle_get_list_of_metadata_block_IDs(const heif_image_handle* handle,"
+    " const char* type_filter, heif_item_id* ids, int count);",
+    "const char* heif_image_handle_get_metadata_type(const heif_image_handle* handle, heif_item_id metadata_id);",
+    "const char* heif_image_handle_get_metadata_content_type(const heif_image_handle* handle,"
+    " heif_item_id metadata_id);",
+    "size_t heif_image_handle_get_metadata_size(const heif_image_handle* handle, heif_item_id metadata_id);",
+    "heif_error heif_image_handle_get_metadata(const heif_image_handle* handle, heif_item_id metadata_id,"
+    " void* out_data);",
+    "int heif_image_handle_get_number_of_thumbnails(const heif_image_handle* handle);",
+    "int heif_image_handle_get_list_of_thumbnail_IDs(const heif_image_handle* handle, heif_item_id* ids,"
+    " int count);",
+    "heif_error heif_image_handle_get_thumbnail(const heif_image_handle* main_image_handle,"
+    " heif_item_id thumbnail_id, heif_image_handle** out_thumbnail_handle);",
+    "int heif_image_handle_get_number_of_depth_images(const heif_image_handle* handle);",
+    "int heif_image_handle_get_list_of_depth_image_IDs(const heif_image_handle* handle, heif_item_id* ids,"
+    " int count);",
+    "heif_error heif_image_handle_get_depth_image_handle(const heif_image_handle* handle,"
+    " heif_item_id depth_image_id, heif_image_handle** out_depth_handle);",
+    "int heif_image_handle_get_depth_image_representation_info(const heif_image_handle* handle,"
+    " heif_item_id depth_image_id, const heif_depth_representation_info** out);",
+    "void heif_depth_representation_info_free(const heif_depth_representation_info* info);",
+    "int heif_image_handle_get_number_of_auxiliary_images(const heif_image_handle* handle, int aux_filter);",
+    "int heif_image_handle_get_list_of_auxiliary_image_IDs(const heif_image_handle* handle, int aux_filter,"
+    " heif_item_id* ids, int count);",
+    "heif_error heif_image_handle_get_auxiliary_image_handle(const heif_image_handle* main_image_handle,"
+    " heif_item_id auxiliary_id, heif_image_handle** out_auxiliary_handle);",
+    "heif_error heif_image_handle_get_auxiliary_type(const heif_image_handle* handle, const char** out_type);",
+    "void heif_image_handle_release_auxiliary_type(const heif_image_handle* handle, const char** out_type);",
+    "int heif_image_handle_get_pixel_aspect_ratio(const heif_image_handle*, uint32_t* aspect_h,"
+    " uint32_t* aspect_v);",
+    "int heif_image_handle_get_content_light_level(const heif_image_handle*, heif_content_light_level* out);",
+    "int heif_image_handle_get_mastering_display_colour_volume(const heif_image_handle*,"
+    " heif_mastering_display_colour_volume* out);",
+    "int heif_image_handle_get_ambient_viewing_environment(const heif_image_handle*,"
+    " heif_ambient_viewing_environment* out);",
+    "heif_error heif_image_handle_get_image_tiling(const heif_image_handle* handle,"
+    " int process_image_transformations, heif_image_tiling* out_tiling);",
+    "int heif_image_handle_has_camera_intrinsic_matrix(const heif_image_handle* handle);",
+    "heif_error heif_image_handle_get_camera_intrinsic_matrix(const heif_image_handle* handle,"
+    " heif_camera_intrinsic_matrix* out_matrix);",
+    "int heif_image_handle_has_camera_extrinsic_matrix(const heif_image_handle* handle);",
+    "heif_error heif_image_handle_get_camera_extrinsic_matrix(const heif_image_handle* handle,"
+    " heif_camera_extrinsic_matrix** out_matrix);",
+    "void heif_camera_extrinsic_matrix_release(heif_camera_extrinsic_matrix*);",
+    "heif_error heif_camera_extrinsic_matrix_get_rotation_matrix(const heif_camera_extrinsic_matrix*,"
+    " double* out_matrix_row_major);",
+    # decode
+    "heif_decoding_options* heif_decoding_options_alloc(void);",
+    "void heif_decoding_options_free(heif_decoding_options*);",
+    "heif_error heif_decode_image(const heif_image_handle* in_handle, heif_image** out_img,"
+    " heif_colorspace colorspace, heif_chroma chroma, const heif_decoding_options* options);",
+    "heif_error heif_image_handle_decode_image_tile(const heif_image_handle* in_handle, heif_image** out_img,"
+    " heif_colorspace colorspace, heif_chroma chroma, const heif_decoding_options* options,"
+    " uint32_t tile_x, uint32_t tile_y);",
+    # image
+    "void heif_image_release(const heif_image*);",
+    "int heif_image_get_primary_width(const heif_image* img);",
+    "int heif_image_get_primary_height(const heif_image* img);",
+    "int heif_image_get_width(const heif_image* img, heif_channel channel);",
+    "int heif_image_get_height(const heif_image* img, heif_channel channel);",
+    "int heif_image_get_bits_per_pixel_range(const heif_image*, heif_channel channel);",
+    "const uint8_t* heif_image_get_plane_readonly2(const heif_image*, heif_channel channel, size_t* out_stride);",
+    "uint8_t* heif_image_get_plane2(heif_image*, heif_channel channel, size_t* out_stride);",
+    "heif_error heif_image_create(int width, int height, heif_colorspace colorspace, heif_chroma chroma,"
+    " heif_image** out_image);",
+    "heif_error heif_image_add_plane(heif_image* image, heif_channel channel, int width, int height,"
+    " int bit_depth);",
+    "void heif_image_set_premultiplied_alpha(heif_image* image, int is_premultiplied_alpha);",
+    "heif_error heif_image_set_raw_color_profile(heif_image* image, const char* profile_type_fourcc_string,"
+    " const void* profile_data, const size_t profile_size);",
+    "heif_error heif_image_set_nclx_color_profile(heif_image* image,"
+    " const heif_color_profile_nclx* color_profile);",
+    "void heif_image_set_pixel_aspect_ratio(heif_image*, uint32_t aspect_h, uint32_t aspect_v);",
+    "void heif_image_set_content_light_level(const heif_image*, const heif_content_light_level* in);",
+    "void heif_image_set_mastering_display_colour_volume(const heif_image*,"
+    " const heif_mastering_display_colour_volume* in);",
+    "void heif_image_set_ambient_viewing_environment(const heif_image*,"
+    " const heif_ambient_viewing_environment* in);",
+    "heif_color_profile_nclx* heif_nclx_color_profile_alloc(void);",
+    "void heif_nclx_color_profile_free(heif_color_profile_nclx* nclx_profile);",
+    # encode
+    "heif_error heif_context_get_encoder(heif_context* context, const heif_encoder_descriptor*,"
+    " heif_encoder** out_encoder);",
+    "heif_error heif_context_get_encoder_for_format(heif_context* context, heif_compression_format format,"
+    " heif_encoder**);",
+    "void heif_encoder_release(heif_encoder*);",
+    "heif_error heif_encoder_set_lossy_quality(heif_encoder*, int quality);",
+    "heif_error heif_encoder_set_lossless(heif_encoder*, int enable);",
+    "heif_error heif_encoder_set_parameter(heif_encoder*, const char* parameter_name, const char* value);",
+    "heif_encoding_options* heif_encoding_options_alloc(void);",
+    "void heif_encoding_options_free(heif_encoding_options*);",
+    "heif_error heif_context_encode_image(heif_context*, const heif_image* image, heif_encoder* encoder,"
+    " const heif_encoding_options* options, heif_image_handle** out_image_handle);",
+    "heif_error heif_context_encode_thumbnail(heif_context*, const heif_image* image,"
+    " const heif_image_handle* master_image_handle, heif_encoder* encoder,"
+    " const heif_encoding_options* options, int bbox_size, heif_image_handle** out_thumb_image_handle);",
+    "heif_error heif_context_set_primary_image(heif_context*, heif_image_handle* image_handle);",
+    "heif_error heif_context_add_exif_metadata(heif_context*, const heif_image_handle* image_handle,"
+    " const void* data, int size);",
+    "heif_error heif_context_add_XMP_metadata(heif_context*, const heif_image_handle* image_handle,"
+    " const void* data, int size);",
+    "heif_error heif_context_add_generic_metadata(heif_context* ctx, const heif_image_handle* image_handle,"
+    " const void* data, int size, const char* item_type, const char* content_type);",
+    "heif_error heif_context_add_grid_image(heif_context* ctx, uint32_t image_width, uint32_t image_height,"
+    " uint32_t tile_columns, uint32_t tile_rows, const heif_encoding_options* encoding_options,"
+    " heif_image_handle** out_grid_image_handle);",
+    "heif_error heif_context_add_image_tile(heif_context* ctx, heif_image_handle* tiled_image,"
+    " uint32_t tile_x, uint32_t tile_y, const heif_image* image, heif_encoder* encoder);",
+    "void heif_image_handle_set_pixel_aspect_ratio(heif_image_handle*, uint32_t aspect_h, uint32_t aspect_v);",
+    "void heif_image_handle_set_content_light_level(const heif_image_handle*,"
+    " const heif_content_light_level* in);",
+    "void heif_image_handle_set_mastering_display_colour_volume(const heif_image_handle*,"
+    " const heif_mastering_display_colour_volume* in);",
+    "void heif_image_handle_set_ambient_viewing_environment(const heif_image_handle*,"
+    " const heif_ambient_viewing_environment* in);",
+]
+
+HELPERS = """
+int hk_bind(const char* path, char* errbuf, size_t errlen);
+size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
+    uint32_t width, uint32_t height, int channels, int bytes_per_sample, int shift_left, int swap_rb);
+int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel,
+    int src_bytes, uint8_t* dst, size_t dst_stride, int dst_channels, uint32_t width, uint32_t height,
+    int shift_right, int swap_rb);
+heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size);
+void hk_free(void* p);
+"""

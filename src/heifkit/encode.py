@@ -1,0 +1,1 @@
+"""Encode orchestration (placeholder until the write path lands)."""

@@ -1,0 +1,859 @@
+"""``HeifFile``, ``HeifImage``, ``HeifDepthImage``, ``HeifAuxImage`` and the module-level functions.
+
+Reading is lazy: opening parses the container and each image's properties and metadata; pixels are
+decoded on first access to ``data``/``stride``/``__array_interface__``/``to_pillow()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Iterator
+from typing import IO, Any, Callable, Union
+
+from . import _lib, options
+from ._lib import Context, check, ffi, lib
+from .decode import Layout, channels_of, decode_into, layout_for, pillow_image
+from .errors import InvalidInputError
+from .metadata import exif_from_block, set_orientation
+
+__all__ = [
+    "HeifFile",
+    "HeifImage",
+    "HeifDepthImage",
+    "HeifAuxImage",
+    "open_heif",
+    "read_heif",
+    "is_supported",
+    "get_file_mimetype",
+    "from_pillow",
+    "from_bytes",
+    "encode",
+]
+
+FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
+
+_MIMETYPES = {
+    b"avif": "image/avif",
+    b"avis": "image/avif-sequence",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"hevm": "image/heic-sequence",
+    b"hevs": "image/heic-sequence",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif-sequence",
+}
+
+_OPEN_KWARGS = {"hdr_to_16bit", "remove_stride", "decode_threads", "disable_security_limits", "decoder_id"}
+
+
+def _peek(fp: Any, length: int) -> bytes:
+    """The first ``length`` bytes of a path, bytes-like or file object (position restored)."""
+    if isinstance(fp, (str, os.PathLike)):
+        with open(fp, "rb") as f:
+            return f.read(length)
+    if isinstance(fp, (bytes, bytearray, memoryview)):
+        return bytes(memoryview(fp)[:length])
+    pos = fp.tell()
+    try:
+        return bytes(fp.read(length))
+    finally:
+        fp.seek(pos)
+
+
+def _mimetype_of(header: bytes) -> str:
+    return _MIMETYPES.get(header[8:12], "")
+
+
+def get_file_mimetype(fp: FileLike) -> str:
+    """MIME type from the major brand (bytes 8..12): ``image/heic``, ``image/avif``, ... or ``''``."""
+    return _mimetype_of(_peek(fp, 12))
+
+
+def is_supported(fp: FileLike) -> bool:
+    """True when the data at the current position starts with an ``ftyp`` box of a HEIF/AVIF brand.
+
+    Only the header is checked; a damaged file with a valid header still returns True.
+    """
+    header = _peek(fp, 12)
+    return header[4:8] == b"ftyp" and _mimetype_of(header) != ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# images
+
+
+class _BaseImage:
+    """Pixels with a mode and size, decoded lazily by ``_decoder`` or given as bytes."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        mode: str,
+        data: Any = None,
+        stride: int = 0,
+        decoder: Callable[[], tuple[int, int, int, Any]] | None = None,
+    ) -> None:
+        self.size = size
+        self.mode = mode
+        self._data = data
+        self._stride = stride
+        self._decoder = decoder
+        self._load_lock = threading.Lock()
+
+    def load(self) -> _BaseImage:
+        """Decode the pixels if that has not happened yet (thread-safe, once)."""
+        if self._data is None:
+            with self._load_lock:
+                if self._data is None:
+                    if self._decoder is None:
+                        raise InvalidInputError("image has no pixel data")
+                    width, height, stride, buf = self._decoder()
+                    self.size = (width, height)
+                    self._stride = stride
+                    self._data = buf
+                    self._decoder = None
+        return self
+
+    @property
+    def data(self) -> Any:
+        """The pixel bytes (``stride * height``), decoding on first access."""
+        self.load()
+        if isinstance(self._data, bytearray):
+            return memoryview(self._data).toreadonly()
+        return self._data
+
+    @property
+    def stride(self) -> int:
+        """Bytes per row of ``data``."""
+        self.load()
+        return self._stride
+
+    @property
+    def has_alpha(self) -> bool:
+        """True for modes with an alpha channel."""
+        return self.mode.split(";")[0][-1] in ("A", "a")
+
+    @property
+    def premultiplied_alpha(self) -> bool:
+        """True when the colour channels are premultiplied by alpha (mode with ``a``)."""
+        return self.mode.split(";")[0][-1] == "a"
+
+    @premultiplied_alpha.setter
+    def premultiplied_alpha(self, value: bool) -> None:
+        if self.has_alpha:
+            base, sep, rest = self.mode.partition(";")
+            self.mode = base[:-1] + ("a" if value else "A") + sep + rest
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        self.load()
+        width, height = self.size
+        channels = channels_of(self.mode)
+        wide = self.mode.endswith(("16", "12", "10")) and ";" in self.mode
+        sample = 2 if wide else 1
+        row_pixels = self._stride // (channels * sample) if self._stride else width
+        shape: tuple[int, ...] = (height, row_pixels) if channels == 1 else (height, row_pixels, channels)
+        return {"shape": shape, "typestr": "<u2" if wide else "|u1", "version": 3, "data": self.data}
+
+    def _pillow(self) -> Any:
+        self.load()
+        return pillow_image(self.mode, self.size, self._data, self._stride)
+
+    def to_pillow(self) -> Any:
+        """A Pillow image of these pixels."""
+        img = self._pillow()
+        return img
+
+    def _pixel_state(self) -> tuple[str, tuple[int, int], bytes, int]:
+        self.load()
+        return self.mode, self.size, bytes(self._data), self._stride
+
+    def _restore_pixels(self, mode: str, size: tuple[int, int], data: bytes, stride: int) -> None:
+        _BaseImage.__init__(self, size, mode, data, stride)
+
+
+class HeifDepthImage(_BaseImage):
+    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values)."""
+
+    info: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
+
+    def to_pillow(self) -> Any:
+        """A Pillow image of the depth map, with a copy of ``info``."""
+        img = self._pillow()
+        img.info = self.info.copy()
+        return img
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state(), "info": self.info}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+        self.info = state["info"]
+
+
+class HeifAuxImage(_BaseImage):
+    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+
+
+class HeifImage(_BaseImage):
+    """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        mode: str,
+        info: dict[str, Any],
+        data: Any = None,
+        stride: int = 0,
+        decoder: Callable[[], tuple[int, int, int, Any]] | None = None,
+        source: _Source | None = None,
+    ) -> None:
+        super().__init__(size, mode, data, stride, decoder)
+        self.info = info
+        self._source = source
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            content = "no image data"
+        else:
+            content = f"{len(memoryview(self._data).cast('B'))} bytes image data"
+        return (
+            f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode} "
+            f"with {content} and {len(self.info.get('thumbnails', []))} thumbnails>"
+        )
+
+    def to_pillow(self) -> Any:
+        """A Pillow image with a copy of ``info``; EXIF/XMP orientation reset (see ``metadata``)."""
+        img = self._pillow()
+        img.info = self.info.copy()
+        img.info["original_orientation"] = set_orientation(img.info)
+        return img
+
+    def get_aux_image(self, aux_id: int) -> HeifAuxImage:
+        """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
+        if self._source is None or self._source.handle_of(self) is None:
+            raise InvalidInputError("Usage error: Non-existing item ID referenced")
+        return self._source.aux_image(self, aux_id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state(), "info": self.info}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+        self.info = state["info"]
+        self._source = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading a container
+
+
+class _Source:
+    """One opened file: the libheif context, decode settings and the handle of each top-level image."""
+
+    def __init__(self, ctx: Context, mimetype: str, flags: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.mimetype = mimetype
+        self.flags = flags
+        self._handles: dict[int, Any] = {}  # id(HeifImage) -> handle
+
+    def decoder_id(self) -> str:
+        if self.flags.get("decoder_id"):
+            return str(self.flags["decoder_id"])
+        key = "AVIF" if self.mimetype.startswith("image/avif") else "HEIF"
+        return options.PREFERRED_DECODER.get(key, "") or ""
+
+    def bind(self, image: HeifImage, handle: Any) -> None:
+        self._handles[id(image)] = handle
+
+    def handle_of(self, image: HeifImage) -> Any:
+        return self._handles.get(id(image))
+
+    def decoder(self, handle: Any, layout: Layout) -> Callable[[], tuple[int, int, int, Any]]:
+        remove_stride = self.flags["remove_stride"]
+
+        def run() -> tuple[int, int, int, Any]:
+            with self.ctx.lock:
+                return decode_into(handle, layout, self.decoder_id(), remove_stride)
+
+        return run
+
+    def aux_image(self, image: HeifImage, aux_id: int) -> HeifAuxImage:
+        parent = self.handle_of(image)
+        out = ffi.new("heif_image_handle**")
+        check(lib.heif_image_handle_get_auxiliary_image_handle(parent, aux_id, out))
+        handle = _lib.owned_handle(out[0])
+        bits = lib.heif_image_handle_get_luma_bits_per_pixel(handle)
+        layout = layout_for(
+            max(bits, 1),
+            _is_monochrome(handle),
+            alpha=False,
+            premultiplied=False,
+            convert_hdr_to_8bit=self.flags["convert_hdr_to_8bit"],
+            hdr_to_16bit=self.flags["hdr_to_16bit"],
+        )
+        size = (lib.heif_image_handle_get_width(handle), lib.heif_image_handle_get_height(handle))
+        aux = HeifAuxImage(size, layout.mode, decoder=self.decoder(handle, layout))
+        aux._handle = handle  # type: ignore[attr-defined]  # keeps the handle alive
+        return aux
+
+
+def _is_monochrome(handle: Any) -> bool:
+    colorspace = ffi.new("heif_colorspace*")
+    chroma = ffi.new("heif_chroma*")
+    check(lib.heif_image_handle_get_preferred_decoding_colorspace(handle, colorspace, chroma))
+    return int(colorspace[0]) == int(lib.heif_colorspace_monochrome)
+
+
+def _chroma_of(handle: Any) -> int | None:
+    colorspace = ffi.new("heif_colorspace*")
+    chroma = ffi.new("heif_chroma*")
+    check(lib.heif_image_handle_get_preferred_decoding_colorspace(handle, colorspace, chroma))
+    return {
+        int(lib.heif_chroma_420): 420,
+        int(lib.heif_chroma_422): 422,
+        int(lib.heif_chroma_444): 444,
+    }.get(int(chroma[0]))
+
+
+def _metadata_blocks(handle: Any) -> list[tuple[str, str, bytes | None]]:
+    n = lib.heif_image_handle_get_number_of_metadata_blocks(handle, ffi.NULL)
+    if n <= 0:
+        return []
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_image_handle_get_list_of_metadata_block_IDs(handle, ffi.NULL, ids, n)
+    blocks: list[tuple[str, str, bytes | None]] = []
+    for i in range(n):
+        item = ids[i]
+        kind = _lib.string(lib.heif_image_handle_get_metadata_type(handle, item))
+        content_type = _lib.string(lib.heif_image_handle_get_metadata_content_type(handle, item))
+        size = lib.heif_image_handle_get_metadata_size(handle, item)
+        data: bytes | None = None
+        if size > 0:
+            buf = ffi.new("uint8_t[]", size)
+            err = lib.heif_image_handle_get_metadata(handle, item, buf)
+            if err.code == 0:
+                data = bytes(ffi.buffer(buf, size))
+        elif size == 0:
+            data = b""
+        blocks.append((kind, content_type, data))
+    return blocks
+
+
+def _color_info(handle: Any, info: dict[str, Any]) -> None:
+    kind = lib.heif_image_handle_get_color_profile_type(handle)
+    if kind in (lib.heif_color_profile_type_prof, lib.heif_color_profile_type_rICC):
+        size = lib.heif_image_handle_get_raw_color_profile_size(handle)
+        data = b""
+        if size > 0:
+            buf = ffi.new("uint8_t[]", size)
+            check(lib.heif_image_handle_get_raw_color_profile(handle, buf))
+            data = bytes(ffi.buffer(buf, size))
+        info["icc_profile"] = data
+        info["icc_profile_type"] = "prof" if kind == lib.heif_color_profile_type_prof else "rICC"
+    elif kind == lib.heif_color_profile_type_nclx:
+        out = ffi.new("heif_color_profile_nclx**")
+        err = lib.heif_image_handle_get_nclx_color_profile(handle, out)
+        if err.code == 0 and out[0] != ffi.NULL:
+            p = ffi.gc(out[0], lib.heif_nclx_color_profile_free)
+            info["nclx_profile"] = {
+                "color_primaries": int(p.color_primaries),
+                "transfer_characteristics": int(p.transfer_characteristics),
+                "matrix_coefficients": int(p.matrix_coefficients),
+                "full_range_flag": int(p.full_range_flag),
+                "color_primary_red_x": p.color_primary_red_x,
+                "color_primary_red_y": p.color_primary_red_y,
+                "color_primary_green_x": p.color_primary_green_x,
+                "color_primary_green_y": p.color_primary_green_y,
+                "color_primary_blue_x": p.color_primary_blue_x,
+                "color_primary_blue_y": p.color_primary_blue_y,
+                "color_primary_white_x": p.color_primary_white_x,
+                "color_primary_white_y": p.color_primary_white_y,
+            }
+
+
+def _thumbnail_sizes(handle: Any) -> list[int]:
+    n = lib.heif_image_handle_get_number_of_thumbnails(handle)
+    if n <= 0:
+        return []
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_image_handle_get_list_of_thumbnail_IDs(handle, ids, n)
+    sizes = []
+    for i in range(n):
+        out = ffi.new("heif_image_handle**")
+        err = lib.heif_image_handle_get_thumbnail(handle, ids[i], out)
+        if err.code != 0 or out[0] == ffi.NULL:
+            sizes.append(0)
+            continue
+        thumb = _lib.owned_handle(out[0])
+        sizes.append(max(lib.heif_image_handle_get_width(thumb), lib.heif_image_handle_get_height(thumb)))
+    return sizes
+
+
+def _depth_images(source: _Source, handle: Any) -> list[HeifDepthImage]:
+    n = lib.heif_image_handle_get_number_of_depth_images(handle)
+    if n <= 0:
+        return []
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_image_handle_get_list_of_depth_image_IDs(handle, ids, n)
+    result = []
+    for i in range(n):
+        out = ffi.new("heif_image_handle**")
+        err = lib.heif_image_handle_get_depth_image_handle(handle, ids[i], out)
+        if err.code != 0 or out[0] == ffi.NULL:
+            continue
+        depth = _lib.owned_handle(out[0])
+        bits = lib.heif_image_handle_get_luma_bits_per_pixel(depth)
+        try:
+            layout = layout_for(bits, True, False, False, hdr_to_16bit=source.flags["hdr_to_16bit"])
+        except InvalidInputError:
+            continue
+        metadata: dict[str, Any] = {}
+        rep = ffi.new("const heif_depth_representation_info**")
+        if lib.heif_image_handle_get_depth_image_representation_info(handle, ids[i], rep) and rep[0] != ffi.NULL:
+            r = rep[0]
+            for key in ("z_near", "z_far", "d_min", "d_max"):
+                if getattr(r, "has_" + key):
+                    metadata[key] = float(getattr(r, key))
+            metadata["representation_type"] = int(r.depth_representation_type)
+            metadata["disparity_reference_view"] = int(r.disparity_reference_view)
+            metadata["nonlinear_representation_model_size"] = int(r.depth_nonlinear_representation_model_size)
+            lib.heif_depth_representation_info_free(r)
+        size = (lib.heif_image_handle_get_width(depth), lib.heif_image_handle_get_height(depth))
+        image = HeifDepthImage(size, layout.mode, decoder=source.decoder(depth, layout))
+        image.info = {"metadata": metadata}
+        image._handle = depth  # type: ignore[attr-defined]  # keeps the handle alive
+        result.append(image)
+    return result
+
+
+def _aux_ids(handle: Any) -> dict[str, list[int]]:
+    aux_filter = lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA | lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH
+    n = lib.heif_image_handle_get_number_of_auxiliary_images(handle, aux_filter)
+    if n <= 0:
+        return {}
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_image_handle_get_list_of_auxiliary_image_IDs(handle, aux_filter, ids, n)
+    result: dict[str, list[int]] = {}
+    for i in range(n):
+        out = ffi.new("heif_image_handle**")
+        if lib.heif_image_handle_get_auxiliary_image_handle(handle, ids[i], out).code != 0 or out[0] == ffi.NULL:
+            continue
+        aux = _lib.owned_handle(out[0])
+        type_ptr = ffi.new("const char**")
+        if lib.heif_image_handle_get_auxiliary_type(aux, type_ptr).code != 0:
+            continue
+        aux_type = _lib.string(type_ptr[0])
+        lib.heif_image_handle_release_auxiliary_type(aux, type_ptr)
+        result.setdefault(aux_type, []).append(int(ids[i]))
+    return result
+
+
+def _image_properties(handle: Any, info: dict[str, Any]) -> None:
+    h = ffi.new("uint32_t*")
+    v = ffi.new("uint32_t*")
+    if lib.heif_image_handle_get_pixel_aspect_ratio(handle, h, v):
+        info["pixel_aspect_ratio"] = (int(h[0]), int(v[0]))
+    clli = ffi.new("heif_content_light_level*")
+    if lib.heif_image_handle_get_content_light_level(handle, clli):
+        info["content_light_level"] = {
+            "max_content_light_level": int(clli.max_content_light_level),
+            "max_pic_average_light_level": int(clli.max_pic_average_light_level),
+        }
+    mdcv = ffi.new("heif_mastering_display_colour_volume*")
+    if lib.heif_image_handle_get_mastering_display_colour_volume(handle, mdcv):
+        info["mastering_display_colour_volume"] = {
+            "display_primaries_x": tuple(int(x) for x in mdcv.display_primaries_x),
+            "display_primaries_y": tuple(int(y) for y in mdcv.display_primaries_y),
+            "white_point_x": int(mdcv.white_point_x),
+            "white_point_y": int(mdcv.white_point_y),
+            "max_display_mastering_luminance": int(mdcv.max_display_mastering_luminance),
+            "min_display_mastering_luminance": int(mdcv.min_display_mastering_luminance),
+        }
+    amve = ffi.new("heif_ambient_viewing_environment*")
+    if lib.heif_image_handle_get_ambient_viewing_environment(handle, amve):
+        info["ambient_viewing_environment"] = {
+            "ambient_illumination": int(amve.ambient_illumination),
+            "ambient_light_x": int(amve.ambient_light_x),
+            "ambient_light_y": int(amve.ambient_light_y),
+        }
+    tiling = ffi.new("heif_image_tiling*")
+    if lib.heif_image_handle_get_image_tiling(handle, 1, tiling).code == 0 and tiling.num_columns * tiling.num_rows > 1:
+        info["tiling"] = {
+            "num_columns": int(tiling.num_columns),
+            "num_rows": int(tiling.num_rows),
+            "tile_width": int(tiling.tile_width),
+            "tile_height": int(tiling.tile_height),
+            "image_width": int(tiling.image_width),
+            "image_height": int(tiling.image_height),
+        }
+    camera: dict[str, Any] = {}
+    if lib.heif_image_handle_has_camera_intrinsic_matrix(handle):
+        m = ffi.new("heif_camera_intrinsic_matrix*")
+        if lib.heif_image_handle_get_camera_intrinsic_matrix(handle, m).code == 0:
+            camera["camera_intrinsic_matrix"] = {
+                "focal_length_x": m.focal_length_x,
+                "focal_length_y": m.focal_length_y,
+                "principal_point_x": m.principal_point_x,
+                "principal_point_y": m.principal_point_y,
+                "skew": m.skew,
+            }
+    if lib.heif_image_handle_has_camera_extrinsic_matrix(handle):
+        out = ffi.new("heif_camera_extrinsic_matrix**")
+        if lib.heif_image_handle_get_camera_extrinsic_matrix(handle, out).code == 0 and out[0] != ffi.NULL:
+            ext = ffi.gc(out[0], lib.heif_camera_extrinsic_matrix_release)
+            rot = ffi.new("double[9]")
+            if lib.heif_camera_extrinsic_matrix_get_rotation_matrix(ext, rot).code == 0:
+                camera["camera_extrinsic_matrix_rot"] = tuple(rot[i] for i in range(9))
+    if camera:
+        info["heif"] = camera
+
+
+def _read_image(source: _Source, handle: Any, primary: bool) -> HeifImage:
+    flags = source.flags
+    bits = lib.heif_image_handle_get_luma_bits_per_pixel(handle)
+    alpha = bool(lib.heif_image_handle_has_alpha_channel(handle))
+    premultiplied = alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle))
+    monochrome = _is_monochrome(handle)
+    layout = layout_for(
+        bits, monochrome, alpha, premultiplied, flags["convert_hdr_to_8bit"], flags["hdr_to_16bit"], flags["bgr_mode"]
+    )
+    info: dict[str, Any] = {"primary": primary, "bit_depth": bits, "exif": None, "metadata": []}
+    for kind, content_type, data in _metadata_blocks(handle):
+        if kind == "Exif":
+            if info["exif"] is None and data is not None:
+                info["exif"] = exif_from_block(data)
+        elif kind == "mime":
+            if "xmp" not in info and data:
+                info["xmp"] = data
+        else:
+            info["metadata"].append(
+                None if data is None else {"type": kind, "content_type": content_type, "data": data}
+            )
+    info["thumbnails"] = _thumbnail_sizes(handle) if options.THUMBNAILS else []
+    info["depth_images"] = _depth_images(source, handle) if options.DEPTH_IMAGES else []
+    if options.AUX_IMAGES:
+        info["aux"] = _aux_ids(handle)
+    if not monochrome:
+        chroma = _chroma_of(handle)
+        if chroma is not None:
+            info["chroma"] = chroma
+    _color_info(handle, info)
+    _image_properties(handle, info)
+    size = (lib.heif_image_handle_get_width(handle), lib.heif_image_handle_get_height(handle))
+    image = HeifImage(size, layout.mode, info, decoder=source.decoder(handle, layout), source=source)
+    source.bind(image, handle)
+    return image
+
+
+def _open_context(fp: Any, flags: dict[str, Any]) -> tuple[Context, str]:
+    ctx = Context()
+    if flags["disable_security_limits"]:
+        check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
+    if isinstance(fp, (str, os.PathLike)):
+        path = os.fspath(fp)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        with open(path, "rb") as f:  # clear FileNotFoundError/IsADirectoryError before libheif sees it
+            header = f.read(12)
+        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(path), ffi.NULL))
+    else:
+        if isinstance(fp, (bytes, bytearray, memoryview)):
+            data = bytes(fp) if isinstance(fp, bytearray) else fp
+        elif hasattr(fp, "read"):
+            data = fp.read()  # from the current position, like every other reader
+            if not isinstance(data, bytes):
+                data = bytes(data)
+        else:
+            raise TypeError("fp must be a path, a bytes-like object or a binary file object")
+        header = bytes(memoryview(data)[:12])
+        buf = ffi.from_buffer(data)
+        ctx.keep(data)
+        ctx.keep(buf)
+        check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
+    threads = flags["decode_threads"]
+    lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, int(threads)))
+    return ctx, _mimetype_of(header)
+
+
+def _read_images(fp: Any, flags: dict[str, Any]) -> tuple[_Source, list[HeifImage]]:
+    ctx, mimetype = _open_context(fp, flags)
+    source = _Source(ctx, mimetype, flags)
+    n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
+    if n <= 0:
+        raise InvalidInputError("Invalid input: the file has no images")
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
+    primary_id = ffi.new("heif_item_id*")
+    check(lib.heif_context_get_primary_image_ID(ctx.ptr, primary_id))
+    images = []
+    for i in range(n):
+        out = ffi.new("heif_image_handle**")
+        check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
+        handle = _lib.owned_handle(out[0])
+        images.append(_read_image(source, handle, int(ids[i]) == int(primary_id[0])))
+    return source, images
+
+
+def _open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(kwargs) - _OPEN_KWARGS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    return {
+        "convert_hdr_to_8bit": bool(convert_hdr_to_8bit),
+        "bgr_mode": bool(bgr_mode),
+        "hdr_to_16bit": bool(kwargs.get("hdr_to_16bit", True)),
+        "remove_stride": bool(kwargs.get("remove_stride", True)),
+        "decode_threads": kwargs.get("decode_threads", options.DECODE_THREADS),
+        "disable_security_limits": bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
+        "decoder_id": kwargs.get("decoder_id", ""),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# the container
+
+
+class HeifFile:
+    """The images of one HEIF/AVIF file (or a new, empty container to add images to and save).
+
+    ``HeifFile(fp)`` reads ``fp`` from its current position. Properties such as ``size``, ``mode``,
+    ``info`` and ``data`` are those of the primary image. Indexing takes ints (negative too) and slices.
+    """
+
+    def __init__(self, fp: FileLike | None = None, convert_hdr_to_8bit: bool = True, bgr_mode: bool = False, **kwargs: Any) -> None:
+        self._images: list[HeifImage] = []
+        self.mimetype = ""
+        if fp is not None:
+            flags = _open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
+            source, self._images = _read_images(fp, flags)
+            self.mimetype = source.mimetype
+
+    # --- primary image -----------------------------------------------------------------------------
+    @property
+    def primary_index(self) -> int:
+        """Index of the primary image: the last image with ``info["primary"]``, else 0."""
+        index = 0
+        for i, image in enumerate(self._images):
+            if image.info.get("primary"):
+                index = i
+        return index
+
+    @primary_index.setter
+    def primary_index(self, value: int) -> None:
+        index = _normalize_index(value, len(self._images))
+        for i, image in enumerate(self._images):
+            image.info["primary"] = i == index
+
+    def _primary(self) -> HeifImage:
+        if not self._images:
+            raise IndexError("HeifFile has no images")
+        return self._images[self.primary_index]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the primary image."""
+        return self._primary().size
+
+    @property
+    def mode(self) -> str:
+        """Mode of the primary image."""
+        return self._primary().mode
+
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the primary image has alpha."""
+        return self._primary().has_alpha
+
+    @property
+    def premultiplied_alpha(self) -> bool:
+        """Whether the primary image's alpha is premultiplied."""
+        return self._primary().premultiplied_alpha
+
+    @premultiplied_alpha.setter
+    def premultiplied_alpha(self, value: bool) -> None:
+        self._primary().premultiplied_alpha = value
+
+    @property
+    def data(self) -> Any:
+        """Pixel data of the primary image."""
+        return self._primary().data
+
+    @property
+    def stride(self) -> int:
+        """Row stride of the primary image."""
+        return self._primary().stride
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``info`` of the primary image (the same dict)."""
+        return self._primary().info
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        return self._primary().__array_interface__
+
+    def to_pillow(self) -> Any:
+        """The primary image as a Pillow image."""
+        return self._primary().to_pillow()
+
+    def get_aux_image(self, aux_id: int) -> HeifAuxImage:
+        """Auxiliary image ``aux_id`` of the primary image."""
+        return self._primary().get_aux_image(aux_id)
+
+    # --- sequence ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __iter__(self) -> Iterator[HeifImage]:
+        return iter(list(self._images))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self._images[index]
+        if not isinstance(index, int):
+            raise TypeError(f"indices must be integers or slices, not {type(index).__name__}")
+        return self._images[_normalize_index(index, len(self._images))]
+
+    def __delitem__(self, index: int | slice) -> None:
+        if isinstance(index, slice):
+            del self._images[index]
+            return
+        del self._images[_normalize_index(index, len(self._images))]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} with {len(self._images)} images: {[str(i) for i in self._images]}>"
+
+    # --- adding and saving (see encode.py) ---------------------------------------------------------
+    def add_frombytes(self, mode: str, size: tuple[int, int], data: Any, **kwargs: Any) -> HeifImage:
+        """Append an image made from raw bytes in ``mode`` (``stride=`` for padded rows)."""
+        from .encode import image_from_bytes
+
+        image = image_from_bytes(mode, size, data, **kwargs)
+        self._images.append(image)
+        return image
+
+    def add_from_pillow(self, image: Any) -> HeifImage:
+        """Append a copy of a Pillow image (mode converted as documented, orientation applied)."""
+        from .encode import image_from_pillow
+
+        added = image_from_pillow(image)
+        self._images.append(added)
+        return added
+
+    def add_from_heif(self, image: HeifImage | HeifFile) -> HeifImage:
+        """Append a copy of a ``HeifImage``, or of every image of a ``HeifFile`` (returns the last added)."""
+        from .encode import image_from_heif
+
+        sources = list(image) if isinstance(image, HeifFile) else [image]
+        if not sources:
+            raise ValueError("Cannot add images from an empty HeifFile.")
+        added = None
+        for src in sources:
+            added = image_from_heif(src)
+            self._images.append(added)
+        assert added is not None
+        return added
+
+    def save(self, fp: Any, **kwargs: Any) -> None:
+        """Encode all images (``save_all=True`` by default) to a path or a writable binary stream."""
+        from .encode import save_heif_file
+
+        save_heif_file(self, fp, **kwargs)
+
+    # --- copying -----------------------------------------------------------------------------------
+    def __copy__(self) -> HeifFile:
+        other = HeifFile()
+        other.mimetype = self.mimetype
+        other._images = list(self._images)
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"mimetype": self.mimetype, "images": self._images}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.mimetype = state["mimetype"]
+        self._images = list(state["images"])
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HeifFile:
+        other = HeifFile()
+        other.mimetype = self.mimetype
+        for image in self._images:
+            clone = HeifImage.__new__(HeifImage)
+            clone.__setstate__(copy.deepcopy(image.__getstate__(), memo))
+            other._images.append(clone)
+        return other
+
+
+def _normalize_index(index: int, length: int) -> int:
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"invalid image index: {index}")
+    return index
+
+
+def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = False, **kwargs: Any) -> HeifFile:
+    """Open a HEIF/AVIF file lazily (pixels are decoded on first access).
+
+    Args:
+        fp: path, bytes-like object, or binary file object (read from its current position).
+        convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
+        bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
+        **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
+            ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
+            ``disable_security_limits``.
+
+    Raises:
+        heifkit.HeifError subclasses (see :mod:`heifkit.errors`), ``FileNotFoundError``, ``TypeError``.
+    """
+    return HeifFile(fp, convert_hdr_to_8bit, bgr_mode, **kwargs)
+
+
+def read_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = False, **kwargs: Any) -> HeifFile:
+    """Like :func:`open_heif`, then decode every top-level image."""
+    heif_file = open_heif(fp, convert_hdr_to_8bit, bgr_mode, **kwargs)
+    for image in heif_file:
+        image.load()
+    return heif_file
+
+
+def from_pillow(pil_image: Any) -> HeifFile:
+    """A new ``HeifFile`` holding a copy of a Pillow image."""
+    heif_file = HeifFile()
+    heif_file.add_from_pillow(pil_image)
+    return heif_file
+
+
+def from_bytes(mode: str, size: tuple[int, int], data: Any, **kwargs: Any) -> HeifFile:
+    """A new ``HeifFile`` holding one image made from raw bytes (``stride=`` for padded rows)."""
+    heif_file = HeifFile()
+    heif_file.add_frombytes(mode, size, data, **kwargs)
+    return heif_file
+
+
+def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) -> None:
+    """Encode raw bytes straight to ``fp``; takes every ``save`` parameter plus ``stride``."""
+    stride = kwargs.pop("stride", None)
+    extra = {"stride": stride} if stride is not None else {}
+    from_bytes(mode, size, data, **extra).save(fp, **kwargs)
+
+

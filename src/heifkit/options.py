@@ -1,0 +1,55 @@
+"""Global defaults, with pillow_heif's names and values. They are read at call time.
+
+Per-call keyword arguments (``open_heif(..., decode_threads=...)``, ``save(..., quality=...)``)
+override them.
+"""
+
+from __future__ import annotations
+
+DECODE_THREADS: int = 4
+"""Maximum number of threads libheif uses to decode one image (0 decodes in the calling thread)."""
+
+THUMBNAILS: bool = True
+"""List thumbnails in ``info["thumbnails"]`` when reading. ``False`` gives ``[]``."""
+
+DEPTH_IMAGES: bool = True
+"""List depth images in ``info["depth_images"]`` when reading. ``False`` gives ``[]``."""
+
+AUX_IMAGES: bool = True
+"""List auxiliary images in ``info["aux"]`` when reading. ``False`` leaves the key out."""
+
+QUALITY: int | None = None
+"""Default encoding quality: ``None`` (encoder default), ``-1`` (lossless) or ``0..100``."""
+
+SAVE_HDR_TO_12_BIT: bool = False
+"""Write 16-bit input as 12-bit instead of 10-bit."""
+
+SAVE_NCLX_PROFILE: bool = True
+"""Write an NCLX colour profile (``colr`` box) when saving."""
+
+PREFERRED_ENCODER: dict[str, str] = {"AVIF": "", "HEIF": ""}
+"""Encoder id per format (see ``libheif_info()["encoders"]``). An unknown id is an error at save time."""
+
+PREFERRED_DECODER: dict[str, str] = {"AVIF": "", "HEIF": ""}
+"""Decoder id per format (see ``libheif_info()["decoders"]``)."""
+
+DISABLE_SECURITY_LIMITS: bool = False
+"""Turn off libheif's security limits when reading (only for trusted files)."""
+
+GRID_TILE_SIZE: int = 0
+"""Default tile size for grid encoding; 0 writes single images."""
+
+# register_heif_opener / register_avif_opener keyword -> option name
+OPENER_KWARGS = {
+    "decode_threads": "DECODE_THREADS",
+    "thumbnails": "THUMBNAILS",
+    "depth_images": "DEPTH_IMAGES",
+    "aux_images": "AUX_IMAGES",
+    "quality": "QUALITY",
+    "save_to_12bit": "SAVE_HDR_TO_12_BIT",
+    "save_nclx_profile": "SAVE_NCLX_PROFILE",
+    "preferred_encoder": "PREFERRED_ENCODER",
+    "preferred_decoder": "PREFERRED_DECODER",
+    "grid_tile_size": "GRID_TILE_SIZE",
+    "disable_security_limits": "DISABLE_SECURITY_LIMITS",
+}

@@ -1,0 +1,206 @@
+"""Pillow plugin: ``ImageFile`` classes for HEIF and AVIF, save hooks and ``register_*_opener``.
+
+An image opens **at** its primary frame (``tell() == primary_index``); ``seek``/``n_frames`` walk all
+top-level images in file order. Pixels are decoded on ``load()``. High bit depth colour images open as
+8-bit ``RGB``/``RGBA`` (Pillow has no multichannel 16-bit modes); high bit depth greyscale opens as
+``I;16``. The EXIF/XMP orientation is reset to 1 because libheif already rotated the pixels; the old
+value is in ``info["original_orientation"]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import IO, Any
+
+from PIL import Image, ImageFile
+
+from . import options
+from ._lib import libheif_info
+from .decode import pillow_image
+from .errors import HeifError
+from .heif import HeifFile
+from .metadata import set_orientation
+
+__all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
+
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+AVIF_BRANDS = (b"avif", b"avis")
+HEIF_EXTENSIONS = [".heic", ".heics", ".heif", ".heifs", ".hif"]
+AVIF_EXTENSIONS = [".avif", ".avifs"]
+
+
+class _LibHeifImageFile(ImageFile.ImageFile):
+    """Shared implementation of the HEIF and AVIF image files."""
+
+    _close_exclusive_fp_after_loading = True
+
+    def _open(self) -> None:
+        try:
+            # A path lets libheif read just the boxes it needs; otherwise the stream from here on.
+            source: Any = self.filename if self._exclusive_fp and self.filename else self.fp
+            self._heif_file: HeifFile | None = HeifFile(source, convert_hdr_to_8bit=True, hdr_to_16bit=True)
+        except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
+            raise SyntaxError(str(exc)) from exc
+        self.custom_mimetype = self._heif_file.mimetype
+        self._n_frames = len(self._heif_file)
+        self._frame_infos: dict[int, dict[str, Any]] = {}
+        self._loaded_frame = -1
+        self._frame = -1
+        self._init_frame(self._heif_file.primary_index)
+        self.tile = []
+
+    def _init_frame(self, index: int) -> None:
+        assert self._heif_file is not None
+        image = self._heif_file[index]
+        self._frame = index
+        self._size = image.size
+        self._mode = image.mode
+        if index not in self._frame_infos:
+            info = image.info.copy()
+            info["original_orientation"] = set_orientation(info)
+            self._frame_infos[index] = info
+        self.info = self._frame_infos[index]
+        self._exif = None
+
+    def seek(self, frame: int) -> None:
+        """Move to top-level image ``frame`` (file order)."""
+        if not self._seek_check(frame) or frame == self._frame:
+            return
+        if self._heif_file is None:
+            raise EOFError("attempt to seek outside sequence")
+        self._init_frame(frame)
+        self._im = None
+
+    def tell(self) -> int:
+        """Index of the current top-level image."""
+        return self._frame
+
+    @property
+    def n_frames(self) -> int:
+        """Number of top-level images."""
+        return self._n_frames
+
+    @property
+    def is_animated(self) -> bool:
+        """True for files with more than one top-level image."""
+        return self._n_frames > 1
+
+    def verify(self) -> None:
+        """Nothing to verify beyond what opening already checked."""
+
+    def load(self) -> Any:
+        if self._heif_file is not None and self._loaded_frame != self._frame:
+            frame = self._heif_file[self._frame]
+            try:
+                frame.load()
+            except (EOFError, ValueError, HeifError):
+                if not ImageFile.LOAD_TRUNCATED_IMAGES:
+                    raise
+                self.im = Image.core.fill(self._mode, self._size, 0)
+            else:
+                self._size = frame.size
+                img = pillow_image(frame.mode, frame.size, frame._data, frame._stride)
+                self.im = img.im
+                self.readonly = img.readonly
+            self._loaded_frame = self._frame
+            if self._exclusive_fp and self._close_exclusive_fp_after_loading and self.fp is not None:
+                self.fp.close()
+                self.fp = None
+            if not self.is_animated:
+                self._heif_file = None  # single image: release the decoder's memory
+        return super().load()
+
+    def getxmp(self) -> dict[str, Any]:
+        """XMP as a dict (needs ``defusedxml``), ``{}`` when absent."""
+        return self._getxmp(self.info["xmp"]) if self.info.get("xmp") else {}
+
+
+class HeifImageFile(_LibHeifImageFile):
+    """Pillow image file for HEIF/HEIC."""
+
+    format = "HEIF"
+    format_description = "HEIF container"
+
+
+class AvifImageFile(_LibHeifImageFile):
+    """Pillow image file for AVIF (registered only by :func:`register_avif_opener`)."""
+
+    format = "AVIF"
+    format_description = "AVIF container"
+
+
+def _accept(prefix: bytes, brands: tuple[bytes, ...]) -> bool:
+    return prefix[4:8] == b"ftyp" and prefix[8:12] in brands
+
+
+def _accept_heif(prefix: bytes) -> bool:
+    return _accept(prefix, HEIF_BRANDS)
+
+
+def _accept_avif(prefix: bytes) -> bool:
+    return _accept(prefix, AVIF_BRANDS)
+
+
+def _save_heif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from .encode import save_pillow
+
+    save_pillow(im, fp, "HEIF", save_all=False)
+
+
+def _save_all_heif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from .encode import save_pillow
+
+    save_pillow(im, fp, "HEIF", save_all=True)
+
+
+def _save_avif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from .encode import save_pillow
+
+    save_pillow(im, fp, "AVIF", save_all=False)
+
+
+def _save_all_avif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from .encode import save_pillow
+
+    save_pillow(im, fp, "AVIF", save_all=True)
+
+
+def _apply_options(kwargs: dict[str, Any]) -> None:
+    for key, value in kwargs.items():
+        name = options.OPENER_KWARGS.get(key)
+        if name is None:
+            warnings.warn(f"Unknown option: {key}", UserWarning, stacklevel=3)
+            continue
+        setattr(options, name, value)
+
+
+def register_heif_opener(**kwargs: Any) -> None:
+    """Register the HEIF plugin with Pillow (open, and save when an HEVC encoder exists).
+
+    Keyword arguments set :mod:`heifkit.options` (``decode_threads``, ``thumbnails``, ``depth_images``,
+    ``aux_images``, ``quality``, ``save_to_12bit``, ``save_nclx_profile``, ``preferred_encoder``,
+    ``preferred_decoder``, ``grid_tile_size``, ``disable_security_limits``); unknown ones warn.
+    """
+    _apply_options(kwargs)
+    Image.register_open(HeifImageFile.format, HeifImageFile, _accept_heif)
+    if libheif_info()["HEIF"]:
+        Image.register_save(HeifImageFile.format, _save_heif)
+        Image.register_save_all(HeifImageFile.format, _save_all_heif)
+    Image.register_extensions(HeifImageFile.format, HEIF_EXTENSIONS)
+    Image.register_mime(HeifImageFile.format, "image/heif")
+
+
+def register_avif_opener(**kwargs: Any) -> None:
+    """Register heifkit as Pillow's AVIF plugin (replacing Pillow's own for this process).
+
+    Opt-in: without this call Pillow's AVIF plugin is untouched. Pillow's plugins are initialised first
+    so that its lazy plugin loading cannot silently take the format back later.
+    """
+    _apply_options(kwargs)
+    Image.init()
+    Image.register_open(AvifImageFile.format, AvifImageFile, _accept_avif)
+    if libheif_info()["AVIF"]:
+        Image.register_save(AvifImageFile.format, _save_avif)
+        Image.register_save_all(AvifImageFile.format, _save_all_avif)
+    Image.register_extensions(AvifImageFile.format, AVIF_EXTENSIONS)
+    Image.register_mime(AvifImageFile.format, "image/avif")
