@@ -97,37 +97,74 @@ size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t
   return row_bytes;
 }
 
-/* Fill a libheif plane (dst_channels interleaved samples per pixel) from caller memory with
-   src_channels samples per pixel, taking channels src_channel.. src_channel+dst_channels-1.
-   16-bit input is shifted right by `shift_right` (16 -> 10/12 bit); `swap_rb` reads BGR as RGB. */
-int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel,
-                  int src_bytes, uint8_t* dst, size_t dst_stride, int dst_channels, uint32_t width,
-                  uint32_t height, int shift_right, int swap_rb)
+/* Fill a libheif plane (dst_channels interleaved samples per pixel) from caller memory holding
+   src_channels samples per pixel, taking channels src_channel .. src_channel + dst_channels - 1.
+   Samples are 1 byte when their bit depth is <= 8, else 2 (little endian). Depth conversion: a
+   deeper source is shifted right (truncating, as pillow_heif does); a shallower one is widened by bit
+   replication so that full scale stays full scale (255 -> 1023). `swap_rb` reads BGR as RGB. */
+static inline uint16_t hk_convert_sample(uint16_t v, int src_bits, int dst_bits)
 {
-  if (src_channels < 1 || src_channels > 4 || dst_channels < 1 || src_channel + dst_channels > src_channels)
+  if (src_bits == dst_bits) return v;
+  if (src_bits > dst_bits) return (uint16_t)(v >> (src_bits - dst_bits));
+  int up = dst_bits - src_bits;
+  uint32_t out = (uint32_t)v << up;
+  int rest = up;
+  while (rest > 0) {  /* replicate the top bits into the new low bits */
+    int take = rest < src_bits ? rest : src_bits;
+    out |= (uint32_t)v >> (src_bits - take) << (rest - take);
+    rest -= take;
+  }
+  return (uint16_t)out;
+}
+
+int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel, int src_bits,
+                  uint8_t* dst, size_t dst_stride, int dst_channels, int dst_bits, uint32_t width,
+                  uint32_t height, int swap_rb)
+{
+  if (src_channels < 1 || src_channels > 4 || dst_channels < 1 || src_channel < 0
+      || src_channel + dst_channels > src_channels || src_bits < 1 || src_bits > 16 || dst_bits < 1 || dst_bits > 16)
     return -1;
+  int src_bytes = src_bits > 8 ? 2 : 1, dst_bytes = dst_bits > 8 ? 2 : 1;
+  int rb = swap_rb && dst_channels >= 3;
   for (uint32_t y = 0; y < height; y++) {
     const uint8_t* s = src + (size_t)y * src_stride;
     uint8_t* d = dst + (size_t)y * dst_stride;
-    if (src_bytes == 1) {
-      if (src_channels == dst_channels && !swap_rb) { memcpy(d, s, (size_t)width * dst_channels); continue; }
-      for (uint32_t x = 0; x < width; x++) {
-        const uint8_t* sp = s + (size_t)x * src_channels + src_channel;
-        uint8_t* dp = d + (size_t)x * dst_channels;
-        for (int c = 0; c < dst_channels; c++) dp[c] = sp[c];
-        if (swap_rb && dst_channels >= 3) { dp[0] = sp[2]; dp[2] = sp[0]; }
+    if (src_bits == dst_bits && src_channels == dst_channels && !rb) {
+      memcpy(d, s, (size_t)width * dst_channels * dst_bytes);
+      continue;
+    }
+    for (uint32_t x = 0; x < width; x++) {
+      uint16_t v[4];
+      const uint8_t* sp = s + ((size_t)x * src_channels + src_channel) * src_bytes;
+      for (int c = 0; c < dst_channels; c++) {
+        uint16_t raw = src_bytes == 1 ? sp[c] : (uint16_t)(sp[2 * c] | (sp[2 * c + 1] << 8));
+        v[c] = hk_convert_sample(raw, src_bits, dst_bits);
       }
-    } else {
-      for (uint32_t x = 0; x < width; x++) {
-        uint16_t v[4];
-        memcpy(v, s + ((size_t)x * src_channels + src_channel) * 2, (size_t)dst_channels * 2);
-        if (swap_rb && dst_channels >= 3) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
-        for (int c = 0; c < dst_channels; c++) v[c] = (uint16_t)(v[c] >> shift_right);
-        memcpy(d + (size_t)x * dst_channels * 2, v, (size_t)dst_channels * 2);
+      if (rb) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
+      uint8_t* dp = d + (size_t)x * dst_channels * dst_bytes;
+      for (int c = 0; c < dst_channels; c++) {
+        if (dst_bytes == 1) dp[c] = (uint8_t)v[c];
+        else { dp[2 * c] = (uint8_t)(v[c] & 0xFF); dp[2 * c + 1] = (uint8_t)(v[c] >> 8); }
       }
     }
   }
   return 0;
+}
+
+/* Pad a partly filled plane to width x height by repeating the last filled column and row (zeros would
+   bleed into the picture through chroma subsampling at grid tile edges). */
+void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32_t filled_height,
+                  uint32_t width, uint32_t height, int bytes_per_pixel)
+{
+  if (filled_width == 0 || filled_height == 0) return;
+  size_t bpp = (size_t)bytes_per_pixel;
+  for (uint32_t y = 0; y < filled_height; y++) {
+    uint8_t* row = dst + (size_t)y * dst_stride;
+    const uint8_t* last = row + (size_t)(filled_width - 1) * bpp;
+    for (uint32_t x = filled_width; x < width; x++) memcpy(row + (size_t)x * bpp, last, bpp);
+  }
+  const uint8_t* last_row = dst + (size_t)(filled_height - 1) * dst_stride;
+  for (uint32_t y = filled_height; y < height; y++) memcpy(dst + (size_t)y * dst_stride, last_row, (size_t)width * bpp);
 }
 
 typedef struct { uint8_t* data; size_t size; size_t cap; } hk_membuf;

@@ -60,8 +60,8 @@ typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transform
     uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;
     int num_codec_threads; ...; } heif_decoding_options;
 
-typedef struct heif_color_profile_nclx { uint8_t version; uint16_t color_primaries;
-    uint16_t transfer_characteristics; uint16_t matrix_coefficients; uint8_t full_range_flag;
+typedef struct heif_color_profile_nclx { uint8_t version; int color_primaries;
+    int transfer_characteristics; int matrix_coefficients; uint8_t full_range_flag;
     float color_primary_red_x; float color_primary_red_y; float color_primary_green_x;
     float color_primary_green_y; float color_primary_blue_x; float color_primary_blue_y;
     float color_primary_white_x; float color_primary_white_y; ...; } heif_color_profile_nclx;
@@ -264,9 +264,10 @@ HELPERS = """
 int hk_bind(const char* path, char* errbuf, size_t errlen);
 size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
     uint32_t width, uint32_t height, int channels, int bytes_per_sample, int shift_left, int swap_rb);
-int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel,
-    int src_bytes, uint8_t* dst, size_t dst_stride, int dst_channels, uint32_t width, uint32_t height,
-    int shift_right, int swap_rb);
+int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel, int src_bits,
+    uint8_t* dst, size_t dst_stride, int dst_channels, int dst_bits, uint32_t width, uint32_t height, int swap_rb);
+void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32_t filled_height,
+    uint32_t width, uint32_t height, int bytes_per_pixel);
 heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size);
 void hk_free(void* p);
 """

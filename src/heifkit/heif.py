@@ -229,6 +229,9 @@ class HeifImage(_BaseImage):
         super().__init__(size, mode, data, stride, decoder)
         self.info = info
         self._source = source
+        # True when the EXIF/XMP orientation has not been applied to the pixels (images made from bytes
+        # or Pillow images); decoded images are already upright (libheif applied irot/imir).
+        self.pending_orientation = False
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -245,6 +248,8 @@ class HeifImage(_BaseImage):
         img = self._pillow()
         img.info = self.info.copy()
         img.info["original_orientation"] = set_orientation(img.info)
+        if self.pending_orientation and img.info["original_orientation"]:
+            img = _transposed(img, img.info["original_orientation"])
         return img
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
@@ -254,12 +259,29 @@ class HeifImage(_BaseImage):
         return self._source.aux_image(self, aux_id)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"pixels": self._pixel_state(), "info": self.info}
+        return {"pixels": self._pixel_state(), "info": self.info, "pending_orientation": self.pending_orientation}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._restore_pixels(*state["pixels"])
         self.info = state["info"]
         self._source = None
+        self.pending_orientation = state.get("pending_orientation", False)
+
+
+# EXIF orientation -> the Pillow transpose that shows the image upright
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def _transposed(img: Any, orientation: int) -> Any:
+    from PIL import Image
+
+    method = _TRANSPOSE.get(orientation)
+    if method is None:
+        return img
+    info = img.info
+    out = img.transpose(getattr(Image.Transpose, method))
+    out.info = info
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -579,9 +601,15 @@ def _open_context(fp: Any, flags: dict[str, Any]) -> tuple[Context, str]:
         if isinstance(fp, (bytes, bytearray, memoryview)):
             data = bytes(fp) if isinstance(fp, bytearray) else fp
         elif hasattr(fp, "read"):
+            position = fp.tell() if hasattr(fp, "tell") else 0
             data = fp.read()  # from the current position, like every other reader
             if not isinstance(data, bytes):
                 data = bytes(data)
+            if not data and position:
+                raise InvalidInputError(
+                    f"Invalid input: no data at the stream's current position ({position}); "
+                    "call fp.seek(0) first if it was just written"
+                )
         else:
             raise TypeError("fp must be a path, a bytes-like object or a binary file object")
         header = bytes(memoryview(data)[:12])

@@ -36,9 +36,9 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 
     def _open(self) -> None:
         try:
-            # A path lets libheif read just the boxes it needs; otherwise the stream from here on.
-            source: Any = self.filename if self._exclusive_fp and self.filename else self.fp
-            self._heif_file: HeifFile | None = HeifFile(source, convert_hdr_to_8bit=True, hdr_to_16bit=True)
+            # The whole stream is read into memory: Pillow truncates the target file before encoding when
+            # an image is saved over the file it was opened from, so frames must not be read lazily from it.
+            self._heif_file: HeifFile | None = HeifFile(self.fp, convert_hdr_to_8bit=True, hdr_to_16bit=True)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
             raise SyntaxError(str(exc)) from exc
         self.custom_mimetype = self._heif_file.mimetype
