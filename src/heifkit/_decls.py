@@ -141,8 +141,7 @@ FUNCTIONS = [
     " heif_color_profile_nclx** out_data);",
     "size_t heif_image_handle_get_raw_color_profile_size(const heif_image_handle* handle);",
     "heif_error heif_image_handle_get_raw_color_profile(const heif_image_handle* handle, void* out_data);",
-    "int heif_image_handle_get_number_of_metadata_blocks(const heif_image_handle* handle,"
-    " const char* type_filter);",
+    "int heif_image_handle_get_number_of_metadata_blocks(const heif_image_handle* handle, const char* type_filter);",
     "int heif_image_handle_get_list_of_metadata_block_IDs(const heif_image_handle* handle,"
     " const char* type_filter, heif_item_id* ids, int count);",
     "const char* heif_image_handle_get_metadata_type(const heif_image_handle* handle, heif_item_id metadata_id);",
@@ -152,13 +151,11 @@ FUNCTIONS = [
     "heif_error heif_image_handle_get_metadata(const heif_image_handle* handle, heif_item_id metadata_id,"
     " void* out_data);",
     "int heif_image_handle_get_number_of_thumbnails(const heif_image_handle* handle);",
-    "int heif_image_handle_get_list_of_thumbnail_IDs(const heif_image_handle* handle, heif_item_id* ids,"
-    " int count);",
+    "int heif_image_handle_get_list_of_thumbnail_IDs(const heif_image_handle* handle, heif_item_id* ids, int count);",
     "heif_error heif_image_handle_get_thumbnail(const heif_image_handle* main_image_handle,"
     " heif_item_id thumbnail_id, heif_image_handle** out_thumbnail_handle);",
     "int heif_image_handle_get_number_of_depth_images(const heif_image_handle* handle);",
-    "int heif_image_handle_get_list_of_depth_image_IDs(const heif_image_handle* handle, heif_item_id* ids,"
-    " int count);",
+    "int heif_image_handle_get_list_of_depth_image_IDs(const heif_image_handle* handle, heif_item_id* ids, int count);",
     "heif_error heif_image_handle_get_depth_image_handle(const heif_image_handle* handle,"
     " heif_item_id depth_image_id, heif_image_handle** out_depth_handle);",
     "int heif_image_handle_get_depth_image_representation_info(const heif_image_handle* handle,"
@@ -171,8 +168,7 @@ FUNCTIONS = [
     " heif_item_id auxiliary_id, heif_image_handle** out_auxiliary_handle);",
     "heif_error heif_image_handle_get_auxiliary_type(const heif_image_handle* handle, const char** out_type);",
     "void heif_image_handle_release_auxiliary_type(const heif_image_handle* handle, const char** out_type);",
-    "int heif_image_handle_get_pixel_aspect_ratio(const heif_image_handle*, uint32_t* aspect_h,"
-    " uint32_t* aspect_v);",
+    "int heif_image_handle_get_pixel_aspect_ratio(const heif_image_handle*, uint32_t* aspect_h, uint32_t* aspect_v);",
     "int heif_image_handle_get_content_light_level(const heif_image_handle*, heif_content_light_level* out);",
     "int heif_image_handle_get_mastering_display_colour_volume(const heif_image_handle*,"
     " heif_mastering_display_colour_volume* out);",
@@ -208,19 +204,16 @@ FUNCTIONS = [
     "uint8_t* heif_image_get_plane2(heif_image*, heif_channel channel, size_t* out_stride);",
     "heif_error heif_image_create(int width, int height, heif_colorspace colorspace, heif_chroma chroma,"
     " heif_image** out_image);",
-    "heif_error heif_image_add_plane(heif_image* image, heif_channel channel, int width, int height,"
-    " int bit_depth);",
+    "heif_error heif_image_add_plane(heif_image* image, heif_channel channel, int width, int height, int bit_depth);",
     "void heif_image_set_premultiplied_alpha(heif_image* image, int is_premultiplied_alpha);",
     "heif_error heif_image_set_raw_color_profile(heif_image* image, const char* profile_type_fourcc_string,"
     " const void* profile_data, const size_t profile_size);",
-    "heif_error heif_image_set_nclx_color_profile(heif_image* image,"
-    " const heif_color_profile_nclx* color_profile);",
+    "heif_error heif_image_set_nclx_color_profile(heif_image* image, const heif_color_profile_nclx* color_profile);",
     "void heif_image_set_pixel_aspect_ratio(heif_image*, uint32_t aspect_h, uint32_t aspect_v);",
     "void heif_image_set_content_light_level(const heif_image*, const heif_content_light_level* in);",
     "void heif_image_set_mastering_display_colour_volume(const heif_image*,"
     " const heif_mastering_display_colour_volume* in);",
-    "void heif_image_set_ambient_viewing_environment(const heif_image*,"
-    " const heif_ambient_viewing_environment* in);",
+    "void heif_image_set_ambient_viewing_environment(const heif_image*, const heif_ambient_viewing_environment* in);",
     "heif_color_profile_nclx* heif_nclx_color_profile_alloc(void);",
     "void heif_nclx_color_profile_free(heif_color_profile_nclx* nclx_profile);",
     # encode
@@ -252,8 +245,7 @@ FUNCTIONS = [
     "heif_error heif_context_add_image_tile(heif_context* ctx, heif_image_handle* tiled_image,"
     " uint32_t tile_x, uint32_t tile_y, const heif_image* image, heif_encoder* encoder);",
     "void heif_image_handle_set_pixel_aspect_ratio(heif_image_handle*, uint32_t aspect_h, uint32_t aspect_v);",
-    "void heif_image_handle_set_content_light_level(const heif_image_handle*,"
-    " const heif_content_light_level* in);",
+    "void heif_image_handle_set_content_light_level(const heif_image_handle*, const heif_content_light_level* in);",
     "void heif_image_handle_set_mastering_display_colour_volume(const heif_image_handle*,"
     " const heif_mastering_display_colour_volume* in);",
     "void heif_image_handle_set_ambient_viewing_environment(const heif_image_handle*,"

@@ -63,7 +63,9 @@ def layout_for(
         if not high:
             return Layout("L", lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome, 1, 1, False, False, False)
         mode = "I;16" if hdr_to_16bit else f"I;{bits}"
-        return Layout(mode, lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome, 1, 2, False, hdr_to_16bit, False)
+        return Layout(
+            mode, lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome, 1, 2, False, hdr_to_16bit, False
+        )
     base = ("BGR" if bgr_mode else "RGB") + (("a" if premultiplied else "A") if alpha else "")
     channels = 4 if alpha else 3
     if not high or convert_hdr_to_8bit:

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _lib, options
 from ._lib import check, ffi, lib
-from .errors import EncoderError, InvalidInputError
+from .errors import EncoderError
 from .heif import HeifFile, HeifImage
 from .metadata import exif_from_pillow, get_orientation, set_orientation, xmp_from_pillow
 
@@ -111,7 +111,18 @@ _FILE_KEYS = {
 }
 _NCLX_KEYS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 _SUBSAMPLING = {"4:4:4": "444", "4:2:2": "422", "4:2:0": "420"}
-_X265_PRESETS = ("placebo", "veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast", "ultrafast")
+_X265_PRESETS = (
+    "placebo",
+    "veryslow",
+    "slower",
+    "slow",
+    "medium",
+    "fast",
+    "faster",
+    "veryfast",
+    "superfast",
+    "ultrafast",
+)
 _MAX_GRID = 256
 _MAX_ITEMS = 1000
 
@@ -141,7 +152,9 @@ def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | 
     width, height = int(size[0]), int(size[1])
     info = MODES[mode]
     row = width * info.channels * (2 if info.bits > 8 else 1)
-    image = HeifImage((width, height), mode, _new_info(info.bits), data=data, stride=row if stride is None else int(stride))
+    image = HeifImage(
+        (width, height), mode, _new_info(info.bits), data=data, stride=row if stride is None else int(stride)
+    )
     image.pending_orientation = True
     return image
 
@@ -422,7 +435,9 @@ def _encoding_options(info: dict[str, Any], orientation: int, keep: list[Any]) -
     elif info.get("nclx_profile"):
         profile = _nclx(info["nclx_profile"])
     else:
-        profile = _nclx({"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1})
+        profile = _nclx(
+            {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
+        )
     keep.append(profile)
     opts.output_nclx_profile = profile
     return opts
@@ -494,7 +509,12 @@ def _add_metadata(ctx: Any, handle: Any, info: dict[str, Any]) -> None:
         content_type = block.get("content_type") or ""
         check(
             lib.heif_context_add_generic_metadata(
-                ctx, handle, data, len(data), str(block["type"]).encode(), content_type.encode() if content_type else ffi.NULL
+                ctx,
+                handle,
+                data,
+                len(data),
+                str(block["type"]).encode(),
+                content_type.encode() if content_type else ffi.NULL,
             ),
             "metadata",
         )
@@ -609,7 +629,7 @@ def _primary_index(images: list[HeifImage], requested: Any) -> int:
 
 def _count_items(jobs: list[_Job], tiles: list[int]) -> int:
     count = 0
-    for job, tile in zip(jobs, tiles):
+    for job, tile in zip(jobs, tiles, strict=True):
         width, height = job.image.size
         count += 1 + (-(-width // tile)) * (-(-height // tile)) if tile else 1
         count += 2 * len(_thumbnail_boxes(job.info, job.image.size))
@@ -652,7 +672,7 @@ def encode_images(images: list[HeifImage], params: dict[str, Any], per_image: di
     ctx = _lib.Context()
     encoder = _Encoder(ctx.ptr, fmt, params)
     keep: list[Any] = []
-    for i, (job, tile) in enumerate(zip(jobs, tiles)):
+    for i, (job, tile) in enumerate(zip(jobs, tiles, strict=True)):
         if job.image.size[0] <= 0 or job.image.size[1] <= 0:
             raise ValueError("Empty images are not supported.")
         handle = _encode_one(ctx.ptr, encoder, job, tile, save_to_12bit, keep)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Iterator
-from typing import IO, Any, Callable, Union
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Union
 
 from . import _lib, options
 from ._lib import Context, check, ffi, lib
@@ -269,7 +269,15 @@ class HeifImage(_BaseImage):
 
 
 # EXIF orientation -> the Pillow transpose that shows the image upright
-_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+_TRANSPOSE = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
 
 
 def _transposed(img: Any, orientation: int) -> Any:
@@ -667,7 +675,9 @@ class HeifFile:
     ``info`` and ``data`` are those of the primary image. Indexing takes ints (negative too) and slices.
     """
 
-    def __init__(self, fp: FileLike | None = None, convert_hdr_to_8bit: bool = True, bgr_mode: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, fp: FileLike | None = None, convert_hdr_to_8bit: bool = True, bgr_mode: bool = False, **kwargs: Any
+    ) -> None:
         self._images: list[HeifImage] = []
         self.mimetype = ""
         if fp is not None:
@@ -883,5 +893,3 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
     stride = kwargs.pop("stride", None)
     extra = {"stride": stride} if stride is not None else {}
     from_bytes(mode, size, data, **extra).save(fp, **kwargs)
-
-

@@ -10,7 +10,9 @@ orientation reset to 1 and their XMP ``tiff:Orientation`` removed; the old value
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
+
+ByteOrder = Literal["little", "big"]
 
 __all__ = [
     "exif_from_block",
@@ -44,10 +46,11 @@ def _tiff_start(exif: bytes) -> int:
     return len(_EXIF_PREFIX) if exif.startswith(_EXIF_PREFIX) else 0
 
 
-def _find_orientation_entry(exif: bytes) -> tuple[int, str] | None:
+def _find_orientation_entry(exif: bytes) -> tuple[int, ByteOrder] | None:
     """Offset of the value of IFD0's orientation tag, and the byte order, or None."""
     base = _tiff_start(exif)
     header = exif[base : base + 4]
+    order: ByteOrder
     if header == b"II*\x00":
         order = "little"
     elif header == b"MM\x00*":
@@ -128,12 +131,12 @@ def set_orientation(info: dict[str, Any]) -> int | None:
                 info["exif"] = bytes(exif[:offset]) + (1).to_bytes(2, order) + bytes(exif[offset + 2 :])
     xmp = info.get("xmp")
     if xmp:
-        value = xmp_orientation(xmp)
-        if value is not None:
+        xmp_value = xmp_orientation(xmp)
+        if xmp_value is not None:
             stripped = _XMP_ELEM.sub(b"", _XMP_ATTR.sub(b"", xmp))
             info["xmp"] = _to_utf8(stripped)
-            if original is None and value != 1:
-                original = value
+            if original is None and xmp_value != 1:
+                original = xmp_value
     return original
 
 

@@ -43,7 +43,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             raise SyntaxError(str(exc)) from exc
         self.custom_mimetype = self._heif_file.mimetype
         self._n_frames = len(self._heif_file)
-        self._frame_infos: dict[int, dict[str, Any]] = {}
+        self._frame_infos: dict[int, dict[Any, Any]] = {}
         self._loaded_frame = -1
         self._frame = -1
         self._init_frame(self._heif_file.primary_index)
@@ -109,10 +109,6 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             if not self.is_animated:
                 self._heif_file = None  # single image: release the decoder's memory
         return super().load()
-
-    def getxmp(self) -> dict[str, Any]:
-        """XMP as a dict (needs ``defusedxml``), ``{}`` when absent."""
-        return self._getxmp(self.info["xmp"]) if self.info.get("xmp") else {}
 
 
 class HeifImageFile(_LibHeifImageFile):
