@@ -66,29 +66,34 @@ HK_BIND_BODY
 }
 
 /* Copy `height` rows of `width` pixels (channels x bytes_per_sample each) from a libheif plane into
-   the destination buffer. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps
-   channels 0 and 2 (RGB <-> BGR). Returns the number of bytes written per row. */
+   the destination. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps channels 0 and 2
+   (RGB <-> BGR). `dst` may be `src` itself with dst_stride <= src_stride (compaction in place): rows are
+   moved with memmove and every pixel is read before it is written. Returns the bytes per row. */
 size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
                      uint32_t width, uint32_t height, int channels, int bytes_per_sample,
                      int shift_left, int swap_rb)
 {
   size_t row_bytes = (size_t)width * (size_t)channels * (size_t)bytes_per_sample;
+  if (channels < 1 || channels > 4) return 0;
   for (uint32_t y = 0; y < height; y++) {
     const uint8_t* s = src + (size_t)y * src_stride;
     uint8_t* d = dst + (size_t)y * dst_stride;
-    if (!shift_left && !swap_rb) { memcpy(d, s, row_bytes); continue; }
+    if (!shift_left && !swap_rb) {
+      if (d != s) memmove(d, s, row_bytes);
+      continue;
+    }
     if (bytes_per_sample == 1) {
       for (uint32_t x = 0; x < width; x++) {
-        const uint8_t* sp = s + (size_t)x * channels;
-        uint8_t* dp = d + (size_t)x * channels;
-        for (int c = 0; c < channels; c++) dp[c] = sp[c];
-        if (swap_rb) { dp[0] = sp[2]; dp[2] = sp[0]; }
+        uint8_t v[4];
+        memcpy(v, s + (size_t)x * channels, (size_t)channels);
+        if (swap_rb && channels >= 3) { uint8_t t = v[0]; v[0] = v[2]; v[2] = t; }
+        memcpy(d + (size_t)x * channels, v, (size_t)channels);
       }
     } else {
       for (uint32_t x = 0; x < width; x++) {
         uint16_t v[4];
         memcpy(v, s + (size_t)x * channels * 2, (size_t)channels * 2);
-        if (swap_rb) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
+        if (swap_rb && channels >= 3) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
         for (int c = 0; c < channels; c++) v[c] = (uint16_t)(v[c] << shift_left);
         memcpy(d + (size_t)x * channels * 2, v, (size_t)channels * 2);
       }
@@ -231,6 +236,7 @@ def build_ffi() -> FFI:
     source = (
         "#include <libheif/heif.h>\n#include <libheif/heif_tiling.h>\n#include <libheif/heif_properties.h>\n"
         "#include <libheif/heif_security.h>\n#include <libheif/heif_aux_images.h>\n"
+        "#include <libheif/heif_entity_groups.h>\n"
         + pointer_decls
         + _HELPERS_C.replace("HK_BIND_BODY", bind_body)
     )

@@ -90,6 +90,10 @@ typedef struct heif_ambient_viewing_environment { uint32_t ambient_illumination;
 typedef struct heif_camera_intrinsic_matrix { double focal_length_x; double focal_length_y;
     double principal_point_x; double principal_point_y; double skew; ...; } heif_camera_intrinsic_matrix;
 
+typedef uint32_t heif_entity_group_id;
+typedef struct heif_entity_group { heif_entity_group_id entity_group_id; uint32_t entity_group_type;
+    heif_item_id* entities; uint32_t num_entities; ...; } heif_entity_group;
+
 #define LIBHEIF_NUMERIC_VERSION ...
 #define LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA ...
 #define LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH ...
@@ -126,6 +130,9 @@ FUNCTIONS = [
     "int heif_context_get_list_of_top_level_image_IDs(heif_context* ctx, heif_item_id* ID_array, int count);",
     "heif_error heif_context_get_primary_image_ID(heif_context* ctx, heif_item_id* id);",
     "heif_error heif_context_get_image_handle(heif_context* ctx, heif_item_id id, heif_image_handle**);",
+    "heif_entity_group* heif_context_get_entity_groups(const heif_context*, uint32_t type_filter,"
+    " heif_item_id item_filter, int* out_num_groups);",
+    "void heif_entity_groups_release(heif_entity_group*, int num_groups);",
     # handle (read)
     "void heif_image_handle_release(const heif_image_handle*);",
     "int heif_image_handle_get_width(const heif_image_handle* handle);",

@@ -1,9 +1,9 @@
 """Decode paths: from an image handle to a pixel buffer, and from a buffer to Pillow or numpy.
 
-The output buffer is a parameter (:func:`decode_into`): libheif decodes, and one copy moves the plane
+The output buffer is a parameter (:func:`decode_into`): libheif decodes, then one pass moves the plane
 into the destination (removing libheif's row padding, shifting high bit depths to 16 bits, swapping
-to BGR on the way). Pillow maps the result without another copy for ``L``, ``RGBA`` and
-``I;16``.
+to BGR on the way). Without a destination that pass runs in place in libheif's image and the pixels are
+handed out with no copy. Pillow maps the result without another copy for ``L``, ``RGBA`` and ``I;16``.
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def decode_image(handle: Any, layout: Layout, decoder_id: str = "") -> Any:
 
 
 def plane_of(image: Any, layout: Layout) -> tuple[Any, int, int, int, int]:
-    """(pointer, stride, width, height, bits) of the decoded plane, each checked before use."""
+    """(writable pointer, stride, width, height, bits) of the decoded plane, each checked before use."""
     stride = ffi.new("size_t*")
-    ptr = lib.heif_image_get_plane_readonly2(image, layout.channel, stride)
+    ptr = lib.heif_image_get_plane2(image, layout.channel, stride)
     if ptr == ffi.NULL:
         raise DecoderError("decoded image has no pixel plane of the requested layout")
     width = lib.heif_image_get_primary_width(image)
@@ -116,6 +116,13 @@ def plane_of(image: Any, layout: Layout) -> tuple[Any, int, int, int, int]:
     return ptr, int(stride[0]), width, height, bits
 
 
+def _owned_pixels(image: Any, ptr: Any, size: int) -> Any:
+    """A writable buffer over ``size`` bytes at ``ptr`` inside ``image``, keeping ``image`` alive."""
+    holder = ffi.cast("uint8_t *", ptr)
+    pinned = ffi.gc(holder, lambda _p, _img=image: None)  # the closure holds the heif_image
+    return ffi.buffer(pinned, size)
+
+
 def decode_into(
     handle: Any,
     layout: Layout,
@@ -123,10 +130,11 @@ def decode_into(
     remove_stride: bool = True,
     dst: Any = None,
 ) -> tuple[int, int, int, Any]:
-    """Decode ``handle`` into ``dst`` (a writable buffer) or a new ``bytearray``.
+    """Decode ``handle`` into ``dst`` (a writable buffer), or in place when ``dst`` is None.
 
-    Returns ``(width, height, stride, buffer)``; ``len(buffer) >= stride * height``. With
-    ``remove_stride=False`` the stride is libheif's (rows may carry padding).
+    Returns ``(width, height, stride, buffer)`` with ``len(buffer) >= stride * height``. In place, the
+    rows are compacted, shifted and swapped inside libheif's own image, and the returned buffer keeps that
+    image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's (rows may be padded).
     """
     image = decode_image(handle, layout, decoder_id)
     ptr, src_stride, width, height, bits = plane_of(image, layout)
@@ -134,14 +142,18 @@ def decode_into(
     stride = row_bytes if remove_stride else src_stride
     need = stride * height
     if dst is None:
-        dst = bytearray(need)
-    elif len(memoryview(dst).cast("B")) < need:
-        raise InvalidInputError(f"destination buffer holds fewer than {need} bytes")
+        target = ptr
+        dst = _owned_pixels(image, ptr, need)
+    else:
+        if len(memoryview(dst).cast("B")) < need:
+            raise InvalidInputError(f"destination buffer holds fewer than {need} bytes")
+        target = ffi.from_buffer(dst, require_writable=True)
     shift = 16 - bits if (layout.shift_to_16 and 8 < bits < 16) else 0
-    lib.hk_copy_plane(
-        ptr, src_stride, ffi.from_buffer(dst, require_writable=True), stride, width, height,
-        layout.channels, layout.bytes_per_sample, shift, 1 if layout.bgr else 0,
-    )  # fmt: skip
+    if target != ptr or stride != src_stride or shift or layout.bgr:
+        lib.hk_copy_plane(
+            ptr, src_stride, target, stride, width, height,
+            layout.channels, layout.bytes_per_sample, shift, 1 if layout.bgr else 0,
+        )  # fmt: skip
     return width, height, stride, dst
 
 
@@ -162,7 +174,7 @@ def pillow_image(mode: str, size: tuple[int, int], data: Any, stride: int) -> An
         img = Image.frombuffer(mode, size, data, "raw", mode, stride, 1)
         return img
     try:
-        return Image.frombytes(mode, size, bytes(data) if not isinstance(data, bytes) else data, "raw", mode, stride)
+        return Image.frombytes(mode, size, data, "raw", mode, stride)
     except ValueError as exc:
         raise ValueError(
             f"mode {mode!r} has no Pillow equivalent; open with convert_hdr_to_8bit=True and bgr_mode=False, "

@@ -204,7 +204,13 @@ def image_from_pillow(img: Any) -> HeifImage:
             image.info[key] = copy.deepcopy(src[key])
     if src.get("ambient_viewing_environment") is not None:
         image.info["ambient_viewing_environment"] = copy.deepcopy(src["ambient_viewing_environment"])
-    image.info["exif"] = exif_from_pillow(img)
+    exif = exif_from_pillow(img)
+    if src.get("exif") is None and exif is not None:
+        from PIL import Image
+
+        if exif == Image.Exif().tobytes():
+            exif = None  # getexif() of an image without EXIF: nothing to write (as pillow_heif)
+    image.info["exif"] = exif
     xmp = xmp_from_pillow(img)
     if xmp:
         image.info["xmp"] = xmp
@@ -216,7 +222,8 @@ def image_from_heif(src: HeifImage) -> HeifImage:
     """A copy of a ``HeifImage`` (pixels and a deep copy of ``info`` without ``primary``)."""
     src.load()
     data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
-    info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k != "primary"}
+    skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
+    info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
     info["primary"] = False
     image = HeifImage(src.size, src.mode, info, data=data, stride=src._stride)
     image.pending_orientation = src.pending_orientation
@@ -606,6 +613,13 @@ def _prepare_info(image: HeifImage, overrides: dict[str, Any]) -> tuple[dict[str
     """The info to write for ``image`` (``overrides`` applied) and the orientation to store as irot/imir."""
     info = dict(image.info)
     info.update(overrides)
+    exif, xmp = info.get("exif"), info.get("xmp")
+    if exif is not None and not isinstance(exif, bytes):
+        info["exif"] = bytes(exif) if isinstance(exif, (bytearray, memoryview)) else exif.tobytes()  # Image.Exif
+    if isinstance(xmp, str):
+        info["xmp"] = xmp.encode("utf-8")
+    elif isinstance(xmp, (bytearray, memoryview)):
+        info["xmp"] = bytes(xmp)
     pending = _pending(image) or "exif" in overrides or "xmp" in overrides
     if pending:
         orientation = get_orientation(info) or 1

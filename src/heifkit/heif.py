@@ -49,6 +49,9 @@ _MIMETYPES = {
     b"msf1": "image/heif-sequence",
 }
 
+LAZY_READ_THRESHOLD = 16 * 1024 * 1024
+"""Files up to this size are read into memory at once; bigger ones are read by libheif as needed."""
+
 _OPEN_KWARGS = {"hdr_to_16bit", "remove_stride", "decode_threads", "disable_security_limits", "decoder_id"}
 
 
@@ -104,6 +107,7 @@ class _BaseImage:
         self._data = data
         self._stride = stride
         self._decoder = decoder
+        self._decoded = False  # True once _data is a buffer decoded by libheif (handed out read-only)
         self._load_lock = threading.Lock()
 
     def load(self) -> _BaseImage:
@@ -117,6 +121,7 @@ class _BaseImage:
                     self.size = (width, height)
                     self._stride = stride
                     self._data = buf
+                    self._decoded = True
                     self._decoder = None
         return self
 
@@ -124,7 +129,7 @@ class _BaseImage:
     def data(self) -> Any:
         """The pixel bytes (``stride * height``), decoding on first access."""
         self.load()
-        if isinstance(self._data, bytearray):
+        if self._decoded:
             return memoryview(self._data).toreadonly()
         return self._data
 
@@ -594,39 +599,48 @@ def _read_image(source: _Source, handle: Any, primary: bool) -> HeifImage:
     return image
 
 
+def _read_input(fp: Any) -> Any:
+    """The bytes to parse from memory, or None for a big file that libheif should read lazily by path."""
+    if isinstance(fp, (str, os.PathLike)):
+        path = os.fspath(fp)
+        with open(path, "rb") as f:  # clear FileNotFoundError/IsADirectoryError before libheif sees it
+            if os.fstat(f.fileno()).st_size > LAZY_READ_THRESHOLD:
+                return None
+            return f.read()  # one read beats libheif's many small ones for typical photos
+    if isinstance(fp, bytes) or (isinstance(fp, memoryview) and fp.readonly):
+        return fp  # immutable: libheif reads it without a copy
+    if isinstance(fp, (bytearray, memoryview)):
+        return bytes(fp)  # a private copy: the caller may change its buffer before pixels are decoded
+    if hasattr(fp, "read"):
+        position = fp.tell() if hasattr(fp, "tell") else 0
+        data = fp.read()  # from the current position, like every other reader
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        if not data and position:
+            raise InvalidInputError(
+                f"Invalid input: no data at the stream's current position ({position}); "
+                "call fp.seek(0) first if it was just written"
+            )
+        return data
+    raise TypeError("fp must be a path, a bytes-like object or a binary file object")
+
+
 def _open_context(fp: Any, flags: dict[str, Any]) -> tuple[Context, str]:
     ctx = Context()
     if flags["disable_security_limits"]:
         check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
-    if isinstance(fp, (str, os.PathLike)):
-        path = os.fspath(fp)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        with open(path, "rb") as f:  # clear FileNotFoundError/IsADirectoryError before libheif sees it
-            header = f.read(12)
-        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(path), ffi.NULL))
+    data = _read_input(fp)
+    if data is None:
+        # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
+        header = _peek(fp, 12)
+        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(os.fspath(fp)), ffi.NULL))
     else:
-        if isinstance(fp, (bytes, bytearray, memoryview)):
-            data = bytes(fp) if isinstance(fp, bytearray) else fp
-        elif hasattr(fp, "read"):
-            position = fp.tell() if hasattr(fp, "tell") else 0
-            data = fp.read()  # from the current position, like every other reader
-            if not isinstance(data, bytes):
-                data = bytes(data)
-            if not data and position:
-                raise InvalidInputError(
-                    f"Invalid input: no data at the stream's current position ({position}); "
-                    "call fp.seek(0) first if it was just written"
-                )
-        else:
-            raise TypeError("fp must be a path, a bytes-like object or a binary file object")
         header = bytes(memoryview(data)[:12])
         buf = ffi.from_buffer(data)
         ctx.keep(data)
         ctx.keep(buf)
         check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
-    threads = flags["decode_threads"]
-    lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, int(threads)))
+    lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, int(flags["decode_threads"])))
     return ctx, _mimetype_of(header)
 
 
@@ -646,7 +660,42 @@ def _read_images(fp: Any, flags: dict[str, Any]) -> tuple[_Source, list[HeifImag
         check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
         handle = _lib.owned_handle(out[0])
         images.append(_read_image(source, handle, int(ids[i]) == int(primary_id[0])))
+    groups = _entity_groups(ctx, {int(ids[i]): i for i in range(n)})
+    if groups:
+        for image in images:
+            image.info["entity_groups"] = copy.deepcopy(groups)
     return source, images
+
+
+def _fourcc(value: int) -> str:
+    return value.to_bytes(4, "big").decode("latin-1")
+
+
+def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any]]:
+    """Entity groups (``ster`` stereo pairs, ``altr`` alternatives, ``pymd`` pyramids...) of the file.
+
+    ``images`` maps each entity to its index among the top-level images (None when it is not one).
+    """
+    count = ffi.new("int*")
+    raw = lib.heif_context_get_entity_groups(ctx.ptr, 0, 0, count)
+    if raw == ffi.NULL or count[0] <= 0:
+        return []
+    try:
+        groups = []
+        for g in range(count[0]):
+            group = raw[g]
+            entities = [int(group.entities[k]) for k in range(group.num_entities)] if group.entities != ffi.NULL else []
+            groups.append(
+                {
+                    "id": int(group.entity_group_id),
+                    "type": _fourcc(int(group.entity_group_type)),
+                    "entities": entities,
+                    "images": [index_of.get(e) for e in entities],
+                }
+            )
+        return groups
+    finally:
+        lib.heif_entity_groups_release(raw, count[0])
 
 
 def _open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -893,3 +942,9 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
     stride = kwargs.pop("stride", None)
     extra = {"stride": stride} if stride is not None else {}
     from_bytes(mode, size, data, **extra).save(fp, **kwargs)
+
+
+# Load the write path now, while ``heifkit/__init__`` is still importing this module: the first import of a
+# submodule sets it as an attribute of the package, so a lazy first import at save time would replace the
+# function ``heifkit.encode`` with the module ``heifkit.encode``.
+from . import encode as _encode_module  # noqa: E402, F401

@@ -33,12 +33,17 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     """Shared implementation of the HEIF and AVIF image files."""
 
     _close_exclusive_fp_after_loading = True
+    # What an instance made without _open() (pickle.loads, copy.deepcopy) sees: one frame, already loaded.
+    _heif_file: HeifFile | None = None
+    _n_frames = 1
+    _frame = 0
+    _loaded_frame = -1
 
     def _open(self) -> None:
         try:
             # The whole stream is read into memory: Pillow truncates the target file before encoding when
             # an image is saved over the file it was opened from, so frames must not be read lazily from it.
-            self._heif_file: HeifFile | None = HeifFile(self.fp, convert_hdr_to_8bit=True, hdr_to_16bit=True)
+            self._heif_file = HeifFile(self.fp, convert_hdr_to_8bit=True, hdr_to_16bit=True)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
             raise SyntaxError(str(exc)) from exc
         self.custom_mimetype = self._heif_file.mimetype
@@ -70,6 +75,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             raise EOFError("attempt to seek outside sequence")
         self._init_frame(frame)
         self._im = None
+        self._loaded_frame = -1  # the pixels were dropped: the next load() must decode this frame again
 
     def tell(self) -> int:
         """Index of the current top-level image."""
@@ -108,6 +114,8 @@ class _LibHeifImageFile(ImageFile.ImageFile):
                 self.fp = None
             if not self.is_animated:
                 self._heif_file = None  # single image: release the decoder's memory
+        if getattr(self, "tile", None) is None:  # an unpickled copy: its pixels are already there
+            return Image.Image.load(self)
         return super().load()
 
 
