@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", REPO.parent / "shared" / "corpus"))
 sys.path.insert(0, str(REPO / "tests"))
 
-import oracle  # noqa: E402
 import pillow_heif  # noqa: E402
 
 import heifkit  # noqa: E402
+import oracle  # noqa: E402
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -68,8 +68,9 @@ def main() -> int:
     args = parser.parse_args()
     r = args.repeat
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"heifkit {heifkit.__version__} (libheif {heifkit.libheif_version()}), pillow_heif {pillow_heif.__version__}")
-    print(f"(libheif {pillow_heif.libheif_version()}), Pillow {Image.__version__}, AVIF in Pillow: {features.check('avif')}")
+    print(f"heifkit {heifkit.__version__} (libheif {heifkit.libheif_version()})")
+    print(f"pillow_heif {pillow_heif.__version__} (libheif {pillow_heif.libheif_version()})")
+    print(f"Pillow {Image.__version__}, AVIF in Pillow: {features.check('avif')}")
     print()
 
     pug = CORPUS / "pheif_pug.heic"  # 12 MP iPhone photo, 8x6 grid of 512 px tiles
@@ -123,7 +124,13 @@ def main() -> int:
             lambda: Image.open(fox).load(),
             r,
         )
-    compare("decode fox.avif -> RGB bytes", "libheif", lambda: heifkit.open_heif(fox).data, lambda: oracle.decode_rgb(fox), r)
+    compare(
+        "decode fox.avif -> RGB bytes",
+        "libheif",
+        lambda: heifkit.open_heif(fox).data,
+        lambda: oracle.decode_rgb(fox),
+        r,
+    )
 
     # --- threads --------------------------------------------------------------------------------------
     files = [CORPUS / "pheif_arrow.heic", CORPUS / "pheif_xiaomi.heic"] * 2
