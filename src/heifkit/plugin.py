@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import IO, Any
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import options
 from ._lib import libheif_info
@@ -45,7 +45,10 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             # an image is saved over the file it was opened from, so frames must not be read lazily from it.
             self._heif_file = HeifFile(self.fp, convert_hdr_to_8bit=True, hdr_to_16bit=True)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
-            raise SyntaxError(str(exc)) from exc
+            # The brand matched, so no other plugin can read it: say why instead of Pillow's bare
+            # "cannot identify image file" (Pillow drops a plugin's SyntaxError message).
+            name = self.filename or getattr(self.fp, "name", None) or self.fp
+            raise UnidentifiedImageError(f"cannot identify image file {name!r}: {exc}") from exc
         self.custom_mimetype = self._heif_file.mimetype
         self._n_frames = len(self._heif_file)
         self._frame_infos: dict[int, dict[Any, Any]] = {}
