@@ -236,9 +236,7 @@ def build_ffi() -> FFI:
     source = (
         "#include <libheif/heif.h>\n#include <libheif/heif_tiling.h>\n#include <libheif/heif_properties.h>\n"
         "#include <libheif/heif_security.h>\n#include <libheif/heif_aux_images.h>\n"
-        "#include <libheif/heif_entity_groups.h>\n"
-        + pointer_decls
-        + _HELPERS_C.replace("HK_BIND_BODY", bind_body)
+        "#include <libheif/heif_entity_groups.h>\n" + pointer_decls + _HELPERS_C.replace("HK_BIND_BODY", bind_body)
     )
     ffibuilder = FFI()
     ffibuilder.cdef(_decls.TYPES + "\n".join(_decls.FUNCTIONS) + _decls.HELPERS)

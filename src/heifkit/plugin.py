@@ -148,28 +148,15 @@ def _accept_avif(prefix: bytes) -> bool:
     return _accept(prefix, AVIF_BRANDS)
 
 
-def _save_heif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    from .encode import save_pillow
+def _save_hook(fmt: str, save_all: bool) -> Any:
+    """A Pillow save handler writing ``fmt`` ("HEIF" or "AVIF")."""
 
-    save_pillow(im, fp, "HEIF", save_all=False)
+    def save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+        from .encode import save_pillow
 
+        save_pillow(im, fp, fmt, save_all=save_all)
 
-def _save_all_heif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    from .encode import save_pillow
-
-    save_pillow(im, fp, "HEIF", save_all=True)
-
-
-def _save_avif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    from .encode import save_pillow
-
-    save_pillow(im, fp, "AVIF", save_all=False)
-
-
-def _save_all_avif(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    from .encode import save_pillow
-
-    save_pillow(im, fp, "AVIF", save_all=True)
+    return save
 
 
 def _apply_options(kwargs: dict[str, Any]) -> None:
@@ -181,6 +168,16 @@ def _apply_options(kwargs: dict[str, Any]) -> None:
         setattr(options, name, value)
 
 
+def _register(cls: type[_LibHeifImageFile], accept: Any, extensions: list[str], mime: str) -> None:
+    fmt = str(cls.format)
+    Image.register_open(fmt, cls, accept)
+    if libheif_info()[fmt]:  # an encoder for the format exists
+        Image.register_save(fmt, _save_hook(fmt, save_all=False))
+        Image.register_save_all(fmt, _save_hook(fmt, save_all=True))
+    Image.register_extensions(fmt, extensions)
+    Image.register_mime(fmt, mime)
+
+
 def register_heif_opener(**kwargs: Any) -> None:
     """Register the HEIF plugin with Pillow (open, and save when an HEVC encoder exists).
 
@@ -189,12 +186,7 @@ def register_heif_opener(**kwargs: Any) -> None:
     ``preferred_decoder``, ``grid_tile_size``, ``disable_security_limits``); unknown ones warn.
     """
     _apply_options(kwargs)
-    Image.register_open(HeifImageFile.format, HeifImageFile, _accept_heif)
-    if libheif_info()["HEIF"]:
-        Image.register_save(HeifImageFile.format, _save_heif)
-        Image.register_save_all(HeifImageFile.format, _save_all_heif)
-    Image.register_extensions(HeifImageFile.format, HEIF_EXTENSIONS)
-    Image.register_mime(HeifImageFile.format, "image/heif")
+    _register(HeifImageFile, _accept_heif, HEIF_EXTENSIONS, "image/heif")
 
 
 def register_avif_opener(**kwargs: Any) -> None:
@@ -205,9 +197,4 @@ def register_avif_opener(**kwargs: Any) -> None:
     """
     _apply_options(kwargs)
     Image.init()
-    Image.register_open(AvifImageFile.format, AvifImageFile, _accept_avif)
-    if libheif_info()["AVIF"]:
-        Image.register_save(AvifImageFile.format, _save_avif)
-        Image.register_save_all(AvifImageFile.format, _save_all_avif)
-    Image.register_extensions(AvifImageFile.format, AVIF_EXTENSIONS)
-    Image.register_mime(AvifImageFile.format, "image/avif")
+    _register(AvifImageFile, _accept_avif, AVIF_EXTENSIONS, "image/avif")
