@@ -199,18 +199,16 @@ def image_from_pillow(img: Any) -> HeifImage:
     for key in ("bit_depth", "thumbnails", "icc_profile", "icc_profile_type", "pixel_aspect_ratio", "tiling"):
         if src.get(key) is not None:
             image.info[key] = src[key]
-    for key in ("nclx_profile", "metadata", "content_light_level", "mastering_display_colour_volume"):
+    for key in (
+        "nclx_profile",
+        "metadata",
+        "content_light_level",
+        "mastering_display_colour_volume",
+        "ambient_viewing_environment",
+    ):
         if src.get(key) is not None:
             image.info[key] = copy.deepcopy(src[key])
-    if src.get("ambient_viewing_environment") is not None:
-        image.info["ambient_viewing_environment"] = copy.deepcopy(src["ambient_viewing_environment"])
-    exif = exif_from_pillow(img)
-    if src.get("exif") is None and exif is not None:
-        from PIL import Image
-
-        if exif == Image.Exif().tobytes():
-            exif = None  # getexif() of an image without EXIF: nothing to write (as pillow_heif)
-    image.info["exif"] = exif
+    image.info["exif"] = exif_from_pillow(img)
     xmp = xmp_from_pillow(img)
     if xmp:
         image.info["xmp"] = xmp

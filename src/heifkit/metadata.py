@@ -147,8 +147,8 @@ def exif_from_pillow(img: Any) -> bytes | None:
     """EXIF bytes of a Pillow image: ``info["exif"]`` else ``getexif()`` (None when empty)."""
     exif = img.info.get("exif")
     if exif is None:
-        data = img.getexif().tobytes()
-        return data if len(data) > 8 else None
+        tags = img.getexif()
+        return tags.tobytes() if len(tags) else None  # no tags: no EXIF (tobytes() would give a header)
     if isinstance(exif, str):
         exif = exif.encode("latin-1")
     return bytes(exif) if exif else exif
