@@ -607,7 +607,7 @@ def _read_input(fp: Any) -> Any:
             if os.fstat(f.fileno()).st_size > LAZY_READ_THRESHOLD:
                 return None
             return f.read()  # one read beats libheif's many small ones for typical photos
-    if isinstance(fp, bytes) or (isinstance(fp, memoryview) and fp.readonly):
+    if isinstance(fp, bytes) or (isinstance(fp, memoryview) and isinstance(fp.obj, bytes)):
         return fp  # immutable: libheif reads it without a copy
     if isinstance(fp, (bytearray, memoryview)):
         return bytes(fp)  # a private copy: the caller may change its buffer before pixels are decoded
