@@ -618,8 +618,9 @@ def _prepare_info(image: HeifImage, overrides: dict[str, Any]) -> tuple[dict[str
         info["xmp"] = xmp.encode("utf-8")
     elif isinstance(xmp, (bytearray, memoryview)):
         info["xmp"] = bytes(xmp)
-    pending = _pending(image) or "exif" in overrides or "xmp" in overrides
-    if pending:
+    # Decoded pixels are upright whatever EXIF/XMP is passed with them (e.g. ``exif=f.info["exif"]``, which
+    # open_heif leaves untouched): writing that orientation as irot/imir would rotate them a second time.
+    if _pending(image):
         orientation = get_orientation(info) or 1
     else:
         orientation = 1
@@ -705,8 +706,8 @@ def encode_images(images: list[HeifImage], params: dict[str, Any], per_image: di
 def write_output(fp: Any, data: bytes) -> None:
     """Write ``data`` to a path (atomically: temporary file + rename) or to a binary stream."""
     if isinstance(fp, (str, os.PathLike)):
-        path = os.fspath(fp)
-        directory = os.path.dirname(os.path.abspath(path))
+        path = os.path.realpath(os.fspath(fp))  # through symlinks, like open(): replace the target, not the link
+        directory = os.path.dirname(path)
         fd, tmp = tempfile.mkstemp(prefix=".heifkit-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
