@@ -114,7 +114,8 @@ def test_opened_image_nclx_through_pillow():
     with Image.open(io.BytesIO(data)) as im:
         assert nclx_of(pil_bytes(im)) == (9, 16, 6, 0)
         assert nclx_of(save_bytes(heifkit.from_pillow(im))) == (9, 16, 6, 0)
-        assert nclx_of(pil_bytes(im, matrix_coefficients=1)) == (1, 13, 1, 1)
+        # explicit values override the image's own profile, the rest is kept (pillow_heif resets it to sRGB)
+        assert nclx_of(pil_bytes(im, matrix_coefficients=1)) == (9, 16, 1, 0)
 
 
 def test_save_nclx_profile_false_writes_none():
@@ -159,9 +160,10 @@ def test_explicit_nclx_values(kwargs, expected):
     assert nclx_of(out.getvalue()) == expected
 
 
-def test_explicit_nclx_values_replace_an_images_profile():
-    src = heifkit.open_heif(CORPUS / "libheif-fuzz_jpeg32.heif")
-    assert nclx_of(save_bytes(src, matrix_coefficients=1)) == (1, 13, 1, 1)
+def test_explicit_nclx_values_override_an_images_profile():
+    src = heifkit.open_heif(CORPUS / "libheif-fuzz_jpeg32.heif")  # NCLX (6, 6, 6, full range)
+    # only the given values change; the rest stays the image's own (pillow_heif would reset them to sRGB)
+    assert nclx_of(save_bytes(src, matrix_coefficients=1)) == (6, 6, 1, 1)
     assert nclx_of(save_bytes(src, color_primaries=9, transfer_characteristics=16, matrix_coefficients=9)) == (
         9,
         16,
@@ -169,7 +171,9 @@ def test_explicit_nclx_values_replace_an_images_profile():
         1,
     )
     # explicit values win over save_nclx_profile=False
-    assert nclx_of(save_bytes(src, save_nclx_profile=False, color_primaries=4)) == (4, 13, 6, 1)
+    assert nclx_of(save_bytes(src, save_nclx_profile=False, color_primaries=4)) == (4, 6, 6, 1)
+    # a new image has no profile of its own: the base is sRGB
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), color_primaries=4)) == (4, 13, 6, 1)
 
 
 def test_invalid_nclx_value_is_valueerror():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,7 @@ _FILE_KEYS = {
     "encoder",
 }
 _NCLX_KEYS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
+_SRGB = {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
 _SUBSAMPLING = {"4:4:4": "444", "4:2:2": "422", "4:2:0": "420"}
 _X265_PRESETS = (
     "placebo",
@@ -196,7 +197,7 @@ def image_from_pillow(img: Any) -> HeifImage:
     data = converted.tobytes()
     image = HeifImage((width, height), mode, _new_info(minfo.bits), data=data, stride=len(data) // height)
     src = img.info
-    for key in ("bit_depth", "thumbnails", "icc_profile", "icc_profile_type", "pixel_aspect_ratio", "tiling"):
+    for key in ("bit_depth", "chroma", "thumbnails", "icc_profile", "icc_profile_type", "pixel_aspect_ratio", "tiling"):
         if src.get(key) is not None:
             image.info[key] = src[key]
     for key in (
@@ -288,14 +289,19 @@ class _Encoder:
                 check(lib.heif_encoder_set_lossless(self.ptr, 1))
             else:
                 check(lib.heif_encoder_set_lossy_quality(self.ptr, quality))
-        chroma = _chroma_value(params)
-        if chroma is not None:
-            self.set("chroma", chroma)
+        self.chroma: str | None = None  # what the encoder is set to (None: its default, 4:2:0)
         speed = params.get("speed")
         if speed is not None:
             self._set_speed(speed)
         for key, value in dict(params.get("enc_params") or {}).items():
             self.set(str(key), value)
+
+    def use_chroma(self, chroma: str | None) -> None:
+        """Switch chroma subsampling before encoding an image (None: the encoder's default 4:2:0)."""
+        value = chroma or "420"
+        if value != (self.chroma or "420"):
+            self.set("chroma", value)
+        self.chroma = value
 
     def set(self, key: str, value: Any) -> None:
         check(lib.heif_encoder_set_parameter(self.ptr, key.encode(), str(value).encode()), f"encoder parameter {key!r}")
@@ -432,17 +438,12 @@ def _encoding_options(info: dict[str, Any], orientation: int, keep: list[Any]) -
     if save_nclx is None:
         save_nclx = options.SAVE_NCLX_PROFILE
     explicit = {k: info[k] for k in _NCLX_KEYS if info.get(k) is not None}
-    if explicit:
-        profile = _nclx(explicit)
-    elif not save_nclx:
+    if not explicit and not save_nclx:
         opts.macOS_compatibility_workaround_no_nclx_profile = 1
         return opts
-    elif info.get("nclx_profile"):
-        profile = _nclx(info["nclx_profile"])
-    else:
-        profile = _nclx(
-            {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
-        )
+    # Explicit values override the image's own profile (new images: sRGB), so the lossless recipe
+    # (matrix_coefficients=0) keeps a P3 or PQ image's primaries and transfer.
+    profile = _nclx({**(info.get("nclx_profile") or _SRGB), **explicit})
     keep.append(profile)
     opts.output_nclx_profile = profile
     return opts
@@ -557,10 +558,20 @@ class _Job:
     image: HeifImage
     info: dict[str, Any]
     orientation: int
+    chroma: str | None  # "420"/"422"/"444", None for the encoder's default
+
+
+def _job_chroma(params: dict[str, Any], info: dict[str, Any]) -> str | None:
+    """Chroma for one image: the parameter, else the subsampling the image was read with."""
+    chroma = _chroma_value(params)
+    if chroma is None and info.get("chroma") in (420, 422, 444):
+        chroma = str(info["chroma"])
+    return chroma
 
 
 def _encode_one(ctx: Any, encoder: _Encoder, job: _Job, tile: int, save_to_12bit: bool, keep: list[Any]) -> Any:
     image, info = job.image, job.info
+    encoder.use_chroma(job.chroma)
     buf, stride = _validate_pixels(image)
     minfo = MODES[image.mode]
     bits = _output_bits(image.mode, info, save_to_12bit)
@@ -667,11 +678,10 @@ def encode_images(images: list[HeifImage], params: dict[str, Any], per_image: di
     jobs = []
     for i, image in enumerate(images):
         info, orientation = _prepare_info(image, per_image.get(i, {}))
-        jobs.append(_Job(image, info, orientation))
-    chroma = _chroma_value(params)
+        jobs.append(_Job(image, info, orientation, _job_chroma(params, info)))
     tiles = []
     for job in jobs:
-        tile = _effective_tile(job.image, job.info, params.get("tile_size"), _compression(fmt)[0], chroma)
+        tile = _effective_tile(job.image, job.info, params.get("tile_size"), _compression(fmt)[0], job.chroma)
         if tile:
             width, height = job.image.size
             if -(-width // tile) > _MAX_GRID or -(-height // tile) > _MAX_GRID:
@@ -703,21 +713,28 @@ def encode_images(images: list[HeifImage], params: dict[str, Any], per_image: di
         lib.hk_free(out_data[0])
 
 
+def _create_temp(directory: str, name: str) -> tuple[str, int]:
+    """A new file next to the target, created with mode 0o666 less the umask (as ``open()`` would)."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.heifkit-tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {directory}")
+
+
 def write_output(fp: Any, data: bytes) -> None:
     """Write ``data`` to a path (atomically: temporary file + rename) or to a binary stream."""
     if isinstance(fp, (str, os.PathLike)):
         path = os.path.realpath(os.fspath(fp))  # through symlinks, like open(): replace the target, not the link
         directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(prefix=".heifkit-", suffix=".tmp", dir=directory)
+        tmp, fd = _create_temp(directory, os.path.basename(path))
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             if os.path.exists(path):
-                os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-            else:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)
+                os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep the replaced file's permissions
             os.replace(tmp, path)
         except BaseException:
             try:
