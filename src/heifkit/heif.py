@@ -21,6 +21,7 @@ from .metadata import exif_from_block, set_orientation
 __all__ = [
     "HeifFile",
     "HeifImage",
+    "HeifThumbnail",
     "HeifDepthImage",
     "HeifAuxImage",
     "open_heif",
@@ -218,6 +219,28 @@ class HeifAuxImage(_BaseImage):
         self._restore_pixels(*state["pixels"])
 
 
+class HeifThumbnail(_BaseImage):
+    """An embedded thumbnail of a :class:`HeifImage` (``info``: ``bit_depth``, ``chroma``, colour profile)."""
+
+    info: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
+
+    def to_pillow(self) -> Any:
+        """A Pillow image of the thumbnail, with a copy of ``info``."""
+        img = self._pillow()
+        img.info = self.info.copy()
+        return img
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state(), "info": self.info}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+        self.info = state["info"]
+
+
 class HeifImage(_BaseImage):
     """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`."""
 
@@ -256,6 +279,17 @@ class HeifImage(_BaseImage):
         if self.pending_orientation and img.info["original_orientation"]:
             img = _transposed(img, img.info["original_orientation"])
         return img
+
+    def get_thumbnail(self, index: int) -> HeifThumbnail:
+        """The embedded thumbnail at position ``index`` of ``info["thumbnails"]``, decoded on access.
+
+        Raises:
+            IndexError: there is no such thumbnail (images not read from a file have none).
+        """
+        count = len(self.info.get("thumbnails") or [])
+        if self._source is None or self._source.handle_of(self) is None or not -count <= index < count:
+            raise IndexError(f"invalid thumbnail index: {index}")
+        return self._source.thumbnail_image(self, index % count)
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
         """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
@@ -331,6 +365,28 @@ class _Source:
 
         return run
 
+    def thumbnail_image(self, image: HeifImage, index: int) -> HeifThumbnail:
+        parent = self.handle_of(image)
+        count = lib.heif_image_handle_get_number_of_thumbnails(parent)
+        ids = ffi.new("heif_item_id[]", max(count, 1))
+        count = lib.heif_image_handle_get_list_of_thumbnail_IDs(parent, ids, count)
+        if not 0 <= index < count:
+            raise IndexError(f"invalid thumbnail index: {index}")
+        out = ffi.new("heif_image_handle**")
+        check(lib.heif_image_handle_get_thumbnail(parent, ids[index], out))
+        handle = _lib.owned_handle(out[0])
+        layout = _layout_of(handle, self.flags)
+        size = (lib.heif_image_handle_get_width(handle), lib.heif_image_handle_get_height(handle))
+        thumbnail = HeifThumbnail(size, layout.mode, decoder=self.decoder(handle, layout))
+        thumbnail.info = {"bit_depth": lib.heif_image_handle_get_luma_bits_per_pixel(handle)}
+        if not _is_monochrome(handle):
+            chroma = _chroma_of(handle)
+            if chroma is not None:
+                thumbnail.info["chroma"] = chroma
+        _color_info(handle, thumbnail.info)
+        thumbnail._handle = handle  # type: ignore[attr-defined]  # keeps the handle alive
+        return thumbnail
+
     def aux_image(self, image: HeifImage, aux_id: int) -> HeifAuxImage:
         parent = self.handle_of(image)
         out = ffi.new("heif_image_handle**")
@@ -349,6 +405,20 @@ class _Source:
         aux = HeifAuxImage(size, layout.mode, decoder=self.decoder(handle, layout))
         aux._handle = handle  # type: ignore[attr-defined]  # keeps the handle alive
         return aux
+
+
+def _layout_of(handle: Any, flags: dict[str, Any]) -> Layout:
+    """The decoded layout of an image handle under the open flags (see :func:`decode.layout_for`)."""
+    alpha = bool(lib.heif_image_handle_has_alpha_channel(handle))
+    return layout_for(
+        lib.heif_image_handle_get_luma_bits_per_pixel(handle),
+        _is_monochrome(handle),
+        alpha,
+        alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle)),
+        flags["convert_hdr_to_8bit"],
+        flags["hdr_to_16bit"],
+        flags["bgr_mode"],
+    )
 
 
 def _is_monochrome(handle: Any) -> bool:
@@ -563,14 +633,9 @@ def _image_properties(handle: Any, info: dict[str, Any]) -> None:
 
 
 def _read_image(source: _Source, handle: Any, primary: bool) -> HeifImage:
-    flags = source.flags
     bits = lib.heif_image_handle_get_luma_bits_per_pixel(handle)
-    alpha = bool(lib.heif_image_handle_has_alpha_channel(handle))
-    premultiplied = alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle))
     monochrome = _is_monochrome(handle)
-    layout = layout_for(
-        bits, monochrome, alpha, premultiplied, flags["convert_hdr_to_8bit"], flags["hdr_to_16bit"], flags["bgr_mode"]
-    )
+    layout = _layout_of(handle, source.flags)
     info: dict[str, Any] = {"primary": primary, "bit_depth": bits, "exif": None, "metadata": []}
     for kind, content_type, data in _metadata_blocks(handle):
         if kind == "Exif":
@@ -801,6 +866,10 @@ class HeifFile:
     def to_pillow(self) -> Any:
         """The primary image as a Pillow image."""
         return self._primary().to_pillow()
+
+    def get_thumbnail(self, index: int) -> HeifThumbnail:
+        """Thumbnail ``index`` of the primary image."""
+        return self._primary().get_thumbnail(index)
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
         """Auxiliary image ``aux_id`` of the primary image."""

@@ -9,6 +9,7 @@ value is in ``info["original_orientation"]``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import IO, Any
 
@@ -18,7 +19,7 @@ from . import options
 from ._lib import libheif_info
 from .decode import pillow_image
 from .errors import HeifError
-from .heif import HeifFile
+from .heif import HeifFile, HeifImage, HeifThumbnail
 from .metadata import set_orientation
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
@@ -38,6 +39,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _n_frames = 1
     _frame = 0
     _loaded_frame = -1
+    _draft: HeifThumbnail | None = None
 
     def _open(self) -> None:
         try:
@@ -54,6 +56,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._frame_infos: dict[int, dict[Any, Any]] = {}
         self._loaded_frame = -1
         self._frame = -1
+        self._draft = None
         self._init_frame(self._heif_file.primary_index)
         self.tile = []
 
@@ -79,6 +82,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._init_frame(frame)
         self._im = None
         self._loaded_frame = -1  # the pixels were dropped: the next load() must decode this frame again
+        self._draft = None
 
     def tell(self) -> int:
         """Index of the current top-level image."""
@@ -97,9 +101,27 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def verify(self) -> None:
         """Nothing to verify beyond what opening already checked."""
 
+    def draft(self, mode: str | None, size: tuple[int, int] | None) -> tuple[str, tuple[int, int, int, int]] | None:
+        """Decode an embedded thumbnail instead of the full image when one is at least ``size``.
+
+        Only before ``load()``. The smallest thumbnail that is a scaled copy of the current frame (same
+        mode, same aspect ratio give or take rounding) that covers ``size`` (a box: the image's aspect ratio
+        is kept) is chosen; ``mode`` is ignored. ``Image.thumbnail()`` calls this, so thumbnails of a 200 MP
+        photo take milliseconds.
+        Returns ``(mode, box)`` as Pillow expects, or None when no thumbnail fits.
+        """
+        if not size or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+            return None
+        thumbnail = _thumbnail_for(self._heif_file[self._frame], size)
+        if thumbnail is None:
+            return None
+        self._draft = thumbnail
+        self._size = thumbnail.size
+        return self.mode, (0, 0, *thumbnail.size)
+
     def load(self) -> Any:
         if self._heif_file is not None and self._loaded_frame != self._frame:
-            frame = self._heif_file[self._frame]
+            frame: Any = self._draft or self._heif_file[self._frame]
             try:
                 frame.load()
             except (EOFError, ValueError, HeifError):
@@ -120,6 +142,35 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         if getattr(self, "tile", None) is None:  # an unpickled copy: its pixels are already there
             return Image.Image.load(self)
         return super().load()
+
+
+def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
+    """The smallest decodable thumbnail of ``image`` that is a scaled copy at least ``size`` big."""
+    width, height = image.size
+    # What Image.thumbnail() will make of it: ``size`` is a box, the image keeps its aspect ratio.
+    scale = min(size[0] / width, size[1] / height)
+    need_width, need_height = math.floor(width * scale), math.floor(height * scale)
+    candidates = []
+    for index, box in enumerate(image.info.get("thumbnails") or []):
+        if not box or box >= max(width, height):
+            continue
+        try:
+            thumbnail = image.get_thumbnail(index)
+        except (IndexError, ValueError, HeifError):
+            continue
+        t_width, t_height = thumbnail.size
+        if thumbnail.mode != image.mode or t_width < need_width or t_height < need_height:
+            continue
+        if abs(t_width * height - t_height * width) > max(width, height):  # another crop or rotation
+            continue
+        candidates.append(thumbnail)
+    for thumbnail in sorted(candidates, key=lambda t: t.size[0] * t.size[1]):
+        try:
+            thumbnail.load()
+        except (ValueError, HeifError):
+            continue
+        return thumbnail
+    return None
 
 
 class HeifImageFile(_LibHeifImageFile):

@@ -1,0 +1,116 @@
+"""Embedded thumbnails: decoding them (HeifImage.get_thumbnail) and the plugin's draft()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pillow_heif
+import pytest
+from conftest import CORPUS
+from PIL import Image
+
+import heifkit
+
+ZPUG = CORPUS / "pheif_zPug_3.heic"
+BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320 with one 384x512 thumbnail
+CAT = CORPUS / "pheif_cat.hif"  # thumbnails [1616, 320, 160]; libheif refuses to decode the 1616 one
+
+
+@pytest.fixture(autouse=True)
+def _plugin(monkeypatch):
+    heifkit.register_heif_opener()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+
+
+def test_get_thumbnail_sizes_modes_and_info():
+    f = heifkit.open_heif(ZPUG)
+    thumbs = [f[0].get_thumbnail(i) for i in range(2)]
+    assert [t.size for t in thumbs] == [(32, 32), (16, 16)]
+    assert [t.mode for t in thumbs] == ["RGB", "RGB"]
+    assert thumbs[0].info["bit_depth"] == 8 and thumbs[0].info["chroma"] == 420
+    assert repr(thumbs[0]) == "<HeifThumbnail 32x32 RGB>"
+    assert f[0].get_thumbnail(-1).size == (16, 16)
+    assert f.get_thumbnail(0).size == (32, 32)  # HeifFile: the primary's (image 1)
+    assert len(thumbs[0].data) == thumbs[0].stride * 32
+
+
+def test_get_thumbnail_pixels_equal_pillow_heif():
+    ours = heifkit.open_heif(ZPUG)
+    theirs = pillow_heif.open_heif(ZPUG)
+    for i in range(2):
+        np.testing.assert_array_equal(np.asarray(ours[0].get_thumbnail(i)), np.asarray(theirs[0].get_thumbnail(i)))
+
+
+def test_thumbnail_looks_like_the_image():
+    f = heifkit.open_heif(ZPUG)
+    thumb = np.asarray(f[0].get_thumbnail(0).to_pillow(), dtype=np.float64)
+    small = np.asarray(f[0].to_pillow().resize((32, 32), Image.Resampling.BOX), dtype=np.float64)
+    assert np.abs(thumb - small).mean() < 12
+
+
+def test_get_thumbnail_index_errors():
+    f = heifkit.open_heif(ZPUG)
+    with pytest.raises(IndexError, match="invalid thumbnail index"):
+        f[0].get_thumbnail(2)
+    with pytest.raises(IndexError):
+        f[2].get_thumbnail(0)  # no thumbnails
+    made = heifkit.from_bytes("L", (8, 8), bytes(64))
+    made[0].info["thumbnails"] = [4]  # a size to generate on save, not an embedded thumbnail
+    with pytest.raises(IndexError):
+        made[0].get_thumbnail(0)
+
+
+def test_broken_thumbnail_raises_heif_error():
+    with pytest.raises(heifkit.HeifError):
+        heifkit.open_heif(CAT).get_thumbnail(0).load()
+
+
+def test_draft_uses_the_embedded_thumbnail():
+    with Image.open(BIG) as im:
+        assert im.size == (12240, 16320)
+        assert im.draft(None, (384, 512)) == ("RGB", (0, 0, 384, 512))
+        assert im.size == (384, 512)
+        im.load()
+        expected = np.asarray(heifkit.open_heif(BIG).get_thumbnail(0))
+        np.testing.assert_array_equal(np.asarray(im), expected)
+
+
+def test_image_thumbnail_on_200mp_decodes_only_the_thumbnail():
+    with Image.open(BIG) as im:
+        im.thumbnail((256, 256))
+        assert im.size == (192, 256)
+        assert im._heif_file is None or im._draft is not None
+        # the result is the embedded thumbnail downscaled, not a decode of 200 MP
+        ref = heifkit.open_heif(BIG).get_thumbnail(0).to_pillow()
+        ref.thumbnail((256, 256))
+        np.testing.assert_array_equal(np.asarray(im), np.asarray(ref))
+
+
+def test_draft_declines_when_no_thumbnail_is_big_enough():
+    with Image.open(BIG) as im:
+        assert im.draft(None, (1000, 1000)) is None
+        assert im.size == (12240, 16320)
+
+
+def test_draft_skips_thumbnails_libheif_cannot_decode():
+    with Image.open(CAT) as im:
+        # 1616x1080 would fit but does not decode; 320x212 has another aspect ratio; so: no draft
+        assert im.draft(None, (512, 512)) is None
+        assert im.size == (4240, 2832)
+
+
+def test_draft_after_load_or_without_size_is_a_no_op():
+    with Image.open(ZPUG) as im:
+        assert im.draft(None, None) is None
+        im.load()
+        assert im.draft(None, (16, 16)) is None
+        assert im.size == (64, 64)
+
+
+def test_seek_drops_the_draft():
+    with Image.open(ZPUG) as im:
+        im.seek(0)
+        assert im.draft(None, (16, 16)) == ("RGB", (0, 0, 16, 16))
+        im.seek(1)
+        assert im.size == (64, 64)
+        im.load()
+        assert im.size == (64, 64)
