@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pillow_heif
 import pytest
-from conftest import CORPUS
 from PIL import Image
 
 import heifkit
+from conftest import CORPUS
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"
 BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320 with one 384x512 thumbnail
