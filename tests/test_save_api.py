@@ -22,8 +22,9 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS, REPO
+from conftest import CORPUS
 from heifkit import options
+from subproc import child_env
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 3 images: 64x64 RGB, 64x64 L (primary), 96x64 RGB
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
@@ -640,9 +641,8 @@ def test_pillow_avif_save_in_subprocess():
         }))
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-c", script], capture_output=True, text=True, env=child_env(), timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
