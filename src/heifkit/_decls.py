@@ -71,8 +71,8 @@ typedef struct heif_encoding_options { uint8_t version; uint8_t save_alpha_chann
     heif_orientation image_orientation; ...; } heif_encoding_options;
 
 typedef struct heif_image_tiling { int version; uint32_t num_columns; uint32_t num_rows;
-    uint32_t tile_width; uint32_t tile_height; uint32_t image_width; uint32_t image_height; ...; }
-    heif_image_tiling;
+    uint32_t tile_width; uint32_t tile_height; uint32_t image_width; uint32_t image_height;
+    uint32_t top_offset; uint32_t left_offset; ...; } heif_image_tiling;
 
 typedef struct heif_depth_representation_info { uint8_t version; uint8_t has_z_near; uint8_t has_z_far;
     uint8_t has_d_min; uint8_t has_d_max; double z_near; double z_far; double d_min; double d_max;

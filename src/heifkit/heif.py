@@ -14,7 +14,16 @@ from typing import IO, Any, Union
 
 from . import _lib, options
 from ._lib import Context, check, ffi, lib
-from .decode import Layout, channels_of, decode_into, layout_for, pillow_image
+from .decode import (
+    TILED_DECODE_MIN_PIXELS,
+    Layout,
+    channels_of,
+    decode_into,
+    decode_tiles_into,
+    image_tiling,
+    layout_for,
+    pillow_image,
+)
 from .errors import InvalidInputError
 from .metadata import exif_from_block, set_orientation
 
@@ -361,6 +370,15 @@ class _Source:
 
         def run() -> tuple[int, int, int, Any]:
             with self.ctx.lock:
+                tiling = image_tiling(handle) if remove_stride else None
+                if (
+                    tiling is not None
+                    and tiling.image_width * tiling.image_height >= TILED_DECODE_MIN_PIXELS
+                    and (tiling.image_width, tiling.image_height)
+                    == (lib.heif_image_handle_get_width(handle), lib.heif_image_handle_get_height(handle))
+                ):
+                    threads = max(1, int(self.flags["decode_threads"]))
+                    return decode_tiles_into(handle, layout, tiling, self.decoder_id(), threads)
                 return decode_into(handle, layout, self.decoder_id(), remove_stride)
 
         return run
