@@ -14,6 +14,7 @@ import argparse
 import io
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -52,6 +53,43 @@ def compare(case: str, other_name: str, ours: Callable[[], object], other: Calla
     theirs = best_of(other, repeat)
     ROWS.append((case, other_name, mine, theirs))
     print(f"{case:<46} heifkit {mine:8.4f}s  {other_name:<14} {theirs:8.4f}s  ratio {mine / theirs:5.2f}", flush=True)
+
+
+_PEAK_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[3])
+which, path = sys.argv[1], sys.argv[2]
+if which == "heifkit":
+    import heifkit
+    data = heifkit.open_heif(path).data
+elif which == "pillow_heif":
+    import pillow_heif
+    data = pillow_heif.open_heif(path).data
+else:
+    import oracle
+    data = oracle.decode_rgb(path).data
+# VmHWM belongs to this address space; ru_maxrss would include the parent's peak (kept across exec).
+with open("/proc/self/status") as status:
+    print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024)
+"""
+
+
+def peak_memory(path: Path) -> None:
+    """Peak resident memory (MB) of a fresh process decoding ``path`` with each library."""
+    results = {}
+    for which in ("heifkit", "pillow_heif", "libheif"):
+        out = subprocess.run(
+            [sys.executable, "-c", _PEAK_SCRIPT, which, str(path), str(REPO / "tests")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[which] = int(out.stdout.strip().splitlines()[-1])
+    print(
+        f"{'peak memory decoding ' + path.name:<46} heifkit {results['heifkit']:6d} MB  "
+        f"pillow_heif {results['pillow_heif']:6d} MB  libheif {results['libheif']:6d} MB",
+        flush=True,
+    )
 
 
 def noisy_image(size: int, mode: str = "RGB") -> Image.Image:
@@ -131,6 +169,23 @@ def main() -> int:
         lambda: oracle.decode_rgb(fox),
         r,
     )
+
+    big = CORPUS / "pheif_200MP.heic"  # 12240x16320, 24x32 grid: decoded tile by tile by heifkit
+    compare(
+        "decode 200MP.heic -> RGB bytes (8 threads)",
+        "libheif",
+        lambda: heifkit.open_heif(big, decode_threads=8).data,
+        lambda: oracle.decode_rgb(big),
+        max(1, r - 1),
+    )
+    compare(
+        "decode 200MP.heic -> numpy RGB",
+        "pillow_heif",
+        lambda: np.asarray(heifkit.open_heif(big)),
+        lambda: np.asarray(pillow_heif.open_heif(big)),
+        max(1, r - 1),
+    )
+    peak_memory(big)
 
     # --- threads --------------------------------------------------------------------------------------
     files = [CORPUS / "pheif_arrow.heic", CORPUS / "pheif_xiaomi.heic"] * 2
