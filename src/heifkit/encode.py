@@ -229,11 +229,6 @@ def image_from_heif(src: HeifImage) -> HeifImage:
     return image
 
 
-def _pending(image: HeifImage) -> bool:
-    """True when the image's EXIF/XMP orientation has not been applied to its pixels yet."""
-    return image.pending_orientation
-
-
 # ---------------------------------------------------------------------------------------------------
 # encoder set-up
 
@@ -631,7 +626,7 @@ def _prepare_info(image: HeifImage, overrides: dict[str, Any]) -> tuple[dict[str
         info["xmp"] = bytes(xmp)
     # Decoded pixels are upright whatever EXIF/XMP is passed with them (e.g. ``exif=f.info["exif"]``, which
     # open_heif leaves untouched): writing that orientation as irot/imir would rotate them a second time.
-    if _pending(image):
+    if image.pending_orientation:
         orientation = get_orientation(info) or 1
     else:
         orientation = 1

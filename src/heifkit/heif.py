@@ -128,11 +128,12 @@ class _BaseImage:
                     if self._decoder is None:
                         raise InvalidInputError("image has no pixel data")
                     width, height, stride, buf = self._decoder()
+                    # published in this order: a thread that sees _data also sees the rest
                     self.size = (width, height)
                     self._stride = stride
-                    self._data = buf
                     self._decoded = True
                     self._decoder = None
+                    self._data = buf
         return self
 
     @property
