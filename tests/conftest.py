@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +41,37 @@ def refused_files() -> list[str]:
 @pytest.fixture
 def corpus() -> Path:
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _restore_options() -> Iterator[None]:
+    """Every heifkit option is put back after each test, whatever the test changed."""
+    from heifkit import options
+
+    saved = {name: getattr(options, name) for name in dir(options) if name.isupper()}
+    saved = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
+    yield
+    for name, value in saved.items():
+        setattr(options, name, value)
+
+
+@pytest.fixture
+def heif_plugin() -> None:
+    """heifkit's HEIF plugin registered with Pillow."""
+    import heifkit
+
+    heifkit.register_heif_opener()
+
+
+def save_bytes(heif_file: Any, **kwargs: Any) -> bytes:
+    """``heif_file.save`` into memory."""
+    out = io.BytesIO()
+    heif_file.save(out, **kwargs)
+    return out.getvalue()
+
+
+def pil_bytes(im: Any, **kwargs: Any) -> bytes:
+    """A Pillow image saved as HEIF into memory (``format="AVIF"`` in kwargs overrides)."""
+    out = io.BytesIO()
+    im.save(out, **{"format": "HEIF", **kwargs})
+    return out.getvalue()

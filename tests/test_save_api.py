@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any
 
 import numpy as np
 import PIL
@@ -22,7 +21,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, pil_bytes, save_bytes
 from heifkit import options
 from subproc import child_env
 
@@ -31,15 +30,7 @@ LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 
 
-@pytest.fixture(autouse=True)
-def _plugin_and_options():
-    """heifkit's Pillow plugin is registered, and every option is restored after each test."""
-    saved = {name: getattr(options, name) for name in dir(options) if name.isupper()}
-    saved = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
-    heifkit.register_heif_opener()
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+pytestmark = pytest.mark.usefixtures("heif_plugin")
 
 
 def noise(size: tuple[int, int] = (64, 64), mode: str = "RGB", seed: int = 0) -> Image.Image:
@@ -56,18 +47,6 @@ def gradient(size: tuple[int, int] = (64, 64)) -> Image.Image:
     x = np.linspace(0, 255, w)[None, :].repeat(h, 0)
     y = np.linspace(0, 255, h)[:, None].repeat(w, 1)
     return Image.fromarray(np.dstack([x, y, (x + y) / 2]).astype(np.uint8), "RGB")
-
-
-def save_bytes(heif_file: heifkit.HeifFile, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    heif_file.save(out, **kwargs)
-    return out.getvalue()
-
-
-def pil_bytes(im: Image.Image, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, **{"format": "HEIF", **kwargs})
-    return out.getvalue()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,7 +8,6 @@ hdr_to_16bit=False`` gives the stored samples (``;10``/``;12`` modes); with the 
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pillow_heif
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, save_bytes
 from heifkit import options
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
@@ -27,14 +26,7 @@ SIZE = (16, 12)
 EDGES = [0, 1, 15, 16, 63, 64, 65, 127, 128, 4095, 4096, 32767, 32768, 65471, 65472, 65535]
 
 
-@pytest.fixture(autouse=True)
-def _plugin_and_options():
-    saved = {name: getattr(options, name) for name in dir(options) if name.isupper()}
-    saved = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
-    heifkit.register_heif_opener()
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+pytestmark = pytest.mark.usefixtures("heif_plugin")
 
 
 def samples16(channels: int, seed: int = 0) -> np.ndarray:
@@ -44,12 +36,6 @@ def samples16(channels: int, seed: int = 0) -> np.ndarray:
     flat = arr.reshape(-1)
     flat[: len(EDGES)] = EDGES
     return arr
-
-
-def save_bytes(heif_file: heifkit.HeifFile, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    heif_file.save(out, **kwargs)
-    return out.getvalue()
 
 
 def stored(data: bytes, index: int = 0) -> tuple[heifkit.HeifImage, np.ndarray]:

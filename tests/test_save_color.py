@@ -8,7 +8,6 @@ libheif's sRGB defaults, as pillow_heif). Lossless: ``quality=-1, chroma=444, ma
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pillow_heif
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, pil_bytes, save_bytes
 from heifkit import options
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
@@ -26,14 +25,7 @@ NCLX_KEYS = ("color_primaries", "transfer_characteristics", "matrix_coefficients
 SRGB = (1, 13, 6, 1)
 
 
-@pytest.fixture(autouse=True)
-def _plugin_and_options():
-    saved = {name: getattr(options, name) for name in dir(options) if name.isupper()}
-    saved = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
-    heifkit.register_heif_opener()
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+pytestmark = pytest.mark.usefixtures("heif_plugin")
 
 
 def noise(size: tuple[int, int] = (16, 16), mode: str = "RGB", seed: int = 0) -> Image.Image:
@@ -41,18 +33,6 @@ def noise(size: tuple[int, int] = (16, 16), mode: str = "RGB", seed: int = 0) ->
     rng = np.random.default_rng(seed)
     shape = (size[1], size[0], channels) if channels > 1 else (size[1], size[0])
     return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
-
-
-def save_bytes(heif_file: heifkit.HeifFile, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    heif_file.save(out, **kwargs)
-    return out.getvalue()
-
-
-def pil_bytes(im: Image.Image, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, **{"format": "HEIF", **kwargs})
-    return out.getvalue()
 
 
 def nclx_of(data: bytes, index: int = 0) -> tuple[int, ...] | None:

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, pil_bytes, save_bytes
 from heifkit import options
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 64x64 RGB [32, 16], 64x64 L primary [32], 96x64 RGB []
@@ -41,14 +41,7 @@ XMP = (
 IPTC = {"type": "iptc", "content_type": "", "data": b"\x1c\x02\x00\x00\x02\x00\x04\x1c\x02\x05\x00\x05title"}
 
 
-@pytest.fixture(autouse=True)
-def _plugin_and_options():
-    saved = {name: getattr(options, name) for name in dir(options) if name.isupper()}
-    saved = {k: (dict(v) if isinstance(v, dict) else v) for k, v in saved.items()}
-    heifkit.register_heif_opener()
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+pytestmark = pytest.mark.usefixtures("heif_plugin")
 
 
 def image(size: tuple[int, int] = (32, 32), seed: int = 0) -> Image.Image:
@@ -61,18 +54,6 @@ def exif_with(**tags: Any) -> Image.Exif:
     for tag, value in tags.items():
         exif[{"description": 270, "make": 271, "software": 305}[tag]] = value
     return exif
-
-
-def save_bytes(heif_file: heifkit.HeifFile, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    heif_file.save(out, **kwargs)
-    return out.getvalue()
-
-
-def pil_bytes(im: Image.Image, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, format="HEIF", **kwargs)
-    return out.getvalue()
 
 
 def both(data: bytes) -> tuple[heifkit.HeifFile, Any]:

@@ -8,7 +8,6 @@ heifkit, pillow_heif and the Pillow plugin (which opens at the primary).
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pillow_heif
@@ -16,14 +15,12 @@ import pytest
 from PIL import Image, ImageSequence
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, pil_bytes, save_bytes
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 64x64 RGB, 64x64 L (primary), 96x64 RGB
 
 
-@pytest.fixture(autouse=True)
-def _plugin():
-    heifkit.register_heif_opener()
+pytestmark = pytest.mark.usefixtures("heif_plugin")
 
 
 def three() -> heifkit.HeifFile:
@@ -32,18 +29,6 @@ def three() -> heifkit.HeifFile:
     for i in range(3):
         heif_file.add_from_pillow(Image.new("RGB", (16 + 8 * i, 16), (80 * i, 40, 0)))
     return heif_file
-
-
-def save_bytes(heif_file: heifkit.HeifFile, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    heif_file.save(out, **kwargs)
-    return out.getvalue()
-
-
-def pil_bytes(im: Image.Image, **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, format="HEIF", **kwargs)
-    return out.getvalue()
 
 
 def read_back(data: bytes) -> tuple[list[int], int]:

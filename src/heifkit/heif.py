@@ -194,8 +194,8 @@ class _BaseImage:
         _BaseImage.__init__(self, size, mode, data, stride)
 
 
-class HeifDepthImage(_BaseImage):
-    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values)."""
+class _SubImage(_BaseImage):
+    """A read-only image attached to a top-level image, with an ``info`` dict of its own."""
 
     info: dict[str, Any]
 
@@ -203,7 +203,7 @@ class HeifDepthImage(_BaseImage):
         return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
 
     def to_pillow(self) -> Any:
-        """A Pillow image of the depth map, with a copy of ``info``."""
+        """A Pillow image of these pixels, with a copy of ``info``."""
         img = self._pillow()
         img.info = self.info.copy()
         return img
@@ -216,8 +216,12 @@ class HeifDepthImage(_BaseImage):
         self.info = state["info"]
 
 
+class HeifDepthImage(_SubImage):
+    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values)."""
+
+
 class HeifAuxImage(_BaseImage):
-    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``."""
+    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``; no ``info``."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
@@ -229,26 +233,8 @@ class HeifAuxImage(_BaseImage):
         self._restore_pixels(*state["pixels"])
 
 
-class HeifThumbnail(_BaseImage):
+class HeifThumbnail(_SubImage):
     """An embedded thumbnail of a :class:`HeifImage` (``info``: ``bit_depth``, ``chroma``, colour profile)."""
-
-    info: dict[str, Any]
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
-
-    def to_pillow(self) -> Any:
-        """A Pillow image of the thumbnail, with a copy of ``info``."""
-        img = self._pillow()
-        img.info = self.info.copy()
-        return img
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"pixels": self._pixel_state(), "info": self.info}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._restore_pixels(*state["pixels"])
-        self.info = state["info"]
 
 
 class HeifImage(_BaseImage):
