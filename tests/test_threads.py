@@ -13,11 +13,14 @@ and every result must be byte-identical to a single-threaded decode of the same 
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 
 import heifkit
@@ -120,3 +123,51 @@ def test_pillow_images_in_threads(reference: dict[str, list[Decoded]]) -> None:
         assert (img.mode, img.size) == (want.mode, want.size)
         assert img.tobytes() == want.tobytes(), name
         assert img.info.get("exif") == want.info.get("exif")
+
+
+def _longest_main_thread_pause(work: Callable[[], object]) -> tuple[float, float]:
+    """(longest pause of a busy main-thread loop, duration of ``work``) while ``work`` runs in a thread.
+
+    If ``work`` held the GIL, the main thread would stall for about the whole duration of the call.
+    """
+    done = threading.Event()
+    duration = [0.0]
+
+    def run() -> None:
+        start = time.perf_counter()
+        work()
+        duration[0] = time.perf_counter() - start
+        done.set()
+
+    thread = threading.Thread(target=run)
+    last = time.perf_counter()
+    longest = 0.0
+    thread.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    thread.join()
+    return longest, duration[0]
+
+
+def test_decode_releases_the_gil():
+    path = CORPUS / "pheif_cat.hif"  # ~0.5 s to decode
+    pause, duration = _longest_main_thread_pause(lambda: heifkit.open_heif(path, decode_threads=1).data)
+    assert duration > 0.1
+    assert pause < duration / 2, f"main thread stalled {pause:.3f}s during a {duration:.3f}s decode"
+
+
+def test_encode_releases_the_gil():
+    rng = np.random.default_rng(0)
+    image = heifkit.from_bytes("RGB", (256, 256), rng.integers(0, 256, 256 * 256 * 3, dtype=np.uint8).tobytes())
+    pause, duration = _longest_main_thread_pause(
+        lambda: image.save(io.BytesIO(), quality=95, enc_params={"preset": "slow"})
+    )
+    assert duration > 0.1
+    assert pause < duration / 2, f"main thread stalled {pause:.3f}s during a {duration:.3f}s encode"
+
+
+def test_the_gil_check_catches_a_call_that_holds_the_gil():
+    pause, duration = _longest_main_thread_pause(lambda: sum(range(20_000_000)))  # C loop, GIL held
+    assert pause >= duration / 2
