@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 import heifkit
+from conftest import CORPUS
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 ORIGINAL = b"original content, not a HEIF file"
@@ -376,3 +377,16 @@ def test_more_than_1000_items_over_many_images(target: Path) -> None:
         heif.save(target, tile_size=64)
     assert time.perf_counter() - start < 2.0
     assert target.read_bytes() == ORIGINAL
+
+
+def test_saving_over_a_lazily_read_big_file_keeps_it_readable(tmp_path, monkeypatch):
+    """Paths over heif.LAZY_READ_THRESHOLD are read by libheif on demand: the rename must not break that."""
+    path = tmp_path / "big.heic"
+    path.write_bytes((CORPUS / "pheif_zPug_3.heic").read_bytes())
+    expected = [np.asarray(image).copy() for image in heifkit.open_heif(path)]
+    monkeypatch.setattr(heifkit.heif, "LAZY_READ_THRESHOLD", 0)
+    untouched = heifkit.open_heif(path)  # nothing decoded yet: pixels are still to be read from the file
+    heifkit.open_heif(path).save(path, quality=30)
+    for image, pixels in zip(untouched, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(image), pixels)
+    assert len(heifkit.open_heif(path)) == 3
