@@ -19,6 +19,19 @@ if not (CORPUS / "MANIFEST.tsv").is_file():
     raise RuntimeError(f"test corpus not found at {CORPUS} (set HEIFKIT_CORPUS to ../shared/corpus)")
 
 
+# HDR metadata test values (clli, mdcv, amve), as heifkit reads and writes them in ``info``
+CLLI = {"max_content_light_level": 1000, "max_pic_average_light_level": 400}
+MDCV = {
+    "display_primaries_x": (13250, 7500, 34000),
+    "display_primaries_y": (34500, 3000, 16000),
+    "white_point_x": 15635,
+    "white_point_y": 16450,
+    "max_display_mastering_luminance": 10000000,
+    "min_display_mastering_luminance": 50,
+}
+AMVE = {"ambient_illumination": 314, "ambient_light_x": 15635, "ambient_light_y": 16450}
+
+
 def manifest() -> list[dict[str, str]]:
     """Rows of the corpus MANIFEST.tsv (one per file; ``file`` is relative to the corpus)."""
     with open(CORPUS / "MANIFEST.tsv", newline="") as f:

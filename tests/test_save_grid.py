@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import heifkit
+from conftest import AMVE, CLLI, MDCV
 from heifkit import options
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
@@ -268,18 +269,7 @@ def _exif() -> bytes:
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-HDR = {
-    "content_light_level": {"max_content_light_level": 1000, "max_pic_average_light_level": 400},
-    "mastering_display_colour_volume": {
-        "display_primaries_x": (13250, 7500, 34000),
-        "display_primaries_y": (34500, 3000, 16000),
-        "white_point_x": 15635,
-        "white_point_y": 16450,
-        "max_display_mastering_luminance": 10000000,
-        "min_display_mastering_luminance": 50,
-    },
-    "ambient_viewing_environment": {"ambient_illumination": 314, "ambient_light_x": 15635, "ambient_light_y": 16450},
-}
+HDR = {"content_light_level": CLLI, "mastering_display_colour_volume": MDCV, "ambient_viewing_environment": AMVE}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

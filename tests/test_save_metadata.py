@@ -16,22 +16,12 @@ import pytest
 from PIL import Image, ImageSequence
 
 import heifkit
-from conftest import CORPUS, pil_bytes, save_bytes
+from conftest import AMVE, CLLI, CORPUS, MDCV, pil_bytes, save_bytes
 from heifkit import options
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 64x64 RGB [32, 16], 64x64 L primary [32], 96x64 RGB []
 EXIF_META = CORPUS / "pheif_L_exif_xmp_iptc.heic"
 
-CLLI = {"max_content_light_level": 1000, "max_pic_average_light_level": 400}
-MDCV = {
-    "display_primaries_x": (13250, 7500, 34000),
-    "display_primaries_y": (34500, 3000, 16000),
-    "white_point_x": 15635,
-    "white_point_y": 16450,
-    "max_display_mastering_luminance": 10000000,
-    "min_display_mastering_luminance": 50,
-}
-AMVE = {"ambient_illumination": 314, "ambient_light_x": 15635, "ambient_light_y": 16450}
 XMP = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
     b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
