@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, features
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", REPO.parent / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", REPO / "tests" / "corpus"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import pillow_heif  # noqa: E402

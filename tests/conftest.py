@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", REPO.parent / "shared" / "corpus"))
-DATA = Path(__file__).resolve().parent / "data"
+# The real-file corpus ships with the tests (tests/corpus/SOURCES.md: origin and licence of every file);
+# HEIFKIT_CORPUS points the suite at another copy.
+CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", Path(__file__).resolve().parent / "corpus"))
 
 if not (CORPUS / "MANIFEST.tsv").is_file():
-    raise RuntimeError(f"test corpus not found at {CORPUS} (set HEIFKIT_CORPUS to ../shared/corpus)")
+    raise RuntimeError(f"test corpus not found at {CORPUS}: it ships in tests/corpus (or set HEIFKIT_CORPUS)")
 
 
 # HDR metadata test values (clli, mdcv, amve), as heifkit reads and writes them in ``info``
