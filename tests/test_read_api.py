@@ -116,28 +116,6 @@ def test_mutable_input_is_not_aliased(wrap):
         np.testing.assert_array_equal(_pixels(image), expected)
 
 
-@pytest.mark.parametrize("opener", [heifkit.open_heif, heifkit.HeifFile])
-def test_stream_read_from_current_position(opener, tmp_path):
-    data = ZPUG.read_bytes()
-    stream = io.BytesIO(b"junk" + data)
-    stream.seek(4)
-    assert heifkit.is_supported(stream)
-    assert heifkit.get_file_mimetype(stream) == "image/heic"
-    assert stream.tell() == 4  # both peek without moving
-    f = opener(stream)
-    assert len(f) == 3 and f.primary_index == 1
-    np.testing.assert_array_equal(_pixels(f), _zpug_reference()[1])
-
-    path = tmp_path / "prefixed.bin"
-    path.write_bytes(b"junk" + data)
-    with open(path, "rb") as fh:
-        fh.seek(4)
-        f = opener(fh)
-        assert not fh.closed
-    assert [im.size for im in f] == ZPUG_SIZES
-    np.testing.assert_array_equal(_pixels(f[2]), _zpug_reference()[2])
-
-
 def test_unknown_path_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         heifkit.open_heif(tmp_path / "missing.heic")
@@ -757,85 +735,6 @@ def test_read_heif_decodes_everything():
     f = heifkit.read_heif(ZPUG)
     assert all("bytes image data" in repr(im) for im in f)
     assert [len(im.data) for im in f] == ZPUG_BYTES
-
-
-def _header(brand: bytes, box: bytes = b"ftyp") -> bytes:
-    return b"\x00\x00\x00\x18" + box + brand + b"\x00\x00\x00\x00mif1heic"
-
-
-MIME_TABLE = {
-    b"avif": "image/avif",
-    b"avis": "image/avif-sequence",
-    b"heic": "image/heic",
-    b"heix": "image/heic",
-    b"heim": "image/heic",
-    b"heis": "image/heic",
-    b"hevc": "image/heic-sequence",
-    b"hevx": "image/heic-sequence",
-    b"hevm": "image/heic-sequence",
-    b"hevs": "image/heic-sequence",
-    b"mif1": "image/heif",
-    b"msf1": "image/heif-sequence",
-    b"mif3": "",
-    b"jpeg": "",
-    b"isom": "",
-    b"HEIC": "",
-}
-
-
-@pytest.mark.parametrize("brand", list(MIME_TABLE))
-def test_mimetype_table(brand):
-    header = _header(brand)
-    expected = MIME_TABLE[brand]
-    assert heifkit.get_file_mimetype(header) == expected
-    assert heifkit.is_supported(header) is (expected != "")
-    stream = io.BytesIO(header)
-    assert heifkit.get_file_mimetype(stream) == expected and stream.tell() == 0
-    assert heifkit.get_file_mimetype(header) == pillow_heif.get_file_mimetype(header)
-    assert heifkit.is_supported(header) == pillow_heif.is_supported(header)
-    # only the major brand counts, and get_file_mimetype does not look for ftyp
-    not_ftyp = _header(brand, box=b"free")
-    assert heifkit.get_file_mimetype(not_ftyp) == expected
-    assert heifkit.is_supported(not_ftyp) is False
-
-
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-
-
-@pytest.mark.parametrize(
-    "data",
-    [b"", b"\x00\x00\x00\x18", b"\x00\x00\x00\x08ftyp", b"\x00\x00\x00\x0cftyphei", JPEG],
-    ids=["empty", "4bytes", "ftyp_no_brand", "short_brand", "jpeg"],
-)
-def test_mimetype_not_heif(data):
-    assert heifkit.get_file_mimetype(data) == ""
-    assert heifkit.is_supported(data) is False
-    assert heifkit.is_supported(io.BytesIO(data)) is False
-    assert pillow_heif.get_file_mimetype(data) == ""
-
-
-@pytest.mark.parametrize(
-    ("name", "mimetype"),
-    [
-        ("pheif_zPug_3.heic", "image/heic"),
-        ("pheif_cat.hif", "image/heic"),
-        ("libheif_example.heic", "image/heif"),
-        ("libheif_example.avif", "image/avif"),
-        ("pillow_star.avifs", "image/avif-sequence"),
-        ("libheif_lightning_mini.heif", ""),
-    ],
-)
-def test_mimetype_of_files(name, mimetype):
-    path = CORPUS / name
-    assert heifkit.get_file_mimetype(path) == mimetype
-    assert heifkit.get_file_mimetype(str(path)) == mimetype
-    assert heifkit.get_file_mimetype(path.read_bytes()) == mimetype
-    assert heifkit.is_supported(path) is (mimetype != "")
-    with open(path, "rb") as fh:
-        fh.seek(0)
-        assert heifkit.get_file_mimetype(fh) == mimetype
-        assert fh.tell() == 0
-    assert heifkit.open_heif(path).mimetype == mimetype
 
 
 def test_libheif_version_and_info():

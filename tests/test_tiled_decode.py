@@ -17,9 +17,10 @@ from conftest import CORPUS
 from heifkit import decode
 
 
-def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, decode.Layout]:
+def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, object, decode.Layout]:
     image = heif_file._primary()
     handle = image._source.handle_of(image)
+    ctx = image._source.ctx
     layout = decode.layout_for(
         heif_file.info["bit_depth"],
         heif_file.mode in ("L", "I;16"),
@@ -29,15 +30,15 @@ def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[obje
         True,
         flags.get("bgr_mode", False),
     )
-    return handle, layout
+    return ctx, handle, layout
 
 
 def _both(heif_file: heifkit.HeifFile, threads: int = 2, **flags: bool) -> tuple[bytes, bytes]:
-    handle, layout = _handle_and_layout(heif_file, **flags)
+    ctx, handle, layout = _handle_and_layout(heif_file, **flags)
     tiling = decode.image_tiling(handle)
     assert tiling is not None, "not a tiled image"
-    w, h, stride, whole = decode.decode_into(handle, layout)
-    w2, h2, stride2, tiled = decode.decode_tiles_into(handle, layout, tiling, threads=threads)
+    w, h, stride, whole = decode.decode_into(ctx, handle, layout)
+    w2, h2, stride2, tiled = decode.decode_tiles_into(ctx, handle, layout, tiling, threads=threads)
     assert (w, h, stride) == (w2, h2, stride2)
     return bytes(whole), bytes(tiled)
 
@@ -71,20 +72,20 @@ def test_high_bit_depth_and_bgr_layouts_match():
 
 def test_single_thread_and_caller_buffer():
     f = heifkit.open_heif(CORPUS / "pheif_xiaomi.heic")
-    handle, layout = _handle_and_layout(f)
+    ctx, handle, layout = _handle_and_layout(f)
     tiling = decode.image_tiling(handle)
-    w, h, stride, whole = decode.decode_into(handle, layout)
+    w, h, stride, whole = decode.decode_into(ctx, handle, layout)
     target = bytearray(stride * h + 7)
-    result = decode.decode_tiles_into(handle, layout, tiling, threads=1, dst=target)
+    result = decode.decode_tiles_into(ctx, handle, layout, tiling, threads=1, dst=target)
     assert result[3] is target
     assert bytes(target[: stride * h]) == bytes(whole)
     with pytest.raises(ValueError, match="fewer than"):
-        decode.decode_tiles_into(handle, layout, tiling, dst=bytearray(10))
+        decode.decode_tiles_into(ctx, handle, layout, tiling, dst=bytearray(10))
 
 
 def test_not_tiled_images_report_no_tiling():
     f = heifkit.open_heif(CORPUS / "pheif_RGB_8__29x100.heif")
-    handle, _ = _handle_and_layout(f)
+    _, handle, _ = _handle_and_layout(f)
     assert decode.image_tiling(handle) is None
 
 
@@ -94,7 +95,7 @@ def test_public_api_uses_tiles_for_big_grids(monkeypatch):
     original = decode.decode_tiles_into
 
     def spy(*args, **kwargs):
-        calls.append(args[3:])
+        calls.append(args[4:])
         return original(*args, **kwargs)
 
     monkeypatch.setattr(heifkit.heif, "TILED_DECODE_MIN_PIXELS", 1_000_000)

@@ -65,6 +65,42 @@ HK_BIND_BODY
   return 0;
 }
 
+/* A heif_context with a reference count. libheif keeps each context's memory accounting in a process-wide
+   map keyed by the address of the context's security limits, and a decoded heif_image subtracts its bytes
+   from that entry when it is released. An image released after its context would subtract them from
+   whatever context lives at that address by then (the next file), so every decoded image holds a
+   reference and the context is freed only when its Python owner and all its images are gone, in whatever
+   order Python (or its cycle collector) drops them. Image handles keep libheif's context alive by
+   themselves. */
+typedef struct hk_context { heif_context* ctx; long refs; } hk_context;
+
+hk_context* hk_context_new(void)
+{
+  hk_context* owner = (hk_context*)malloc(sizeof(hk_context));
+  if (!owner) return NULL;
+  owner->ctx = heif_context_alloc();
+  if (!owner->ctx) { free(owner); return NULL; }
+  owner->refs = 1;
+  return owner;
+}
+
+void hk_context_retain(hk_context* owner) { __atomic_add_fetch(&owner->refs, 1, __ATOMIC_RELAXED); }
+
+void hk_context_release(hk_context* owner)
+{
+  if (__atomic_sub_fetch(&owner->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    heif_context_free(owner->ctx);
+    free(owner);
+  }
+}
+
+/* Release a decoded image, then the reference it held on its context (owner may be NULL). */
+void hk_image_release(heif_image* image, hk_context* owner)
+{
+  heif_image_release(image);
+  if (owner) hk_context_release(owner);
+}
+
 /* Copy `height` rows of `width` pixels (channels x bytes_per_sample each) from a libheif plane into
    the destination. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps channels 0 and 2
    (RGB <-> BGR). `dst` may be `src` itself with dst_stride <= src_stride (compaction in place): rows are

@@ -41,6 +41,8 @@ typedef enum heif_depth_representation_type { heif_depth_representation_type_uni
     heif_depth_representation_type;
 
 typedef struct heif_context heif_context;
+typedef enum heif_filetype_result { heif_filetype_no, heif_filetype_yes_supported,
+    heif_filetype_yes_unsupported, heif_filetype_maybe, ... } heif_filetype_result;
 typedef struct heif_image_handle heif_image_handle;
 typedef struct heif_image heif_image;
 typedef struct heif_encoder heif_encoder;
@@ -120,6 +122,9 @@ FUNCTIONS = [
     "const heif_security_limits* heif_get_disabled_security_limits(void);",
     # context (read)
     "heif_context* heif_context_alloc(void);",
+    "heif_filetype_result heif_check_filetype(const uint8_t* data, int len);",
+    "const char* heif_get_file_mime_type(const uint8_t* data, int len);",
+    "heif_error heif_has_compatible_filetype(const uint8_t* data, int len);",
     "void heif_context_free(heif_context*);",
     "heif_error heif_context_set_security_limits(heif_context*, const heif_security_limits*);",
     "heif_error heif_context_read_from_file(heif_context*, const char* filename, const heif_reading_options*);",
@@ -260,6 +265,11 @@ FUNCTIONS = [
 ]
 
 HELPERS = """
+typedef struct hk_context { heif_context* ctx; ...; } hk_context;
+hk_context* hk_context_new(void);
+void hk_context_retain(hk_context* owner);
+void hk_context_release(hk_context* owner);
+void hk_image_release(heif_image* image, hk_context* owner);
 int hk_bind(const char* path, char* errbuf, size_t errlen);
 size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
     uint32_t width, uint32_t height, int channels, int bytes_per_sample, int shift_left, int swap_rb);

@@ -106,16 +106,20 @@ def string(ptr: Any) -> str:
 class Context:
     """An owned ``heif_context`` plus what must outlive it (the memory libheif reads without copying).
 
-    libheif contexts are not safe for concurrent use, so every decode through one holds ``lock``.
+    The context is reference-counted in C (``hk_context``): this owner holds one reference and every
+    image decoded from it holds another (:meth:`adopt_image`), so libheif frees the context only after
+    its last decoded image, whichever Python drops first. libheif contexts are not safe for concurrent
+    use, so every decode through one holds ``lock``.
     """
 
-    __slots__ = ("ptr", "lock", "_keepalive", "__weakref__")
+    __slots__ = ("_owner", "ptr", "lock", "_keepalive", "__weakref__")
 
     def __init__(self) -> None:
-        raw = lib.heif_context_alloc()
+        raw = lib.hk_context_new()
         if raw == ffi.NULL:
             raise MemoryError("heif_context_alloc failed")
-        self.ptr = ffi.gc(raw, lib.heif_context_free)
+        self._owner = ffi.gc(raw, lib.hk_context_release)
+        self.ptr = raw.ctx
         self.lock = threading.RLock()
         self._keepalive: list[Any] = []
 
@@ -123,16 +127,27 @@ class Context:
         """Keep ``obj`` alive as long as this context (memory read without copy)."""
         self._keepalive.append(obj)
 
+    def adopt_image(self, raw: Any) -> Any:
+        """Own a ``heif_image*`` decoded from this context: released exactly once, before the context."""
+        if raw == ffi.NULL:
+            raise InternalError("libheif returned a NULL image")
+        owner = ffi.cast("hk_context *", self._owner)  # not owning: the reference is counted in C
+        lib.hk_context_retain(owner)
+        return ffi.gc(raw, lambda image: lib.hk_image_release(image, owner))
+
 
 def owned_handle(raw: Any) -> Any:
-    """Wrap a new ``heif_image_handle*`` so it is released exactly once, when unreferenced."""
+    """Wrap a new ``heif_image_handle*`` so it is released exactly once (it keeps its context alive)."""
     if raw == ffi.NULL:
         raise InternalError("libheif returned a NULL image handle")
     return ffi.gc(raw, lib.heif_image_handle_release)
 
 
 def owned_image(raw: Any) -> Any:
-    """Wrap a new ``heif_image*`` so it is released exactly once."""
+    """Wrap a new ``heif_image*`` that belongs to no context (made to be encoded) so it is released once.
+
+    Decoded images belong to their context: use :meth:`Context.adopt_image`.
+    """
     if raw == ffi.NULL:
         raise InternalError("libheif returned a NULL image")
     return ffi.gc(raw, lib.heif_image_release)

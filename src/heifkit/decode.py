@@ -91,12 +91,12 @@ def decoding_options(to_8bit: bool, decoder_id: str) -> tuple[Any, Any]:
     return opts, id_buf
 
 
-def decode_image(handle: Any, layout: Layout, decoder_id: str = "") -> Any:
-    """Decode ``handle`` with libheif into an owned ``heif_image`` of ``layout``'s colorspace/chroma."""
+def decode_image(ctx: _lib.Context, handle: Any, layout: Layout, decoder_id: str = "") -> Any:
+    """Decode ``handle`` (of ``ctx``) into an owned ``heif_image`` of ``layout``'s colorspace/chroma."""
     opts, _id_keep = decoding_options(layout.to_8bit, decoder_id)
     out = ffi.new("heif_image**")
     check(lib.heif_decode_image(handle, out, layout.colorspace, layout.chroma, opts))
-    return _lib.owned_image(out[0])
+    return ctx.adopt_image(out[0])
 
 
 def plane_of(image: Any, layout: Layout) -> tuple[Any, int, int, int, int]:
@@ -125,19 +125,20 @@ def _owned_pixels(image: Any, ptr: Any, size: int) -> Any:
 
 
 def decode_into(
+    ctx: _lib.Context,
     handle: Any,
     layout: Layout,
     decoder_id: str = "",
     remove_stride: bool = True,
     dst: Any = None,
 ) -> tuple[int, int, int, Any]:
-    """Decode ``handle`` into ``dst`` (a writable buffer), or in place when ``dst`` is None.
+    """Decode ``handle`` (an image of ``ctx``) into ``dst`` (a writable buffer), or in place when it is None.
 
     Returns ``(width, height, stride, buffer)`` with ``len(buffer) >= stride * height``. In place, the
     rows are compacted, shifted and swapped inside libheif's own image, and the returned buffer keeps that
     image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's (rows may be padded).
     """
-    image = decode_image(handle, layout, decoder_id)
+    image = decode_image(ctx, handle, layout, decoder_id)
     ptr, src_stride, width, height, bits = plane_of(image, layout)
     row_bytes = width * layout.channels * layout.bytes_per_sample
     stride = row_bytes if remove_stride else src_stride
@@ -177,6 +178,7 @@ def image_tiling(handle: Any) -> Any:
 
 
 def decode_tiles_into(
+    ctx: _lib.Context,
     handle: Any,
     layout: Layout,
     tiling: Any,
@@ -211,7 +213,7 @@ def decode_tiles_into(
         opts, _id_keep = decoding_options(layout.to_8bit, decoder_id)
         out = ffi.new("heif_image**")
         check(lib.heif_image_handle_decode_image_tile(handle, out, layout.colorspace, layout.chroma, opts, tx, ty))
-        image = _lib.owned_image(out[0])
+        image = ctx.adopt_image(out[0])
         ptr, src_stride, t_width, t_height, bits = plane_of(image, layout)
         x0, y0 = tx * tile_w - left, ty * tile_h - top  # where the tile's top-left lands in the image
         sx, sy = max(0, -x0), max(0, -y0)

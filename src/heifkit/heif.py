@@ -7,6 +7,7 @@ decoded on first access to ``data``/``stride``/``__array_interface__``/``to_pill
 from __future__ import annotations
 
 import copy
+import io
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from .decode import (
     layout_for,
     pillow_image,
 )
-from .errors import InvalidInputError
+from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block, set_orientation
 
 __all__ = [
@@ -44,57 +45,70 @@ __all__ = [
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
-_MIMETYPES = {
-    b"avif": "image/avif",
-    b"avis": "image/avif-sequence",
-    b"heic": "image/heic",
-    b"heix": "image/heic",
-    b"heim": "image/heic",
-    b"heis": "image/heic",
-    b"hevc": "image/heic-sequence",
-    b"hevx": "image/heic-sequence",
-    b"hevm": "image/heic-sequence",
-    b"hevs": "image/heic-sequence",
-    b"mif1": "image/heif",
-    b"msf1": "image/heif-sequence",
-}
-
 LAZY_READ_THRESHOLD = 16 * 1024 * 1024
 """Files up to this size are read into memory at once; bigger ones are read by libheif as needed."""
 
 _OPEN_KWARGS = {"hdr_to_16bit", "remove_stride", "decode_threads", "disable_security_limits", "decoder_id"}
 
 
+FTYP_PEEK = 4096
+"""Bytes of a file's start given to libheif to recognise its type (the whole ``ftyp`` box, as a rule)."""
+
+
 def _peek(fp: Any, length: int) -> bytes:
-    """The first ``length`` bytes of a path, bytes-like or file object (position restored)."""
+    """The first ``length`` bytes of a path or bytes-like object, or of a file object from its current
+    position (restored afterwards, as pillow_heif's ``is_supported`` does)."""
     if isinstance(fp, (str, os.PathLike)):
         with open(fp, "rb") as f:
             return f.read(length)
     if isinstance(fp, (bytes, bytearray, memoryview)):
-        return bytes(memoryview(fp)[:length])
+        return bytes(memoryview(fp).cast("B")[:length])
+    if isinstance(fp, io.TextIOBase):
+        raise TypeError(_TEXT_MODE)
     pos = fp.tell()
     try:
-        return bytes(fp.read(length))
+        data = fp.read(length)
     finally:
         fp.seek(pos)
+    if isinstance(data, str):
+        raise TypeError(_TEXT_MODE)
+    return bytes(data)
 
 
-def _mimetype_of(header: bytes) -> str:
-    return _MIMETYPES.get(header[8:12], "")
+def sniff(header: bytes) -> tuple[bool, str]:
+    """Ask libheif about a file's first bytes: (libheif reads this file type, its MIME type).
+
+    libheif knows every brand it reads (``mif3`` "mini" files included) better than a table of ours. The
+    MIME type is libheif's (``image/heic``, ``image/avif``, ``image/heif-sequence``...); a HEIF file whose
+    codec libheif names no type for (JPEG, VVC) is ``image/heif``. Not HEIF: ``(False, "")``.
+    """
+    if len(header) < 12 or header[4:8] != b"ftyp":
+        return False, ""
+    mime = _lib.string(lib.heif_get_file_mime_type(header, len(header)))
+    if mime in ("image/jpeg", "image/png"):
+        return False, ""
+    known = (
+        bool(mime)
+        or lib.heif_check_filetype(header, len(header)) == lib.heif_filetype_yes_supported
+        or lib.heif_has_compatible_filetype(header, len(header)).code == 0
+    )
+    return known, (mime or "image/heif") if known else ""
 
 
 def get_file_mimetype(fp: FileLike) -> str:
-    """MIME type from the major brand (bytes 8..12): ``image/heic``, ``image/avif``, ... or ``''``."""
-    return _mimetype_of(_peek(fp, 12))
+    """MIME type libheif gives the file (``image/heic``, ``image/avif``, ``image/heif-sequence``...) or ``''``.
+
+    A file object is read from its current position, which is restored.
+    """
+    return sniff(_peek(fp, FTYP_PEEK))[1]
 
 
 def is_supported(fp: FileLike) -> bool:
-    """True when the data at the current position starts with an ``ftyp`` box of a HEIF/AVIF brand.
+    """True when libheif recognises the data (at a file object's current position) as a file it reads.
 
-    Only the header is checked; a damaged file with a valid header still returns True.
+    Only the ``ftyp`` box is checked; a damaged file with a valid header still returns True.
     """
-    header = _peek(fp, 12)
-    return header[4:8] == b"ftyp" and _mimetype_of(header) != ""
+    return sniff(_peek(fp, FTYP_PEEK))[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,8 +379,8 @@ class _Source:
                     == (lib.heif_image_handle_get_width(handle), lib.heif_image_handle_get_height(handle))
                 ):
                     threads = max(1, int(self.flags["decode_threads"]))
-                    return decode_tiles_into(handle, layout, tiling, self.decoder_id(), threads)
-                return decode_into(handle, layout, self.decoder_id(), remove_stride)
+                    return decode_tiles_into(self.ctx, handle, layout, tiling, self.decoder_id(), threads)
+                return decode_into(self.ctx, handle, layout, self.decoder_id(), remove_stride)
 
         return run
 
@@ -682,17 +696,37 @@ def _read_input(fp: Any) -> Any:
     if isinstance(fp, (bytearray, memoryview)):
         return bytes(fp)  # a private copy: the caller may change its buffer before pixels are decoded
     if hasattr(fp, "read"):
-        position = fp.tell() if hasattr(fp, "tell") else 0
-        data = fp.read()  # from the current position, like every other reader
-        if not isinstance(data, bytes):
-            data = bytes(data)
-        if not data and position:
-            raise InvalidInputError(
-                f"Invalid input: no data at the stream's current position ({position}); "
-                "call fp.seek(0) first if it was just written"
-            )
-        return data
+        return _read_stream(fp)
     raise TypeError("fp must be a path, a bytes-like object or a binary file object")
+
+
+_TEXT_MODE = "fp is a text stream: open the file in binary mode ('rb')"
+
+
+def _read_stream(fp: Any) -> bytes:
+    """All of a binary stream: from offset 0 and left at 0 when it can seek (as Pillow's ``Image.open`` and
+    pillow_heif read), from where it is when it can't (pipes, sockets)."""
+    if isinstance(fp, io.TextIOBase):
+        raise TypeError(_TEXT_MODE)
+    seekable = _rewind(fp)
+    data = fp.read()
+    if isinstance(data, str):
+        raise TypeError(_TEXT_MODE)
+    if seekable:
+        fp.seek(0)
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def _rewind(fp: Any) -> bool:
+    """Seek ``fp`` to its start; False for a stream that cannot seek."""
+    seekable = getattr(fp, "seekable", None)
+    if seekable is not None and not seekable():
+        return False
+    try:
+        fp.seek(0)
+    except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+        return False
+    return True
 
 
 def _open_context(fp: Any, flags: dict[str, Any]) -> tuple[Context, str]:
@@ -702,16 +736,16 @@ def _open_context(fp: Any, flags: dict[str, Any]) -> tuple[Context, str]:
     data = _read_input(fp)
     if data is None:
         # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
-        header = _peek(fp, 12)
+        header = _peek(fp, FTYP_PEEK)
         check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(os.fspath(fp)), ffi.NULL))
     else:
-        header = bytes(memoryview(data)[:12])
+        header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
         buf = ffi.from_buffer(data)
         ctx.keep(data)
         ctx.keep(buf)
         check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
     lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, int(flags["decode_threads"])))
-    return ctx, _mimetype_of(header)
+    return ctx, sniff(header)[1]
 
 
 def _read_images(fp: Any, flags: dict[str, Any]) -> tuple[_Source, list[HeifImage]]:
@@ -723,14 +757,30 @@ def _read_images(fp: Any, flags: dict[str, Any]) -> tuple[_Source, list[HeifImag
     ids = ffi.new("heif_item_id[]", n)
     n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
     primary_id = ffi.new("heif_item_id*")
-    check(lib.heif_context_get_primary_image_ID(ctx.ptr, primary_id))
-    images = []
+    primary = int(primary_id[0]) if lib.heif_context_get_primary_image_ID(ctx.ptr, primary_id).code == 0 else None
+    images: list[HeifImage] = []
+    index_of: dict[int, int] = {}
+    first_error: Exception | None = None
+    primary_refused = False
     for i in range(n):
-        out = ffi.new("heif_image_handle**")
-        check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
-        handle = _lib.owned_handle(out[0])
-        images.append(_read_image(source, handle, int(ids[i]) == int(primary_id[0])))
-    groups = _entity_groups(ctx, {int(ids[i]): i for i in range(n)})
+        # An image libheif can't open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is
+        # left out, as heif-info and pillow_heif do; the file fails only when no image opens.
+        try:
+            out = ffi.new("heif_image_handle**")
+            check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
+            image = _read_image(source, _lib.owned_handle(out[0]), int(ids[i]) == primary)
+        except HeifError as exc:
+            first_error = first_error or exc
+            primary_refused = primary_refused or int(ids[i]) == primary
+            continue
+        index_of[int(ids[i])] = len(images)
+        images.append(image)
+    if not images:
+        assert first_error is not None
+        raise first_error
+    if primary_refused:
+        images[0].info["primary"] = True  # stands in for the primary image, which could not be opened
+    groups = _entity_groups(ctx, index_of)
     if groups:
         for image in images:
             image.info["entity_groups"] = copy.deepcopy(groups)
@@ -790,7 +840,8 @@ def _open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any
 class HeifFile:
     """The images of one HEIF/AVIF file (or a new, empty container to add images to and save).
 
-    ``HeifFile(fp)`` reads ``fp`` from its current position. Properties such as ``size``, ``mode``,
+    ``HeifFile(fp)`` reads a file object from offset 0 and leaves it at 0 (a stream that cannot seek is
+    read from where it is), as Pillow and pillow_heif do. Properties such as ``size``, ``mode``,
     ``info`` and ``data`` are those of the primary image. Indexing takes ints (negative too) and slices.
     """
 
@@ -976,7 +1027,8 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
     """Open a HEIF/AVIF file lazily (pixels are decoded on first access).
 
     Args:
-        fp: path, bytes-like object, or binary file object (read from its current position).
+        fp: path, bytes-like object, or binary file object (read from offset 0 and left at 0; a stream
+            that cannot seek is read from where it is).
         convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
         bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
         **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
@@ -984,7 +1036,8 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
             ``disable_security_limits``.
 
     Raises:
-        heifkit.HeifError subclasses (see :mod:`heifkit.errors`), ``FileNotFoundError``, ``TypeError``.
+        heifkit.HeifError subclasses (see :mod:`heifkit.errors`), ``FileNotFoundError``, ``TypeError`` (also
+        for a text-mode file). Images libheif cannot open are left out; the file fails only when none opens.
     """
     return HeifFile(fp, convert_hdr_to_8bit, bgr_mode, **kwargs)
 

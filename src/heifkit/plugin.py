@@ -19,13 +19,11 @@ from . import options
 from ._lib import libheif_info
 from .decode import pillow_image
 from .errors import HeifError
-from .heif import HeifFile, HeifImage, HeifThumbnail
+from .heif import HeifFile, HeifImage, HeifThumbnail, sniff
 from .metadata import set_orientation
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
 
-HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
-AVIF_BRANDS = (b"avif", b"avis")
 HEIF_EXTENSIONS = [".heic", ".heics", ".heif", ".heifs", ".hif"]
 AVIF_EXTENSIONS = [".avif", ".avifs"]
 
@@ -134,9 +132,11 @@ class _LibHeifImageFile(ImageFile.ImageFile):
                 self.im = img.im
                 self.readonly = img.readonly
             self._loaded_frame = self._frame
+            # Everything was read at open: let go of the stream, as pillow_heif does. A file Pillow opened is
+            # closed; a caller's stream is left open and untouched, so im.close() cannot close it.
             if self._exclusive_fp and self._close_exclusive_fp_after_loading and self.fp is not None:
                 self.fp.close()
-                self.fp = None
+            self.fp = None
             if not self.is_animated:
                 self._heif_file = None  # single image: release the decoder's memory
         if getattr(self, "tile", None) is None:  # an unpickled copy: its pixels are already there
@@ -161,7 +161,7 @@ def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | N
         t_width, t_height = thumbnail.size
         if thumbnail.mode != image.mode or t_width < need_width or t_height < need_height:
             continue
-        if abs(t_width * height - t_height * width) > max(width, height):  # another crop or rotation
+        if not _same_aspect((t_width, t_height), (width, height)):  # another crop or rotation
             continue
         candidates.append(thumbnail)
     for thumbnail in sorted(candidates, key=lambda t: t.size[0] * t.size[1]):
@@ -171,6 +171,21 @@ def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | N
             continue
         return thumbnail
     return None
+
+
+THUMBNAIL_ASPECT_TOLERANCE = 0.02
+"""How far a thumbnail's aspect ratio may be from its image's and still count as a scaled copy."""
+
+
+def _same_aspect(thumbnail: tuple[int, int], image: tuple[int, int]) -> bool:
+    """True when ``thumbnail`` is ``image`` scaled, give or take the rounding cameras apply.
+
+    Cameras round thumbnail sizes (to even numbers, multiples of 8...): Canon's 320x212 preview of a
+    4240x2832 photo is 0.8% off the exact 320x213.7. Another crop (4:3 against 3:2 is 11% off) or a
+    rotation is not a scaled copy. One pixel of rounding is always allowed, for tiny thumbnails.
+    """
+    expected_height = thumbnail[0] * image[1] / image[0]
+    return abs(thumbnail[1] - expected_height) <= max(1.0, THUMBNAIL_ASPECT_TOLERANCE * expected_height)
 
 
 class HeifImageFile(_LibHeifImageFile):
@@ -187,16 +202,15 @@ class AvifImageFile(_LibHeifImageFile):
     format_description = "AVIF container"
 
 
-def _accept(prefix: bytes, brands: tuple[bytes, ...]) -> bool:
-    return prefix[4:8] == b"ftyp" and prefix[8:12] in brands
-
-
 def _accept_heif(prefix: bytes) -> bool:
-    return _accept(prefix, HEIF_BRANDS)
+    """Every file libheif reads except AVIF, which stays Pillow's unless register_avif_opener() is called."""
+    supported, mimetype = sniff(prefix)
+    return supported and not mimetype.startswith("image/avif")
 
 
 def _accept_avif(prefix: bytes) -> bool:
-    return _accept(prefix, AVIF_BRANDS)
+    supported, mimetype = sniff(prefix)
+    return supported and mimetype.startswith("image/avif")
 
 
 def _save_hook(fmt: str, save_all: bool) -> Any:
