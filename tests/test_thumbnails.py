@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pillow_heif
 import pytest
@@ -92,10 +94,55 @@ def test_draft_declines_when_no_thumbnail_is_big_enough():
 
 
 def test_draft_skips_thumbnails_libheif_cannot_decode():
+    # Canon codes its 1616x1080 and 320x212 previews as 1664x1088 and 320x256 HEVC pictures without a
+    # conformance window; libheif 1.23.6 refuses them ("Decoded image does not have the size signaled").
+    # The 160x120 one is 4:3, another crop. Their aspect ratios pass (camera rounding): only decoding fails.
+    from heifkit.plugin import _same_aspect
+
+    assert _same_aspect((1616, 1080), (4240, 2832)) and _same_aspect((320, 212), (4240, 2832))
+    assert not _same_aspect((160, 120), (4240, 2832))
     with Image.open(CAT) as im:
-        # 1616x1080 would fit but does not decode; 320x212 has another aspect ratio; so: no draft
-        assert im.draft(None, (512, 512)) is None
+        assert im.draft(None, (300, 200)) is None
         assert im.size == (4240, 2832)
+
+
+def _file_with_thumbnail(size: tuple[int, int], thumbnail_size: tuple[int, int]) -> bytes:
+    """A HEIF with a ``size`` image whose thumbnail is ``thumbnail_size`` (even), as cameras round them.
+
+    libheif scales thumbnails exactly, so the image is encoded at the thumbnail's aspect ratio and its
+    ``ispe`` is then patched to ``size``: draft() reads sizes at open and decodes only the thumbnail.
+    """
+    coded = (thumbnail_size[0] * 3, thumbnail_size[1] * 3)  # libheif then scales to thumbnail_size exactly
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (coded[1], coded[0], 3), dtype=np.uint8)
+    out = io.BytesIO()
+    heifkit.from_pillow(Image.fromarray(pixels)).save(out, quality=30, speed=10, thumbnails=[max(thumbnail_size)])
+    data = out.getvalue()
+    old = b"ispe\0\0\0\0" + coded[0].to_bytes(4, "big") + coded[1].to_bytes(4, "big")
+    assert data.count(old) == 1
+    return data.replace(old, b"ispe\0\0\0\0" + size[0].to_bytes(4, "big") + size[1].to_bytes(4, "big"))
+
+
+@pytest.mark.parametrize(
+    ("thumbnail_size", "used"),
+    [
+        ((300, 198), True),  # 2.1 px (1%) short of 300x200.1, as cameras round: a scaled copy
+        ((300, 200), True),  # under a pixel off
+        ((300, 226), False),  # 4:3: another crop
+        ((200, 300), False),  # rotated
+    ],
+)
+def test_draft_allows_camera_rounding(thumbnail_size, used, heif_plugin):
+    data = _file_with_thumbnail((1000, 667), thumbnail_size)
+    assert heifkit.open_heif(data).get_thumbnail(0).size == thumbnail_size
+    with Image.open(io.BytesIO(data)) as im:
+        result = im.draft(None, (150, 100))
+        if used:
+            assert result == ("RGB", (0, 0, *thumbnail_size))
+            im.load()
+            assert im.size == thumbnail_size
+        else:
+            assert result is None and im.size == (1000, 667)
 
 
 def test_draft_after_load_or_without_size_is_a_no_op():
