@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real-file corpus is, and its manifest."""
+"""Shared fixtures and helpers: where the real-file corpus is, its manifest, well-known files, the lossless
+save recipe, synthetic images and PSNR."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", Path(__file__).resolve().parent /
 if not (CORPUS / "MANIFEST.tsv").is_file():
     raise RuntimeError(f"test corpus not found at {CORPUS}: it ships in tests/corpus (or set HEIFKIT_CORPUS)")
 
+
+ZPUG = CORPUS / "pheif_zPug_3.heic"  # 3 images: 64x64 RGB [thumbnails 32, 16], 64x64 L (primary) [32], 96x64 RGB
+PUG = CORPUS / "pheif_pug.heic"  # 12 MP grid with a depth image and an HDR gain map
+ARROW = CORPUS / "pheif_arrow.heic"  # grid with irot and an ICC profile
+CAT = CORPUS / "pheif_cat.hif"  # Canon 10-bit 4:2:2 grid, thumbnails [1616, 320, 160]
+
+LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
+"""Save parameters for bit-exact lossless HEIF/AVIF."""
 
 # HDR metadata test values (clli, mdcv, amve), as heifkit reads and writes them in ``info``
 CLLI = {"max_content_light_level": 1000, "max_pic_average_light_level": 400}
@@ -88,3 +97,24 @@ def pil_bytes(im: Any, **kwargs: Any) -> bytes:
     out = io.BytesIO()
     im.save(out, **{"format": "HEIF", **kwargs})
     return out.getvalue()
+
+
+def noise(size: tuple[int, int] = (64, 64), mode: str = "RGB", seed: int = 0) -> Any:
+    """A Pillow image of random pixels (incompressible: sizes depend strongly on quality)."""
+    import numpy as np
+    from PIL import Image
+
+    channels = len(Image.new(mode, (1, 1)).getbands())
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0], channels) if channels > 1 else (size[1], size[0])
+    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+
+
+def psnr(a: Any, b: Any, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio of two arrays of the same shape, in dB (inf when equal)."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))

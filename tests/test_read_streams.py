@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, ZPUG
 
-ZPUG = CORPUS / "pheif_zPug_3.heic"
 OPENERS = [heifkit.open_heif, heifkit.HeifFile, heifkit.read_heif]
 
 

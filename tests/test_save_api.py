@@ -284,7 +284,7 @@ def test_encode_function_with_stride_and_to_path(tmp_path):
 
 
 def test_encode_is_still_the_function_after_saving():
-    # importing the submodule heifkit.encode at save time must not replace the function heifkit.encode
+    # no submodule is called ``encode``: importing one at save time would replace the function heifkit.encode
     save_bytes(heifkit.from_pillow(noise((8, 8))))
     assert callable(heifkit.encode)
     out = io.BytesIO()

@@ -285,11 +285,17 @@ def test_invalid_pixel_aspect_ratio(bad):
         heifkit.from_pillow(image()).save(io.BytesIO(), pixel_aspect_ratio=bad)
 
 
-HDR = {"content_light_level": CLLI, "mastering_display_colour_volume": MDCV, "ambient_viewing_environment": AMVE}
+HDR = {
+    "content_light_level": CLLI,
+    "mastering_display_colour_volume": MDCV,
+    "ambient_viewing_environment": AMVE,
+    "nominal_diffuse_white_luminance": 2030000,
+}
 HDR_BOXES = {
     "content_light_level": b"clli",
     "mastering_display_colour_volume": b"mdcv",
     "ambient_viewing_environment": b"amve",
+    "nominal_diffuse_white_luminance": b"ndwt",
 }
 
 
@@ -315,6 +321,29 @@ def test_hdr_metadata_round_trip_all_and_resave():
             assert {k: im.info[k] for k in HDR} == HDR
             resaved = heifkit.open_heif(pil_bytes(im))
             assert {k: resaved.info[k] for k in HDR} == HDR
+
+
+def test_nominal_diffuse_white_luminance_zero_is_a_value():
+    # 0 selects the ISO/TS 22028-5 default: it is written, not dropped
+    data = save_bytes(heifkit.from_pillow(image()), nominal_diffuse_white_luminance=0)
+    assert b"ndwt" in data
+    assert heifkit.open_heif(data).info["nominal_diffuse_white_luminance"] == 0
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "100", True])
+def test_invalid_nominal_diffuse_white_luminance(bad):
+    with pytest.raises(ValueError, match="nominal_diffuse_white_luminance"):
+        save_bytes(heifkit.from_pillow(image()), nominal_diffuse_white_luminance=bad)
+
+
+def test_metadata_item_type_bytes_survive_a_resave():
+    # an item type is four bytes, not text: a non-ASCII one is read and written back unchanged
+    block = {"type": "E\xeaif", "content_type": "", "data": b"\x00" * 48}
+    data = save_bytes(heifkit.from_pillow(image()), metadata=[block])
+    assert b"E\xeaif" in data
+    read = heifkit.open_heif(data).info["metadata"]
+    assert [(m["type"], m["data"]) for m in read] == [("E\xeaif", block["data"])]
+    assert b"E\xeaif" in save_bytes(heifkit.open_heif(data))
 
 
 def test_no_hdr_metadata_by_default():

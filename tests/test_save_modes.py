@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from heifkit.encode import MODES, PILLOW_CONVERSIONS
+from heifkit.modes import MODES, PILLOW_CONVERSIONS
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 W, H = 16, 8

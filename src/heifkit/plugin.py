@@ -13,14 +13,17 @@ import math
 import warnings
 from typing import IO, Any
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
-from . import options
-from ._lib import libheif_info
+from . import _write, options
+from ._read import sniff
+from .codecs import libheif_info
 from .decode import pillow_image
 from .errors import HeifError
-from .heif import HeifFile, HeifImage, HeifThumbnail, sniff
+from .heif import HeifFile, frame_of
+from .image import HeifImage, HeifThumbnail, image_from_pillow
 from .metadata import set_orientation
+from .properties import NCLX_KEYS
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
 
@@ -102,10 +105,11 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def draft(self, mode: str | None, size: tuple[int, int] | None) -> tuple[str, tuple[int, int, int, int]] | None:
         """Decode an embedded thumbnail instead of the full image when one is at least ``size``.
 
-        Only before ``load()``. The smallest thumbnail that is a scaled copy of the current frame (same
-        mode, same aspect ratio give or take rounding) that covers ``size`` (a box: the image's aspect ratio
-        is kept) is chosen; ``mode`` is ignored. ``Image.thumbnail()`` calls this, so thumbnails of a 200 MP
-        photo take milliseconds.
+        Only before ``load()``. ``size`` is a box, as ``Image.thumbnail()`` passes it (its box times its
+        ``reducing_gap``): the smallest thumbnail that covers the image scaled to fit the box and is a scaled
+        copy of the current frame (same mode, aspect ratio give or take rounding, rotation, mirroring and
+        crop, no other colour profile) is chosen; ``mode`` is ignored. So thumbnails of a 200 MP photo take
+        milliseconds.
         Returns ``(mode, box)`` as Pillow expects, or None when no thumbnail fits.
         """
         if not size or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
@@ -145,25 +149,19 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 
 
 def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
-    """The smallest decodable thumbnail of ``image`` that is a scaled copy at least ``size`` big."""
+    """The smallest decodable thumbnail of ``image`` that is a scaled copy covering the box ``size``."""
     width, height = image.size
     # What Image.thumbnail() will make of it: ``size`` is a box, the image keeps its aspect ratio.
     scale = min(size[0] / width, size[1] / height)
-    need_width, need_height = math.floor(width * scale), math.floor(height * scale)
+    need = (math.floor(width * scale), math.floor(height * scale))
     candidates = []
-    for index, box in enumerate(image.info.get("thumbnails") or []):
-        if not box or box >= max(width, height):
-            continue
+    for index in range(len(image.info.get("thumbnails") or [])):
         try:
             thumbnail = image.get_thumbnail(index)
         except (IndexError, ValueError, HeifError):
             continue
-        t_width, t_height = thumbnail.size
-        if thumbnail.mode != image.mode or t_width < need_width or t_height < need_height:
-            continue
-        if not _same_aspect((t_width, t_height), (width, height)):  # another crop or rotation
-            continue
-        candidates.append(thumbnail)
+        if thumbnail.size[0] >= need[0] and thumbnail.size[1] >= need[1] and _is_scaled_copy(thumbnail, image):
+            candidates.append(thumbnail)
     for thumbnail in sorted(candidates, key=lambda t: t.size[0] * t.size[1]):
         try:
             thumbnail.load()
@@ -176,16 +174,57 @@ def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | N
 THUMBNAIL_ASPECT_TOLERANCE = 0.02
 """How far a thumbnail's aspect ratio may be from its image's and still count as a scaled copy."""
 
+_PADDING = 64  # a crop anchored top-left that removes less than this only drops an encoder's block padding
+
+
+def _is_scaled_copy(thumbnail: HeifThumbnail, image: HeifImage) -> bool:
+    """True when ``thumbnail`` shows what ``image`` shows: same mode, aspect ratio (give or take the rounding
+    cameras and encoders apply), rotation, mirroring and crop, and no other colour profile."""
+    if thumbnail.mode != image.mode or thumbnail.size[0] >= image.size[0] or not _same_aspect(thumbnail.size, image.size):
+        return False
+    orientation = [t for t in image._transforms if t[0] != "clap"]
+    if [t for t in thumbnail._transforms if t[0] != "clap"] != orientation:
+        return False
+    if not _same_crop(_crops(thumbnail._transforms), _crops(image._transforms)):
+        return False
+    profile, t_profile = _color_profile(image.info), _color_profile(thumbnail.info)
+    return profile is None or t_profile is None or profile == t_profile
+
 
 def _same_aspect(thumbnail: tuple[int, int], image: tuple[int, int]) -> bool:
     """True when ``thumbnail`` is ``image`` scaled, give or take the rounding cameras apply.
 
-    Cameras round thumbnail sizes (to even numbers, multiples of 8...): Canon's 320x212 preview of a
-    4240x2832 photo is 0.8% off the exact 320x213.7. Another crop (4:3 against 3:2 is 11% off) or a
-    rotation is not a scaled copy. One pixel of rounding is always allowed, for tiny thumbnails.
+    Cameras and encoders round thumbnail sizes (to even numbers, multiples of 8...): Canon's 320x212
+    preview of a 4240x2832 photo is 1.7 pixels (0.8%) off the exact 320x213.7, libheif's 50x24 thumbnail of
+    a 201x101 image 1.1 pixels. Up to 2 pixels or 2% is rounding; another crop (4:3 against 3:2 is 11%) or
+    a rotation is not a scaled copy.
     """
     expected_height = thumbnail[0] * image[1] / image[0]
-    return abs(thumbnail[1] - expected_height) <= max(1.0, THUMBNAIL_ASPECT_TOLERANCE * expected_height)
+    return abs(thumbnail[1] - expected_height) <= max(2.0, THUMBNAIL_ASPECT_TOLERANCE * expected_height)
+
+
+def _crops(transforms: tuple[tuple[Any, ...], ...]) -> list[tuple[float, float, float, float]]:
+    """The real crops among ``transforms``, as fractions of the image removed at each edge."""
+    crops = []
+    for t in transforms:
+        if t[0] == "clap":
+            left, top, right, bottom, width, height = t[1:]
+            if left or top or right >= _PADDING or bottom >= _PADDING:
+                crops.append((left / width, top / height, right / width, bottom / height))
+    return crops
+
+
+def _same_crop(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> bool:
+    return len(a) == len(b) and all(
+        abs(x - y) <= THUMBNAIL_ASPECT_TOLERANCE for ca, cb in zip(a, b) for x, y in zip(ca, cb)
+    )
+
+
+def _color_profile(info: dict[str, Any]) -> Any:
+    if info.get("icc_profile"):
+        return bytes(info["icc_profile"])
+    nclx = info.get("nclx_profile")
+    return tuple(nclx.get(k) for k in NCLX_KEYS) if nclx else None
 
 
 class HeifImageFile(_LibHeifImageFile):
@@ -213,13 +252,32 @@ def _accept_avif(prefix: bytes) -> bool:
     return supported and mimetype.startswith("image/avif")
 
 
+def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
+    """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
+    holds the parameters, which apply to every frame."""
+    kwargs = dict(getattr(im, "encoderinfo", {}) or {})
+    params = _write.save_params(kwargs, strict=False)  # Pillow passes its own parameters too
+    frames = []
+    current = im.tell()
+    try:
+        sources = [im, *(kwargs.get("append_images") or [])] if save_all else [im]
+        for source in sources:
+            for frame in ImageSequence.Iterator(source) if save_all else [source]:
+                image = image_from_pillow(frame)
+                if frame.info.get("primary") is not None:
+                    image.info["primary"] = bool(frame.info["primary"])
+                frames.append(frame_of(image))
+    finally:
+        if im.tell() != current:
+            im.seek(current)
+    _write.save_pillow(frames, fp, fmt, params)
+
+
 def _save_hook(fmt: str, save_all: bool) -> Any:
     """A Pillow save handler writing ``fmt`` ("HEIF" or "AVIF")."""
 
     def save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-        from .encode import save_pillow
-
-        save_pillow(im, fp, fmt, save_all=save_all)
+        _save(im, fp, fmt, save_all)
 
     return save
 

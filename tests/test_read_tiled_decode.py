@@ -14,14 +14,12 @@ from PIL import Image
 
 import heifkit
 from conftest import CORPUS
-from heifkit import decode
+from heifkit import decode, modes
 
 
-def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, object, decode.Layout]:
+def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, decode.Layout]:
     image = heif_file._primary()
-    handle = image._source.handle_of(image)
-    ctx = image._source.ctx
-    layout = decode.layout_for(
+    mode = modes.decoded_mode(
         heif_file.info["bit_depth"],
         heif_file.mode in ("L", "I;16"),
         image.has_alpha,
@@ -30,15 +28,15 @@ def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[obje
         True,
         flags.get("bgr_mode", False),
     )
-    return ctx, handle, layout
+    return image._handle, decode.layout_of(mode, heif_file.info["bit_depth"])
 
 
 def _both(heif_file: heifkit.HeifFile, threads: int = 2, **flags: bool) -> tuple[bytes, bytes]:
-    ctx, handle, layout = _handle_and_layout(heif_file, **flags)
+    handle, layout = _handle_and_layout(heif_file, **flags)
     tiling = decode.image_tiling(handle)
     assert tiling is not None, "not a tiled image"
-    w, h, stride, whole = decode.decode_into(ctx, handle, layout)
-    w2, h2, stride2, tiled = decode.decode_tiles_into(ctx, handle, layout, tiling, threads=threads)
+    w, h, stride, whole = decode.decode_into(handle, layout)
+    w2, h2, stride2, tiled = decode.decode_tiles_into(handle, layout, tiling, threads=threads)
     assert (w, h, stride) == (w2, h2, stride2)
     return bytes(whole), bytes(tiled)
 
@@ -72,20 +70,20 @@ def test_high_bit_depth_and_bgr_layouts_match():
 
 def test_single_thread_and_caller_buffer():
     f = heifkit.open_heif(CORPUS / "pheif_xiaomi.heic")
-    ctx, handle, layout = _handle_and_layout(f)
+    handle, layout = _handle_and_layout(f)
     tiling = decode.image_tiling(handle)
-    w, h, stride, whole = decode.decode_into(ctx, handle, layout)
+    w, h, stride, whole = decode.decode_into(handle, layout)
     target = bytearray(stride * h + 7)
-    result = decode.decode_tiles_into(ctx, handle, layout, tiling, threads=1, dst=target)
+    result = decode.decode_tiles_into(handle, layout, tiling, threads=1, dst=target)
     assert result[3] is target
     assert bytes(target[: stride * h]) == bytes(whole)
     with pytest.raises(ValueError, match="fewer than"):
-        decode.decode_tiles_into(ctx, handle, layout, tiling, dst=bytearray(10))
+        decode.decode_tiles_into(handle, layout, tiling, dst=bytearray(10))
 
 
 def test_not_tiled_images_report_no_tiling():
     f = heifkit.open_heif(CORPUS / "pheif_RGB_8__29x100.heif")
-    _, handle, _ = _handle_and_layout(f)
+    handle, _ = _handle_and_layout(f)
     assert decode.image_tiling(handle) is None
 
 
@@ -95,11 +93,11 @@ def test_public_api_uses_tiles_for_big_grids(monkeypatch):
     original = decode.decode_tiles_into
 
     def spy(*args, **kwargs):
-        calls.append(args[4:])
+        calls.append(args[3:])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(heifkit.heif, "TILED_DECODE_MIN_PIXELS", 1_000_000)
-    monkeypatch.setattr(heifkit.heif, "decode_tiles_into", spy)
+    monkeypatch.setattr(decode, "TILED_DECODE_MIN_PIXELS", 1_000_000)
+    monkeypatch.setattr(decode, "decode_tiles_into", spy)
     got = np.asarray(heifkit.open_heif(CORPUS / "pheif_arrow.heic"))
     assert calls, "the tile path was not taken"
     np.testing.assert_array_equal(got, expected)

@@ -22,11 +22,8 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, Unidentifie
 
 import heifkit
 import heifkit.plugin
-from conftest import CORPUS
+from conftest import ARROW, CORPUS, PUG, ZPUG
 
-ZPUG = CORPUS / "pheif_zPug_3.heic"
-PUG = CORPUS / "pheif_pug.heic"
-ARROW = CORPUS / "pheif_arrow.heic"
 AVIF = CORPUS / "pillow_rot1mir0.avif"
 HEIF_EXTENSIONS = [".heic", ".heics", ".heif", ".heifs", ".hif"]
 SRC = Path(heifkit.__file__).resolve().parents[1]

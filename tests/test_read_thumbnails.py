@@ -10,11 +10,9 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CAT, CORPUS, ZPUG
 
-ZPUG = CORPUS / "pheif_zPug_3.heic"
 BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320 with one 384x512 thumbnail
-CAT = CORPUS / "pheif_cat.hif"  # thumbnails [1616, 320, 160]; libheif refuses to decode the 1616 one
 
 
 @pytest.fixture(autouse=True)
@@ -161,3 +159,49 @@ def test_seek_drops_the_draft():
         assert im.size == (64, 64)
         im.load()
         assert im.size == (64, 64)
+
+
+def test_draft_takes_libheifs_rounded_thumbnail():
+    # libheif makes a 50x24 thumbnail of a 201x101 image (coded 202x102 and cropped): 1.1 px of rounding
+    out = io.BytesIO()
+    heifkit.from_pillow(Image.new("RGB", (201, 101), (200, 30, 30))).save(out, quality=90, thumbnails=[50])
+    thumbnail = heifkit.open_heif(out)[0].get_thumbnail(0)
+    assert thumbnail.size[0] == 50
+    with Image.open(out) as im:
+        assert im.draft(None, (12, 12)) == ("RGB", (0, 0, *thumbnail.size))
+
+
+def _pair(image_transforms=(), thumb_transforms=(), image_info=None, thumb_info=None, thumb_size=(32, 32)):
+    from heifkit.image import HeifImage, HeifThumbnail
+
+    image = HeifImage((64, 64), "RGB", dict(image_info or {}), transforms=image_transforms)
+    thumbnail = HeifThumbnail(thumb_size, "RGB", dict(thumb_info or {}), transforms=thumb_transforms)
+    return thumbnail, image
+
+
+SRGB_NCLX = {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
+PQ_NCLX = {"color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 1}
+
+
+@pytest.mark.parametrize(
+    ("pair", "scaled"),
+    [
+        (_pair(), True),
+        (_pair((("irot", 270),), (("irot", 270),)), True),
+        (_pair((("irot", 270),), ()), False),  # the thumbnail is not rotated like the image
+        (_pair((("imir", 1),), (("imir", 0),)), False),
+        (_pair((("clap", 0, 0, 1, 1, 65, 65),), ()), True),  # only the encoder's padding is cropped
+        (_pair((("clap", 8, 8, 8, 8, 80, 80),), ()), False),  # a real crop the thumbnail does not have
+        (_pair((("clap", 8, 8, 8, 8, 80, 80),), (("clap", 4, 4, 4, 4, 40, 40),)), True),  # the same crop
+        (_pair((("clap", 8, 8, 8, 8, 80, 80),), (("clap", 0, 8, 16, 8, 80, 80),)), False),  # another crop
+        (_pair(image_info={"nclx_profile": SRGB_NCLX}, thumb_info={"nclx_profile": PQ_NCLX}), False),
+        (_pair(image_info={"nclx_profile": SRGB_NCLX}, thumb_info={"nclx_profile": dict(SRGB_NCLX)}), True),
+        (_pair(image_info={"nclx_profile": SRGB_NCLX}), True),  # no profile on the thumbnail: the file's
+        (_pair(image_info={"icc_profile": b"a"}, thumb_info={"icc_profile": b"b"}), False),
+        (_pair(thumb_size=(32, 24)), False),  # 4:3 thumbnail of a square image
+    ],
+)
+def test_a_scaled_copy_has_the_same_orientation_crop_and_profile(pair, scaled):
+    from heifkit.plugin import _is_scaled_copy
+
+    assert _is_scaled_copy(*pair) is scaled

@@ -1,0 +1,498 @@
+"""Reading a file: input (path, bytes, stream) -> libheif context -> each image's handle, mode and ``info``.
+
+Nothing is decoded here. :func:`read_file` gives one :class:`Entry` per top-level image, with its depth
+images; :func:`thumbnail` and :func:`aux_image` give entries for an image's thumbnails and auxiliary
+images on demand. The image model (``image.py``) turns entries into images that decode lazily.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any, Union
+
+from . import options
+from ._lib import Context, Handle, check, ffi, lib, string
+from .errors import HeifError, InvalidInputError
+from .metadata import exif_from_block
+from .modes import decoded_mode
+from .properties import read_color, read_properties
+
+__all__ = ["FileLike", "OpenFlags", "Entry", "open_flags", "peek", "sniff", "read_file", "thumbnail", "aux_image"]
+
+FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
+
+LAZY_READ_THRESHOLD = 16 * 1024 * 1024
+"""Files up to this size are read into memory at once; bigger ones are read by libheif as needed."""
+
+FTYP_PEEK = 4096
+"""Bytes of a file's start given to libheif to recognise its type (the whole ``ftyp`` box, as a rule)."""
+
+_TEXT_MODE = "fp is a text stream: open the file in binary mode ('rb')"
+
+
+@dataclass(frozen=True)
+class OpenFlags:
+    """How a file is opened and its images decoded (``open_heif``'s arguments, options applied)."""
+
+    convert_hdr_to_8bit: bool = True
+    bgr_mode: bool = False
+    hdr_to_16bit: bool = True
+    remove_stride: bool = True
+    decode_threads: int = 4
+    disable_security_limits: bool = False
+    decoder_id: str = ""
+
+
+def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> OpenFlags:
+    """The flags for ``open_heif(fp, convert_hdr_to_8bit, bgr_mode, **kwargs)``, defaults from ``options``.
+
+    Raises:
+        TypeError: an unknown keyword argument.
+    """
+    known = {f.name for f in dataclasses.fields(OpenFlags)} - {"convert_hdr_to_8bit", "bgr_mode"}
+    unknown = set(kwargs) - known
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    return OpenFlags(
+        convert_hdr_to_8bit=bool(convert_hdr_to_8bit),
+        bgr_mode=bool(bgr_mode),
+        hdr_to_16bit=bool(kwargs.get("hdr_to_16bit", True)),
+        remove_stride=bool(kwargs.get("remove_stride", True)),
+        decode_threads=int(kwargs.get("decode_threads", options.DECODE_THREADS)),
+        disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
+        decoder_id=str(kwargs.get("decoder_id", "") or ""),
+    )
+
+
+@dataclass
+class Entry:
+    """What is known about one image before decoding: its handle, size, decoded mode and ``info``."""
+
+    handle: Handle
+    size: tuple[int, int]
+    mode: str
+    bits: int  # bits per sample as stored in the file
+    info: dict[str, Any]
+    depth: list[Entry] = field(default_factory=list)
+    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transformations`
+
+
+# --- input --------------------------------------------------------------------------------------------
+
+
+def peek(fp: Any, length: int) -> bytes:
+    """The first ``length`` bytes of a path or bytes-like object, or of a file object from its current
+    position (restored afterwards, as pillow_heif's ``is_supported`` does)."""
+    if isinstance(fp, (str, os.PathLike)):
+        with open(fp, "rb") as f:
+            return f.read(length)
+    if isinstance(fp, (bytes, bytearray, memoryview)):
+        return bytes(memoryview(fp).cast("B")[:length])
+    if isinstance(fp, io.TextIOBase):
+        raise TypeError(_TEXT_MODE)
+    pos = fp.tell()
+    try:
+        data = fp.read(length)
+    finally:
+        fp.seek(pos)
+    if isinstance(data, str):
+        raise TypeError(_TEXT_MODE)
+    return bytes(data)
+
+
+def sniff(header: bytes) -> tuple[bool, str]:
+    """Ask libheif about a file's first bytes: (libheif reads this file type, its MIME type).
+
+    libheif knows every brand it reads (``mif3`` "mini" files included) better than a table of ours. The
+    MIME type is libheif's (``image/heic``, ``image/avif``, ``image/heif-sequence``...); a HEIF file whose
+    codec libheif names no type for (JPEG, VVC) is ``image/heif``. Not HEIF: ``(False, "")``.
+    """
+    if len(header) < 12 or header[4:8] != b"ftyp":
+        return False, ""
+    mime = string(lib.heif_get_file_mime_type(header, len(header)))
+    if mime in ("image/jpeg", "image/png"):
+        return False, ""
+    known = (
+        bool(mime)
+        or lib.heif_check_filetype(header, len(header)) == lib.heif_filetype_yes_supported
+        or lib.heif_has_compatible_filetype(header, len(header)).code == 0
+    )
+    return known, (mime or "image/heif") if known else ""
+
+
+def _read_input(fp: Any) -> Any:
+    """The bytes to parse from memory, or None for a big file that libheif should read lazily by path."""
+    if isinstance(fp, (str, os.PathLike)):
+        with open(fp, "rb") as f:  # clear FileNotFoundError/IsADirectoryError before libheif sees it
+            if os.fstat(f.fileno()).st_size > LAZY_READ_THRESHOLD:
+                return None
+            return f.read()  # one read beats libheif's many small ones for typical photos
+    if isinstance(fp, bytes) or (isinstance(fp, memoryview) and isinstance(fp.obj, bytes)):
+        return fp  # immutable: libheif reads it without a copy
+    if isinstance(fp, (bytearray, memoryview)):
+        return bytes(fp)  # a private copy: the caller may change its buffer before pixels are decoded
+    if hasattr(fp, "read"):
+        return _read_stream(fp)
+    raise TypeError("fp must be a path, a bytes-like object or a binary file object")
+
+
+def _read_stream(fp: Any) -> bytes:
+    """All of a binary stream: from offset 0 and left at 0 when it can seek (as Pillow's ``Image.open`` and
+    pillow_heif read), from where it is when it can't (pipes, sockets)."""
+    if isinstance(fp, io.TextIOBase):
+        raise TypeError(_TEXT_MODE)
+    seekable = _rewind(fp)
+    data = fp.read()
+    if isinstance(data, str):
+        raise TypeError(_TEXT_MODE)
+    if seekable:
+        fp.seek(0)
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def _rewind(fp: Any) -> bool:
+    """Seek ``fp`` to its start; False for a stream that cannot seek."""
+    seekable = getattr(fp, "seekable", None)
+    if seekable is not None and not seekable():
+        return False
+    try:
+        fp.seek(0)
+    except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+        return False
+    return True
+
+
+def _open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
+    ctx = Context()
+    if flags.disable_security_limits:
+        check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
+    data = _read_input(fp)
+    if data is None:
+        # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
+        header = peek(fp, FTYP_PEEK)
+        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(os.fspath(fp)), ffi.NULL))
+    else:
+        header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
+        buf = ffi.from_buffer(data)
+        ctx.borrow(data)
+        ctx.borrow(buf)
+        check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
+    lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, flags.decode_threads))
+    return ctx, sniff(header)[1]
+
+
+# --- the file ----------------------------------------------------------------------------------------
+
+
+def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
+    """Parse ``fp``: its MIME type, the flags with the decoder chosen, and an entry per top-level image.
+
+    An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
+    out, as heif-info and pillow_heif do; the file fails only when no image opens.
+    """
+    ctx, mimetype = _open_context(fp, flags)
+    if not flags.decoder_id:
+        key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
+        flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
+    n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
+    if n <= 0:
+        raise InvalidInputError("Invalid input: the file has no images")
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
+    primary_id = ffi.new("heif_item_id*")
+    primary = int(primary_id[0]) if lib.heif_context_get_primary_image_ID(ctx.ptr, primary_id).code == 0 else None
+    entries: list[Entry] = []
+    index_of: dict[int, int] = {}
+    first_error: HeifError | None = None
+    primary_refused = False
+    for i in range(n):
+        try:
+            out = ffi.new("heif_image_handle**")
+            check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
+            entry = _top_level_entry(Handle(out[0], ctx), int(ids[i]) == primary, flags)
+        except HeifError as exc:
+            first_error = first_error or exc
+            primary_refused = primary_refused or int(ids[i]) == primary
+            continue
+        index_of[int(ids[i])] = len(entries)
+        entries.append(entry)
+    if not entries:
+        assert first_error is not None
+        raise first_error
+    if primary_refused:
+        entries[0].info["primary"] = True  # stands in for the primary image, which could not be opened
+    groups = _entity_groups(ctx, index_of)
+    if groups:
+        for entry in entries:
+            entry.info["entity_groups"] = copy.deepcopy(groups)
+    return mimetype, flags, entries
+
+
+def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any]]:
+    """Entity groups (``ster`` stereo pairs, ``altr`` alternatives, ``pymd`` pyramids...) of the file.
+
+    ``images`` maps each entity to its index among the top-level images (None when it is not one).
+    """
+    count = ffi.new("int*")
+    raw = lib.heif_context_get_entity_groups(ctx.ptr, 0, 0, count)
+    if raw == ffi.NULL or count[0] <= 0:
+        return []
+    try:
+        groups = []
+        for g in range(count[0]):
+            group = raw[g]
+            entities = [int(group.entities[k]) for k in range(group.num_entities)] if group.entities != ffi.NULL else []
+            groups.append(
+                {
+                    "id": int(group.entity_group_id),
+                    "type": int(group.entity_group_type).to_bytes(4, "big").decode("latin-1"),
+                    "entities": entities,
+                    "images": [index_of.get(e) for e in entities],
+                }
+            )
+        return groups
+    finally:
+        lib.heif_entity_groups_release(raw, count[0])
+
+
+# --- one image ---------------------------------------------------------------------------------------
+
+
+def _size(handle: Handle) -> tuple[int, int]:
+    return lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
+
+
+def _bits(handle: Handle) -> int:
+    return int(lib.heif_image_handle_get_luma_bits_per_pixel(handle.ptr))
+
+
+def _preferred(handle: Handle) -> tuple[int, int]:
+    """libheif's preferred (colorspace, chroma) to decode the image to."""
+    colorspace, chroma = ffi.new("heif_colorspace*"), ffi.new("heif_chroma*")
+    check(lib.heif_image_handle_get_preferred_decoding_colorspace(handle.ptr, colorspace, chroma))
+    return int(colorspace[0]), int(chroma[0])
+
+
+def _is_monochrome(handle: Handle) -> bool:
+    return _preferred(handle)[0] == int(lib.heif_colorspace_monochrome)
+
+
+def _chroma(handle: Handle) -> int | None:
+    """420/422/444 for a colour image, None for grey or anything else."""
+    colorspace, chroma = _preferred(handle)
+    if colorspace == int(lib.heif_colorspace_monochrome):
+        return None
+    return {int(lib.heif_chroma_420): 420, int(lib.heif_chroma_422): 422, int(lib.heif_chroma_444): 444}.get(chroma)
+
+
+def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
+    """The decoded mode of an image (an auxiliary image: never alpha, never BGR)."""
+    alpha = not aux and bool(lib.heif_image_handle_has_alpha_channel(handle.ptr))
+    return decoded_mode(
+        max(_bits(handle), 1),
+        _is_monochrome(handle),
+        alpha,
+        alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle.ptr)),
+        flags.convert_hdr_to_8bit,
+        flags.hdr_to_16bit,
+        flags.bgr_mode and not aux,
+    )
+
+
+def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
+    info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
+    for kind, content_type, data in _metadata_blocks(handle):
+        if kind == "Exif":
+            if info["exif"] is None and data is not None:
+                info["exif"] = exif_from_block(data)
+        elif kind == "mime":
+            if "xmp" not in info and data:
+                info["xmp"] = data
+        else:
+            info["metadata"].append(None if data is None else {"type": kind, "content_type": content_type, "data": data})
+    info["thumbnails"] = _thumbnail_sizes(handle) if options.THUMBNAILS else []
+    depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
+    info["depth_images"] = []  # filled with the depth images made from ``depth``
+    if options.AUX_IMAGES:
+        info["aux"] = _aux_ids(handle)
+    chroma = _chroma(handle)
+    if chroma is not None:
+        info["chroma"] = chroma
+    read_color(handle.ptr, info)
+    read_properties(handle.ptr, info)
+    return Entry(handle, _size(handle), _mode(handle, flags), _bits(handle), info, depth, transformations(handle))
+
+
+def transformations(handle: Handle) -> tuple[tuple[Any, ...], ...]:
+    """The transforms libheif applies to an image, in order: ``("irot", degrees ccw)``, ``("imir", axis)``
+    (0 vertical, 1 horizontal) and ``("clap", left, top, right, bottom, width, height)`` (pixels removed
+    from each edge of a ``width`` x ``height`` image)."""
+    ctx, item = handle.ctx.ptr, lib.heif_image_handle_get_item_id(handle.ptr)
+    n = lib.heif_item_get_transformation_properties(ctx, item, ffi.NULL, 0)
+    if n <= 0:
+        return ()
+    ids = ffi.new("heif_property_id[]", n)
+    n = lib.heif_item_get_transformation_properties(ctx, item, ids, n)
+    width = lib.heif_image_handle_get_ispe_width(handle.ptr)
+    height = lib.heif_image_handle_get_ispe_height(handle.ptr)
+    result: list[tuple[Any, ...]] = []
+    for prop in ids[0:n]:
+        kind = lib.heif_item_get_property_type(ctx, item, prop)
+        if kind == lib.heif_item_property_type_transform_rotation:
+            angle = lib.heif_item_get_property_transform_rotation_ccw(ctx, item, prop)
+            result.append(("irot", angle))
+            if angle in (90, 270):
+                width, height = height, width
+        elif kind == lib.heif_item_property_type_transform_mirror:
+            result.append(("imir", int(lib.heif_item_get_property_transform_mirror(ctx, item, prop))))
+        elif kind == lib.heif_item_property_type_transform_crop:
+            borders = [ffi.new("int*") for _ in range(4)]
+            lib.heif_item_get_property_transform_crop_borders(ctx, item, prop, width, height, *borders)
+            left, top, right, bottom = (b[0] for b in borders)
+            result.append(("clap", left, top, right, bottom, width, height))
+            width, height = width - left - right, height - top - bottom
+    return tuple(result)
+
+
+def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
+    n = lib.heif_image_handle_get_number_of_metadata_blocks(handle.ptr, ffi.NULL)
+    if n <= 0:
+        return []
+    ids = ffi.new("heif_item_id[]", n)
+    n = lib.heif_image_handle_get_list_of_metadata_block_IDs(handle.ptr, ffi.NULL, ids, n)
+    blocks: list[tuple[str, str, bytes | None]] = []
+    for i in range(n):
+        item = ids[i]
+        # latin-1: an item type is four bytes, kept as they are (re-saved unchanged) whatever they hold
+        kind = string(lib.heif_image_handle_get_metadata_type(handle.ptr, item), "latin-1")
+        content_type = string(lib.heif_image_handle_get_metadata_content_type(handle.ptr, item))
+        size = lib.heif_image_handle_get_metadata_size(handle.ptr, item)
+        data: bytes | None = None
+        if size > 0:
+            buf = ffi.new("uint8_t[]", size)
+            if lib.heif_image_handle_get_metadata(handle.ptr, item, buf).code == 0:
+                data = bytes(ffi.buffer(buf, size))
+        elif size == 0:
+            data = b""
+        blocks.append((kind, content_type, data))
+    return blocks
+
+
+def _ids(handle: Handle, count: Any, list_ids: Any, *filters: int) -> list[int]:
+    """The item ids a libheif ``count``/``list`` pair gives for ``handle``."""
+    n = count(handle.ptr, *filters)
+    if n <= 0:
+        return []
+    ids = ffi.new("heif_item_id[]", n)
+    n = list_ids(handle.ptr, *filters, ids, n)
+    return [int(ids[i]) for i in range(n)]
+
+
+def _thumbnail_handle(handle: Handle, item: int) -> Handle:
+    out = ffi.new("heif_image_handle**")
+    check(lib.heif_image_handle_get_thumbnail(handle.ptr, item, out))
+    return Handle(out[0], handle.ctx)
+
+
+def _thumbnail_ids(handle: Handle) -> list[int]:
+    return _ids(handle, lib.heif_image_handle_get_number_of_thumbnails, lib.heif_image_handle_get_list_of_thumbnail_IDs)
+
+
+def _thumbnail_sizes(handle: Handle) -> list[int]:
+    """The longer side of each thumbnail (0 for one libheif cannot open)."""
+    sizes = []
+    for item in _thumbnail_ids(handle):
+        try:
+            sizes.append(max(_size(_thumbnail_handle(handle, item))))
+        except HeifError:
+            sizes.append(0)
+    return sizes
+
+
+def _depth_entries(handle: Handle, flags: OpenFlags) -> list[Entry]:
+    ids = _ids(
+        handle, lib.heif_image_handle_get_number_of_depth_images, lib.heif_image_handle_get_list_of_depth_image_IDs
+    )
+    entries = []
+    for item in ids:
+        out = ffi.new("heif_image_handle**")
+        if lib.heif_image_handle_get_depth_image_handle(handle.ptr, item, out).code != 0 or out[0] == ffi.NULL:
+            continue
+        depth = Handle(out[0], handle.ctx)
+        bits = _bits(depth)
+        if not 1 <= bits <= 16:
+            continue
+        mode = decoded_mode(bits, True, False, False, hdr_to_16bit=flags.hdr_to_16bit)
+        entries.append(Entry(depth, _size(depth), mode, bits, {"metadata": _depth_metadata(handle, item)}))
+    return entries
+
+
+def _depth_metadata(handle: Handle, item: int) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    rep = ffi.new("const heif_depth_representation_info**")
+    if lib.heif_image_handle_get_depth_image_representation_info(handle.ptr, item, rep) and rep[0] != ffi.NULL:
+        r = rep[0]
+        for key in ("z_near", "z_far", "d_min", "d_max"):
+            if getattr(r, "has_" + key):
+                metadata[key] = float(getattr(r, key))
+        metadata["representation_type"] = int(r.depth_representation_type)
+        metadata["disparity_reference_view"] = int(r.disparity_reference_view)
+        metadata["nonlinear_representation_model_size"] = int(r.depth_nonlinear_representation_model_size)
+        lib.heif_depth_representation_info_free(r)
+    return metadata
+
+
+_AUX_FILTER = int(lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA | lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH)
+
+
+def _aux_ids(handle: Handle) -> dict[str, list[int]]:
+    ids = _ids(
+        handle,
+        lib.heif_image_handle_get_number_of_auxiliary_images,
+        lib.heif_image_handle_get_list_of_auxiliary_image_IDs,
+        _AUX_FILTER,
+    )
+    result: dict[str, list[int]] = {}
+    for item in ids:
+        out = ffi.new("heif_image_handle**")
+        if lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, item, out).code != 0 or out[0] == ffi.NULL:
+            continue
+        aux = Handle(out[0], handle.ctx)
+        type_ptr = ffi.new("const char**")
+        if lib.heif_image_handle_get_auxiliary_type(aux.ptr, type_ptr).code != 0:
+            continue
+        aux_type = string(type_ptr[0])
+        lib.heif_image_handle_release_auxiliary_type(aux.ptr, type_ptr)
+        result.setdefault(aux_type, []).append(item)
+    return result
+
+
+def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
+    """The entry of thumbnail ``index`` of an image (``info``: bit depth, chroma, colour profile).
+
+    Raises:
+        IndexError: there is no such thumbnail.
+        HeifError: libheif cannot open it.
+    """
+    ids = _thumbnail_ids(handle)
+    if not 0 <= index < len(ids):
+        raise IndexError(f"invalid thumbnail index: {index}")
+    found = _thumbnail_handle(handle, ids[index])
+    info: dict[str, Any] = {"bit_depth": _bits(found)}
+    chroma = _chroma(found)
+    if chroma is not None:
+        info["chroma"] = chroma
+    read_color(found.ptr, info)
+    return Entry(found, _size(found), _mode(found, flags), _bits(found), info, transforms=transformations(found))
+
+
+def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
+    """The entry of the auxiliary image ``aux_id`` (an id from ``info["aux"]``) of an image."""
+    out = ffi.new("heif_image_handle**")
+    check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
+    aux = Handle(out[0], handle.ctx)
+    return Entry(aux, _size(aux), _mode(aux, flags, aux=True), _bits(aux), {})

@@ -1,0 +1,405 @@
+"""The image model: ``HeifImage`` (a top-level image), ``HeifDepthImage``, ``HeifAuxImage``,
+``HeifThumbnail``, and the constructors that make images from a file's entries, raw bytes, Pillow images
+and other images.
+
+Images read from a file decode lazily, on first access to ``data``, ``stride``, ``__array_interface__``
+or ``to_pillow()``; they keep their libheif handle (and through it the file's context) alive.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import _read, options
+from ._lib import Handle
+from .decode import Pixels, decode, layout_of, pillow_image
+from .errors import InvalidInputError
+from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
+from .modes import MODES, PILLOW_CONVERSIONS, mode_of
+
+__all__ = [
+    "HeifImage",
+    "HeifThumbnail",
+    "HeifDepthImage",
+    "HeifAuxImage",
+    "image_from_entry",
+    "image_from_bytes",
+    "image_from_pillow",
+    "image_from_heif",
+]
+
+Decoder = Callable[[], Pixels]
+
+
+class _BaseImage:
+    """Pixels with a mode and size, decoded lazily by ``decoder`` or given as bytes."""
+
+    def __init__(
+        self, size: tuple[int, int], mode: str, data: Any = None, stride: int = 0, decoder: Decoder | None = None
+    ) -> None:
+        self.size = size
+        self.mode = mode
+        self._data = data
+        self._stride = stride
+        self._decoder = decoder
+        self._decoded = False  # True once _data is a buffer decoded by libheif (handed out read-only)
+        self._load_lock = threading.Lock()
+
+    def load(self) -> _BaseImage:
+        """Decode the pixels if that has not happened yet (thread-safe, once)."""
+        if self._data is None:
+            with self._load_lock:
+                if self._data is None:
+                    if self._decoder is None:
+                        raise InvalidInputError("image has no pixel data")
+                    width, height, stride, buf = self._decoder()
+                    # published in this order: a thread that sees _data also sees the rest
+                    self.size = (width, height)
+                    self._stride = stride
+                    self._decoded = True
+                    self._decoder = None
+                    self._data = buf
+        return self
+
+    @property
+    def data(self) -> Any:
+        """The pixel bytes (``stride * height``), decoding on first access."""
+        self.load()
+        if self._decoded:
+            return memoryview(self._data).toreadonly()
+        return self._data
+
+    @property
+    def stride(self) -> int:
+        """Bytes per row of ``data``."""
+        self.load()
+        return self._stride
+
+    @property
+    def has_alpha(self) -> bool:
+        """True for modes with an alpha channel."""
+        return self.mode.split(";")[0][-1] in ("A", "a")
+
+    @property
+    def premultiplied_alpha(self) -> bool:
+        """True when the colour channels are premultiplied by alpha (mode with ``a``)."""
+        return self.mode.split(";")[0][-1] == "a"
+
+    @premultiplied_alpha.setter
+    def premultiplied_alpha(self, value: bool) -> None:
+        if self.has_alpha:
+            base, sep, rest = self.mode.partition(";")
+            self.mode = base[:-1] + ("a" if value else "A") + sep + rest
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        self.load()
+        width, height = self.size
+        info = mode_of(self.mode)
+        row_pixels = self._stride // info.pixel_bytes if self._stride else width
+        shape: tuple[int, ...] = (height, row_pixels) if info.channels == 1 else (height, row_pixels, info.channels)
+        return {"shape": shape, "typestr": info.typestr, "version": 3, "data": self.data}
+
+    def _pillow(self) -> Any:
+        self.load()
+        return pillow_image(self.mode, self.size, self._data, self._stride)
+
+    def to_pillow(self) -> Any:
+        """A Pillow image of these pixels."""
+        return self._pillow()
+
+    def _pixel_state(self) -> tuple[str, tuple[int, int], bytes, int]:
+        self.load()
+        return self.mode, self.size, bytes(self._data), self._stride
+
+    def _restore_pixels(self, mode: str, size: tuple[int, int], data: bytes, stride: int) -> None:
+        _BaseImage.__init__(self, size, mode, data, stride)
+
+
+class _SubImage(_BaseImage):
+    """A read-only image attached to a top-level image, with an ``info`` dict of its own."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        mode: str,
+        info: dict[str, Any],
+        decoder: Decoder | None = None,
+        transforms: tuple[tuple[Any, ...], ...] = (),
+    ) -> None:
+        super().__init__(size, mode, decoder=decoder)
+        self.info = info
+        self._transforms = transforms  # the rotation, mirroring and crop libheif applies
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
+
+    def to_pillow(self) -> Any:
+        """A Pillow image of these pixels, with a copy of ``info``."""
+        img = self._pillow()
+        img.info = self.info.copy()
+        return img
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state(), "info": self.info}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+        self.info = state["info"]
+        self._transforms = ()
+
+
+class HeifDepthImage(_SubImage):
+    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values)."""
+
+
+class HeifThumbnail(_SubImage):
+    """An embedded thumbnail of a :class:`HeifImage` (``info``: ``bit_depth``, ``chroma``, colour profile)."""
+
+
+class HeifAuxImage(_BaseImage):
+    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``; no ``info``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+
+
+class HeifImage(_BaseImage):
+    """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        mode: str,
+        info: dict[str, Any],
+        data: Any = None,
+        stride: int = 0,
+        decoder: Decoder | None = None,
+        pending_orientation: bool = False,
+        handle: Handle | None = None,
+        flags: _read.OpenFlags | None = None,
+        transforms: tuple[tuple[Any, ...], ...] = (),
+    ) -> None:
+        super().__init__(size, mode, data, stride, decoder)
+        self.info = info
+        # True when the EXIF/XMP orientation has not been applied to the pixels (images made from bytes
+        # or Pillow images); decoded images are already upright (libheif applied irot/imir).
+        self.pending_orientation = pending_orientation
+        self._handle = handle  # of images read from a file: for thumbnails and auxiliary images
+        self._flags = flags
+        self._transforms = transforms  # the rotation, mirroring and crop libheif applies
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            content = "no image data"
+        else:
+            content = f"{len(memoryview(self._data).cast('B'))} bytes image data"
+        return (
+            f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode} "
+            f"with {content} and {len(self.info.get('thumbnails', []))} thumbnails>"
+        )
+
+    def to_pillow(self) -> Any:
+        """A Pillow image with a copy of ``info``; EXIF/XMP orientation reset (see ``metadata``)."""
+        img = self._pillow()
+        img.info = self.info.copy()
+        img.info["original_orientation"] = set_orientation(img.info)
+        if self.pending_orientation and img.info["original_orientation"]:
+            img = _transposed(img, img.info["original_orientation"])
+        return img
+
+    def get_thumbnail(self, index: int) -> HeifThumbnail:
+        """The embedded thumbnail at position ``index`` of ``info["thumbnails"]``, decoded on access.
+
+        Raises:
+            IndexError: there is no such thumbnail (images not read from a file have none).
+        """
+        count = len(self.info.get("thumbnails") or [])
+        if self._handle is None or self._flags is None or not -count <= index < count:
+            raise IndexError(f"invalid thumbnail index: {index}")
+        entry = _read.thumbnail(self._handle, index % count, self._flags)
+        return HeifThumbnail(entry.size, entry.mode, entry.info, _decoder(entry, self._flags), entry.transforms)
+
+    def get_aux_image(self, aux_id: int) -> HeifAuxImage:
+        """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
+        if self._handle is None or self._flags is None:
+            raise InvalidInputError("Usage error: Non-existing item ID referenced")
+        entry = _read.aux_image(self._handle, aux_id, self._flags)
+        return HeifAuxImage(entry.size, entry.mode, decoder=_decoder(entry, self._flags))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pixels": self._pixel_state(), "info": self.info, "pending_orientation": self.pending_orientation}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._restore_pixels(*state["pixels"])
+        self.info = state["info"]
+        self.pending_orientation = state.get("pending_orientation", False)
+        self._handle = None
+        self._flags = None
+        self._transforms = ()
+
+
+# EXIF orientation -> the Pillow transpose that shows the image upright
+_TRANSPOSE = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def _transposed(img: Any, orientation: int) -> Any:
+    from PIL import Image
+
+    method = _TRANSPOSE.get(orientation)
+    if method is None:
+        return img
+    info = img.info
+    out = img.transpose(getattr(Image.Transpose, method))
+    out.info = info
+    return out
+
+
+# --- constructors -----------------------------------------------------------------------------------
+
+
+def _decoder(entry: _read.Entry, flags: _read.OpenFlags) -> Decoder:
+    layout = layout_of(entry.mode, entry.bits)
+    return functools.partial(decode, entry.handle, layout, flags.decoder_id, flags.decode_threads, flags.remove_stride)
+
+
+def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
+    """The lazily decoded image of a file's top-level image, with its depth images in ``info``."""
+    entry.info["depth_images"] = [
+        HeifDepthImage(depth.size, depth.mode, depth.info, _decoder(depth, flags)) for depth in entry.depth
+    ]
+    return HeifImage(
+        entry.size, entry.mode, entry.info, decoder=_decoder(entry, flags), handle=entry.handle, flags=flags,
+        transforms=entry.transforms,
+    )  # fmt: skip
+
+
+def _new_info(bits: int) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "primary": False,
+        "bit_depth": bits,
+        "exif": None,
+        "metadata": [],
+        "thumbnails": [],
+        "depth_images": [],
+    }
+    if options.AUX_IMAGES:
+        info["aux"] = {}
+    return info
+
+
+def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | None = None) -> HeifImage:
+    """A ``HeifImage`` holding raw pixels in one of :data:`~heifkit.modes.MODES` (validated when saved)."""
+    if mode not in MODES:
+        raise ValueError(f"unsupported mode {mode!r}; supported: {', '.join(sorted(MODES))}")
+    width, height = int(size[0]), int(size[1])
+    info = MODES[mode]
+    row = width * info.pixel_bytes
+    return HeifImage(
+        (width, height),
+        mode,
+        _new_info(info.bits),
+        data=data,
+        stride=row if stride is None else int(stride),
+        pending_orientation=True,
+    )
+
+
+def _pillow_mode(img: Any) -> tuple[Any, str]:
+    """The Pillow image converted as :data:`~heifkit.modes.PILLOW_CONVERSIONS` says, and its mode."""
+    mode = img.mode
+    if mode not in PILLOW_CONVERSIONS:
+        raise ValueError(
+            f"Pillow mode {mode!r} cannot be saved as HEIF/AVIF; convert it first "
+            f"(supported: {', '.join(sorted(PILLOW_CONVERSIONS))})"
+        )
+    target = PILLOW_CONVERSIONS[mode]
+    if mode == "P":
+        target = "RGBA" if img.info.get("transparency") is not None or img.palette.mode == "RGBA" else "RGB"
+    if target is None:
+        return img, mode
+    if target == "I;16":
+        if mode in ("I;16L", "I;16N"):
+            return img, "I;16"  # the same little-endian samples on the hosts heifkit supports
+        if mode == "I;16B":
+            return img.convert("I").convert("I;16"), "I;16"  # Pillow's direct I;16B -> I;16 is lossy
+        return img.convert("I;16"), "I;16"  # "I": clipped to 0..65535 by Pillow
+    return img.convert(target), target
+
+
+_PILLOW_INFO_KEYS = (
+    "bit_depth",
+    "chroma",
+    "thumbnails",
+    "icc_profile",
+    "icc_profile_type",
+    "pixel_aspect_ratio",
+    "tiling",
+    "nominal_diffuse_white_luminance",
+)
+_PILLOW_INFO_COPIED = (
+    "nclx_profile",
+    "metadata",
+    "content_light_level",
+    "mastering_display_colour_volume",
+    "ambient_viewing_environment",
+)
+
+
+def image_from_pillow(img: Any) -> HeifImage:
+    """A ``HeifImage`` copied from a Pillow image, mode converted per :data:`~heifkit.modes.PILLOW_CONVERSIONS`.
+
+    ``info`` is carried over (EXIF, XMP, ICC, NCLX, thumbnails, metadata, pixel aspect ratio, HDR
+    metadata, bit depth). The EXIF/XMP orientation is kept and written as ``irot``/``imir``; until then
+    ``to_pillow()`` shows the image upright.
+    """
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ValueError("Empty images are not supported.")
+    img.load()
+    converted, mode = _pillow_mode(img)
+    data = converted.tobytes()
+    image = HeifImage(
+        (width, height), mode, _new_info(MODES[mode].bits), data=data, stride=len(data) // height,
+        pending_orientation=True,
+    )  # fmt: skip
+    src = img.info
+    for key in _PILLOW_INFO_KEYS:
+        if src.get(key) is not None:
+            image.info[key] = src[key]
+    for key in _PILLOW_INFO_COPIED:
+        if src.get(key) is not None:
+            image.info[key] = copy.deepcopy(src[key])
+    image.info["exif"] = exif_from_pillow(img)
+    xmp = xmp_from_pillow(img)
+    if xmp:
+        image.info["xmp"] = xmp
+    return image
+
+
+def image_from_heif(src: HeifImage) -> HeifImage:
+    """A copy of a ``HeifImage`` (pixels and a deep copy of ``info`` without ``primary``)."""
+    src.load()
+    data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
+    skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
+    info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
+    info["primary"] = False
+    return HeifImage(src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation)
