@@ -375,3 +375,56 @@ def test_magic_link_to_a_regular_file(tmp_path: Path) -> None:
         os.close(fd)
     assert _decodes_to(target, _pixels())
     assert os.listdir(tmp_path) == ["f.heic"]
+
+
+# --- the format follows the extension ------------------------------------------------------------------
+
+EXTENSIONS = {
+    ".avif": "image/avif",
+    ".AVIF": "image/avif",
+    ".avifs": "image/avif",
+    ".heic": "image/heic",
+    ".HEIC": "image/heic",
+    ".heif": "image/heic",
+    ".hif": "image/heic",
+    ".heics": "image/heic",
+    ".heifs": "image/heic",
+    ".png": "image/heic",
+    "": "image/heic",
+}
+
+
+@pytest.mark.parametrize("extension", sorted(EXTENSIONS))
+def test_format_from_extension(tmp_path: Path, extension: str) -> None:
+    target = tmp_path / f"out{extension}"
+    _heif().save(target, **LOSSLESS)
+    f = heifkit.open_heif(target)
+    assert f.mimetype == EXTENSIONS[extension]
+    assert np.array_equal(np.asarray(f), _pixels())
+
+
+def test_explicit_format_wins_over_the_extension(tmp_path: Path) -> None:
+    _heif().save(tmp_path / "a.avif", format="HEIF")
+    _heif().save(tmp_path / "b.heic", format="AVIF")
+    assert heifkit.open_heif(tmp_path / "a.avif").mimetype == "image/heic"
+    assert heifkit.open_heif(tmp_path / "b.heic").mimetype == "image/avif"
+
+
+def test_encode_function_and_str_paths_follow_the_extension(tmp_path: Path) -> None:
+    heifkit.encode("RGB", (24, 16), _pixels().tobytes(), str(tmp_path / "e.avif"))
+    assert heifkit.get_file_mimetype(tmp_path / "e.avif") == "image/avif"
+
+
+def test_named_stream_is_heif(tmp_path: Path) -> None:
+    """Streams are HEIF whatever their name: only paths given to save() choose the format."""
+    with open(tmp_path / "s.avif", "wb") as stream:
+        _heif().save(stream)
+    assert heifkit.get_file_mimetype(tmp_path / "s.avif") == "image/heic"
+
+
+def test_symlink_named_avif_to_a_heic_name(tmp_path: Path) -> None:
+    """The name given decides, not the name of the file a symlink points to."""
+    (tmp_path / "real.heic").write_bytes(ORIGINAL)
+    (tmp_path / "link.avif").symlink_to("real.heic")
+    _heif().save(tmp_path / "link.avif")
+    assert heifkit.get_file_mimetype(tmp_path / "real.heic") == "image/avif"

@@ -891,11 +891,36 @@ def _as_heif_images(items: Any) -> list[HeifImage]:
     return result
 
 
+# file name extension -> format, when ``format`` is not given to HeifFile.save
+_EXTENSION_FORMATS = {
+    ".avif": "AVIF",
+    ".avifs": "AVIF",
+    ".heic": "HEIF",
+    ".heics": "HEIF",
+    ".heif": "HEIF",
+    ".heifs": "HEIF",
+    ".hif": "HEIF",
+}
+
+
+def _format_for(fp: Any) -> str:
+    """The format a path's extension names (AVIF for .avif/.avifs); HEIF for other names and streams."""
+    if isinstance(fp, (str, os.PathLike)):
+        extension = os.path.splitext(os.fsdecode(os.fspath(fp)))[1].lower()
+        return _EXTENSION_FORMATS.get(extension, "HEIF")
+    return "HEIF"
+
+
 def save_heif_file(heif_file: HeifFile, fp: Any, **kwargs: Any) -> None:
-    """``HeifFile.save``: check the target, encode everything, then write (see :meth:`HeifFile.save`)."""
+    """``HeifFile.save``: check the target, encode everything, then write (see :meth:`HeifFile.save`).
+
+    Without ``format``, a path ending in ``.avif``/``.avifs`` is written as AVIF, anything else as HEIF.
+    """
     if not isinstance(fp, (str, os.PathLike)) and not hasattr(fp, "write"):
         raise TypeError("`fp` must be a path to file or an object with `write` method.")
     params, image_params = _split_params(kwargs, strict=True)
+    if params.get("format") is None:
+        params["format"] = _format_for(fp)
     images = list(heif_file) + _as_heif_images(params.get("append_images"))
     if not params.get("save_all", True):
         images = images[:1]
