@@ -155,6 +155,7 @@ def test_pillow_image_refused_before_its_pixels_are_copied(monkeypatch: pytest.M
     def no_copy(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the Pillow image was copied before its size was checked")
 
+    monkeypatch.setattr(encode_module, "_image_from_pillow", no_copy)
     monkeypatch.setattr(encode_module, "image_from_pillow", no_copy)
     im = Image.new("L", (70000, 16))
     with pytest.raises(ValueError, match="65520"):

@@ -40,6 +40,7 @@ class ModeInfo:
     bits: int
     color: bool
     bgr: bool = False
+    ycbcr: bool = False  # Y, Cb, Cr samples (BT.601 full range, as Pillow's YCbCr mode) instead of R, G, B
 
 
 def _mode_table() -> dict[str, ModeInfo]:
@@ -59,6 +60,15 @@ def _mode_table() -> dict[str, ModeInfo]:
 
 MODES = _mode_table()
 """Every mode accepted by ``encode``/``from_bytes``/``add_frombytes``."""
+
+# Pillow's YCbCr, kept as it is on the Pillow ``save`` path only (see ``_pillow_mode``): not in MODES, so
+# ``from_bytes`` and ``from_pillow`` never make a HeifImage in a mode that has no array layout.
+_YCBCR = ModeInfo(3, 8, True, ycbcr=True)
+
+
+def _mode_info(mode: str) -> ModeInfo:
+    return _YCBCR if mode == "YCbCr" else MODES[mode]
+
 
 # Pillow mode -> mode it is converted to before encoding (None: kept). Others are refused.
 PILLOW_CONVERSIONS: dict[str, str | None] = {
@@ -422,9 +432,15 @@ def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | 
     return image
 
 
-def _pillow_target(img: Any) -> str:
-    """The mode a Pillow image is written in (per :data:`PILLOW_CONVERSIONS`), without converting it."""
+def _pillow_target(img: Any, keep_ycbcr: bool = False) -> str:
+    """The mode a Pillow image is written in (per :data:`PILLOW_CONVERSIONS`), without converting it.
+
+    ``keep_ycbcr`` (Pillow's ``save``): a YCbCr image stays YCbCr and its planes are written as they are,
+    without the precision lost in a round trip through RGB.
+    """
     mode = img.mode
+    if mode == "YCbCr" and keep_ycbcr:
+        return mode
     if mode not in PILLOW_CONVERSIONS:
         raise ValueError(
             f"Pillow mode {mode!r} cannot be saved as HEIF/AVIF; convert it first "
@@ -435,9 +451,9 @@ def _pillow_target(img: Any) -> str:
     return PILLOW_CONVERSIONS[mode] or mode
 
 
-def _pillow_mode(img: Any) -> tuple[Any, str]:
+def _pillow_mode(img: Any, keep_ycbcr: bool = False) -> tuple[Any, str]:
     """``img`` converted to its :func:`_pillow_target` mode, and that mode."""
-    target = _pillow_target(img)
+    target = _pillow_target(img, keep_ycbcr)
     if target == img.mode:
         return img, target
     if target == "I;16":
@@ -456,12 +472,16 @@ def image_from_pillow(img: Any) -> HeifImage:
     metadata, bit depth). The EXIF/XMP orientation is kept and written as ``irot``/``imir``; until then
     ``to_pillow()`` shows the image upright.
     """
+    return _image_from_pillow(img, keep_ycbcr=False)
+
+
+def _image_from_pillow(img: Any, keep_ycbcr: bool) -> HeifImage:
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ValueError("Empty images are not supported.")
     img.load()
-    converted, mode = _pillow_mode(img)
-    minfo = MODES[mode]
+    converted, mode = _pillow_mode(img, keep_ycbcr)
+    minfo = _mode_info(mode)
     data = converted.tobytes()
     image = HeifImage((width, height), mode, _new_info(minfo.bits), data=data, stride=len(data) // height)
     src = img.info
@@ -594,7 +614,7 @@ def _output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:
     16 means "high bit depth": 12 with ``save_to_12bit``/``options.SAVE_HDR_TO_12_BIT``, else 10.
     """
     requested = info.get("bit_depth")
-    bits = MODES[mode].bits if requested is None else int(requested)
+    bits = _mode_info(mode).bits if requested is None else int(requested)
     if bits == 16:
         bits = 12 if save_to_12bit else 10
     if bits not in (8, 10, 12):
@@ -609,7 +629,7 @@ def _validate_pixels(image: HeifImage) -> tuple[Any, int]:
     if width > 2**31 - 1 or height > 2**31 - 1:
         raise ValueError(f"image size {width}x{height} is too large")
     image.load()
-    minfo = MODES.get(image.mode)
+    minfo = _YCBCR if image.mode == "YCbCr" else MODES.get(image.mode)
     if minfo is None:
         raise ValueError(f"unsupported mode {image.mode!r}")
     row = width * minfo.channels * (2 if minfo.bits > 8 else 1)
@@ -628,6 +648,13 @@ def _validate_pixels(image: HeifImage) -> tuple[Any, int]:
 
 def _new_heif_image(width: int, height: int, minfo: ModeInfo, bits: int) -> Any:
     alpha = minfo.channels in (2, 4)
+    if minfo.ycbcr:
+        out = ffi.new("heif_image**")
+        check(lib.heif_image_create(width, height, lib.heif_colorspace_YCbCr, lib.heif_chroma_444, out))
+        img = _lib.owned_image(out[0])
+        for channel in (lib.heif_channel_Y, lib.heif_channel_Cb, lib.heif_channel_Cr):
+            check(lib.heif_image_add_plane(img, channel, width, height, bits))
+        return img
     if minfo.color:
         if bits > 8:
             chroma = lib.heif_chroma_interleaved_RRGGBBAA_LE if alpha else lib.heif_chroma_interleaved_RRGGBB_LE
@@ -650,6 +677,8 @@ def _new_heif_image(width: int, height: int, minfo: ModeInfo, bits: int) -> Any:
 
 def _planes(img: Any, minfo: ModeInfo) -> list[tuple[int, int, int]]:
     """(libheif channel, first source channel, channel count) for each plane of a new image."""
+    if minfo.ycbcr:
+        return [(int(lib.heif_channel_Y), 0, 1), (int(lib.heif_channel_Cb), 1, 1), (int(lib.heif_channel_Cr), 2, 1)]
     if minfo.color:
         return [(int(lib.heif_channel_interleaved), 0, minfo.channels)]
     planes = [(int(lib.heif_channel_Y), 0, 1)]
@@ -725,13 +754,17 @@ def _encoding_options(info: dict[str, Any], orientation: int, keep: list[Any]) -
     return opts
 
 
-def _apply_image_properties(img: Any, info: dict[str, Any]) -> None:
+def _apply_image_properties(img: Any, info: dict[str, Any], nclx: dict[str, int] | None = None) -> None:
+    """Attach ICC, NCLX and pixel aspect ratio to a new libheif image.
+
+    ``nclx`` describes the samples when they are not RGB (YCbCr planes) and replaces the image's profile.
+    """
     icc = info.get("icc_profile")
     if icc is not None and len(icc) > 0:
         kind = info.get("icc_profile_type") or "prof"
         data = bytes(icc)
         check(lib.heif_image_set_raw_color_profile(img, kind.encode(), data, len(data)))
-    nclx = info.get("nclx_profile")
+    nclx = nclx or info.get("nclx_profile")
     if nclx:
         check(lib.heif_image_set_nclx_color_profile(img, _nclx(nclx)))
     pasp = info.get("pixel_aspect_ratio")
@@ -828,7 +861,7 @@ def _effective_tile(image: HeifImage, info: dict[str, Any], tile_size: Any, fmt:
     width, height = image.size
     if width <= tile and height <= tile:
         return 0
-    minfo = MODES[image.mode]
+    minfo = _mode_info(image.mode)
     if minfo.channels in (2, 4):  # libheif's grid API has no alpha tiles
         return 0
     if fmt == "AVIF":
@@ -856,12 +889,47 @@ def _job_chroma(params: dict[str, Any], info: dict[str, Any]) -> str | None:
     return chroma
 
 
+def _ycbcr_nclx(info: dict[str, Any], bits: int) -> dict[str, int] | None:
+    """The NCLX profile that describes Pillow YCbCr planes, when they can be written as they are.
+
+    Pillow's YCbCr is JPEG's: BT.601 (matrix 6, the same as 5) at full range, 8 bits. When the profile
+    written says so (or no profile is written: readers then assume BT.601 full range), libheif only
+    subsamples the chroma planes. Any other matrix or range (e.g. ``matrix_coefficients=0``, the lossless
+    recipe), or another bit depth, needs the RGB pixels: None.
+    """
+    written = _output_nclx(info)
+    if bits != 8:
+        return None
+    if written is None:
+        return dict(_SRGB)
+    if written["matrix_coefficients"] not in (5, 6) or not written["full_range_flag"]:
+        return None
+    return written
+
+
+def _ycbcr_to_rgb(image: HeifImage, buf: Any, stride: int) -> tuple[Any, int]:
+    """Pillow's RGB conversion of YCbCr pixels (the exact RGB that ``im.convert("RGB")`` gives)."""
+    from PIL import Image
+
+    width, height = image.size
+    raw = bytes(ffi.buffer(buf))
+    raw += bytes(max(0, stride * height - len(raw)))  # the last row need not be padded to the stride
+    rgb = Image.frombytes("YCbCr", (width, height), raw, "raw", "YCbCr", stride).convert("RGB").tobytes()
+    return ffi.from_buffer(rgb), width * 3
+
+
 def _encode_one(ctx: Any, encoder: _Encoder, job: _Job, tile: int, save_to_12bit: bool, keep: list[Any]) -> Any:
     image, info = job.image, job.info
     encoder.use_chroma(job.chroma)
     buf, stride = _validate_pixels(image)
-    minfo = MODES[image.mode]
+    minfo = _mode_info(image.mode)
     bits = _output_bits(image.mode, info, save_to_12bit)
+    sample_nclx = None
+    if minfo.ycbcr:
+        sample_nclx = _ycbcr_nclx(info, bits)
+        if sample_nclx is None:
+            buf, stride = _ycbcr_to_rgb(image, buf, stride)
+            minfo = MODES["RGB"]
     width, height = image.size
     opts = _encoding_options(info, job.orientation, keep)
     out = ffi.new("heif_image_handle**")
@@ -876,14 +944,14 @@ def _encode_one(ctx: Any, encoder: _Encoder, job: _Job, tile: int, save_to_12bit
                 w, h = min(tile, width - x0), min(tile, height - y0)
                 tile_img = _new_heif_image(tile, tile, minfo, bits)
                 _fill(tile_img, minfo, bits, buf, stride, x0, y0, w, h)
-                _apply_image_properties(tile_img, info)
+                _apply_image_properties(tile_img, info, sample_nclx)
                 check(lib.heif_context_add_image_tile(ctx, handle, tx, ty, tile_img, encoder.ptr))
     else:
         full = _new_heif_image(width, height, minfo, bits)
         _fill(full, minfo, bits, buf, stride, 0, 0, width, height)
         if image.premultiplied_alpha:
             lib.heif_image_set_premultiplied_alpha(full, 1)
-        _apply_image_properties(full, info)
+        _apply_image_properties(full, info, sample_nclx)
         check(lib.heif_context_encode_image(ctx, full, encoder.ptr, opts, out))
         handle = _lib.owned_handle(out[0])
     if tile and info.get("pixel_aspect_ratio") is not None:
@@ -896,7 +964,7 @@ def _encode_one(ctx: Any, encoder: _Encoder, job: _Job, tile: int, save_to_12bit
         if full is None:
             full = _new_heif_image(width, height, minfo, bits)
             _fill(full, minfo, bits, buf, stride, 0, 0, width, height)
-            _apply_image_properties(full, info)
+            _apply_image_properties(full, info, sample_nclx)
         for box in boxes:
             thumb = ffi.new("heif_image_handle**")
             check(lib.heif_context_encode_thumbnail(ctx, full, handle, encoder.ptr, opts, box, thumb), "thumbnail")
@@ -1012,7 +1080,7 @@ def _grid_hint(job: _Job, codec: _Codec) -> str:
     tile = 512  # iPhone-like tiles, doubled until the grid fits in the column, row and item limits
     while -(-max(width, height) // tile) > _MAX_GRID or (-(-width // tile)) * (-(-height // tile)) >= _MAX_ITEMS:
         tile *= 2
-    if MODES[job.image.mode].channels in (2, 4):
+    if _mode_info(job.image.mode).channels in (2, 4):
         return "; images with alpha cannot be written as grids (libheif has no grid API with alpha)"
     if _effective_tile(job.image, job.info, tile, codec.fmt, job.chroma) == 0 or _size_problem(tile, tile, codec):
         return ""
@@ -1045,7 +1113,7 @@ def _check_colour(job: _Job, codec: _Codec) -> None:
     nclx = _output_nclx(job.info)
     if nclx is None:
         return
-    color = MODES[job.image.mode].color
+    color = _mode_info(job.image.mode).color
     if codec.x265 and nclx["color_primaries"] == 22:
         raise ValueError("x265 cannot write color_primaries 22 (EBU Tech 3213); save as AVIF or use another value")
     matrix = nclx["matrix_coefficients"]
@@ -1318,13 +1386,13 @@ def _format_for(fp: Any) -> str:
     return "HEIF"
 
 
-def _check_pillow_size(img: Any, params: dict[str, Any], codec: _Codec) -> None:
+def _check_pillow_size(img: Any, params: dict[str, Any], codec: _Codec, keep_ycbcr: bool) -> None:
     """Refuse a Pillow image that cannot be written, before its pixels are loaded and copied."""
     width, height = img.size
     if width <= 0 or height <= 0:
         return  # image_from_pillow says "Empty images are not supported."
     info = {k: img.info[k] for k in ("tiling", "chroma") if k in img.info}
-    stub = HeifImage((width, height), _pillow_target(img), info)
+    stub = HeifImage((width, height), _pillow_target(img, keep_ycbcr), info)
     job = _Job(stub, info, 1, _job_chroma(params, info))
     _check_sizes(job, _effective_tile(stub, info, params.get("tile_size"), codec.fmt, job.chroma), codec)
 
@@ -1342,7 +1410,9 @@ def save_heif_file(heif_file: HeifFile, fp: Any, **kwargs: Any) -> None:
     _check_file_params(params)
     _check_image_info(image_params)
     codec = _codec(params)
-    appended = _as_heif_images(params.get("append_images"), lambda img: _check_pillow_size(img, params, codec))
+    appended = _as_heif_images(
+        params.get("append_images"), lambda img: _check_pillow_size(img, params, codec, keep_ycbcr=False)
+    )
     images = list(heif_file) + appended
     if not _flag(params.get("save_all", True), "save_all"):
         images = images[:1]
@@ -1375,10 +1445,10 @@ def save_pillow(im: Any, fp: Any, fmt: str, save_all: bool) -> None:
             sources = [im, *_pillow_sources(kwargs.get("append_images"))]
             for source in sources:
                 for frame in ImageSequence.Iterator(source):
-                    _check_pillow_size(frame, params, codec)
+                    _check_pillow_size(frame, params, codec, keep_ycbcr=True)
                     frames.append(_frame_image(frame))
         else:
-            _check_pillow_size(im, params, codec)
+            _check_pillow_size(im, params, codec, keep_ycbcr=True)
             frames.append(_frame_image(im))
     finally:
         if hasattr(im, "seek") and im.tell() != current:
@@ -1404,7 +1474,7 @@ def _pillow_sources(items: Any) -> list[Any]:
 
 
 def _frame_image(frame: Any) -> HeifImage:
-    image = image_from_pillow(frame)
+    image = _image_from_pillow(frame, keep_ycbcr=True)
     if frame.info.get("primary") is not None:
         image.info["primary"] = bool(frame.info["primary"])
     return image
