@@ -1,8 +1,11 @@
 """Encode orchestration: images (raw bytes, Pillow, HEIF) -> libheif images -> a HEIF/AVIF file.
 
-Per image: the pixels are copied once into a libheif image at the output bit depth, the colour profile
-and pixel aspect ratio are attached, libheif encodes it (as one image or a grid of tiles), then the
-HDR metadata, EXIF/XMP/other metadata and thumbnails are attached to the encoded item.
+First everything that can fail is checked, before a pixel is copied: the parameters (a wrong type is a
+TypeError, a wrong value a ValueError), the size of every coded image against the codec's limits, and a
+target path as ``open(path, "wb")`` would check it. Then, per image: the pixels are copied once into a
+libheif image at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif
+encodes it (as one image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and
+thumbnails are attached to the encoded item.
 
 Orientation: HEIF stores it as ``irot``/``imir``. Images made from bytes or Pillow images are written
 with the EXIF/XMP orientation as ``irot``/``imir`` and their pixels as given, so readers show them
