@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import gc
-import io
-import pickle
-import time
 from typing import Any
 
 import numpy as np
@@ -15,7 +10,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
+from conftest import ZPUG
 from heifkit import constants, options
 
 ZPUG_MODES = ["RGB", "L", "RGB"]
@@ -53,10 +48,6 @@ def restore_options():
     yield
     for name, value in saved.items():
         setattr(options, name, value)
-
-
-
-
 
 
 def test_read_heif_decodes_everything():

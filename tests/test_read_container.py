@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import copy
 import gc
-import io
 import pickle
-import time
 from typing import Any
 
 import numpy as np
@@ -16,8 +14,8 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
-from heifkit import constants, options
+from conftest import PUG, ZPUG
+from heifkit import options
 
 ZPUG_MODES = ["RGB", "L", "RGB"]
 ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
@@ -54,10 +52,6 @@ def restore_options():
     yield
     for name, value in saved.items():
         setattr(options, name, value)
-
-
-
-
 
 
 def test_zpug_images():
@@ -187,8 +181,6 @@ def test_del_recomputes_primary():
     assert [im.mode for im in f] == ["L", "RGB"] and f.primary_index == 0
 
 
-
-
 def _churn() -> None:
     junk = [bytearray(b"\xaa" * 100_000) for _ in range(50)]
     junk += [np.full((256, 256, 3), 0x55, np.uint8) for _ in range(20)]
@@ -248,5 +240,3 @@ def test_copy_shares_images():
     assert c.primary_index == 1
     del c[0]
     assert len(f) == 3
-
-

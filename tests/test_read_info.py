@@ -3,11 +3,6 @@ matrices, colour profiles, metadata, and the options that turn lists off."""
 
 from __future__ import annotations
 
-import copy
-import gc
-import io
-import pickle
-import time
 from typing import Any
 
 import numpy as np
@@ -17,7 +12,7 @@ from PIL import Image
 
 import heifkit
 from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
-from heifkit import constants, options
+from heifkit import options
 
 ZPUG_MODES = ["RGB", "L", "RGB"]
 ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
@@ -54,10 +49,6 @@ def restore_options():
     yield
     for name, value in saved.items():
         setattr(options, name, value)
-
-
-
-
 
 
 @pytest.mark.parametrize("name", decodable_files())
@@ -258,8 +249,6 @@ def test_empty_icc():
     assert np.asarray(f[1]).shape[:2] == f[1].size[::-1]
 
 
-
-
 def test_option_thumbnails(restore_options):
     options.THUMBNAILS = False
     assert [im.info["thumbnails"] for im in heifkit.open_heif(ZPUG)] == [[], [], []]
@@ -290,5 +279,3 @@ def test_decode_threads_zero(name, restore_options):
     for a, b, c in zip(expected, got, by_kwarg, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-
-

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-import gc
 import io
-import pickle
-import time
 from typing import Any
 
 import numpy as np
-import pillow_heif
 import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
-from heifkit import constants, options
+from conftest import ZPUG
+from heifkit import options
 
 ZPUG_MODES = ["RGB", "L", "RGB"]
 ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
@@ -53,10 +48,6 @@ def restore_options():
     yield
     for name, value in saved.items():
         setattr(options, name, value)
-
-
-
-
 
 
 def _zpug_reference() -> list[np.ndarray]:
@@ -109,5 +100,3 @@ def test_mutable_input_is_not_aliased(wrap):
 def test_unknown_path_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         heifkit.open_heif(tmp_path / "missing.heic")
-
-

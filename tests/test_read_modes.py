@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import gc
-import io
-import pickle
 import time
 from typing import Any
 
@@ -15,8 +11,8 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
-from heifkit import constants, options
+from conftest import ARROW, CAT, CORPUS, ZPUG
+from heifkit import options
 
 ZPUG_MODES = ["RGB", "L", "RGB"]
 ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
@@ -53,10 +49,6 @@ def restore_options():
     yield
     for name, value in saved.items():
         setattr(options, name, value)
-
-
-
-
 
 
 MODE_FILES = {
@@ -170,8 +162,6 @@ def test_mode_relations(name):
             assert np.abs(base.astype(int) - (wide16.astype(int) >> 8)).max() <= 4
 
 
-
-
 def test_to_pillow_copies_info():
     f = heifkit.open_heif(ZPUG)
     for image in f:
@@ -223,5 +213,3 @@ def test_to_pillow_16bit_and_unsupported_modes():
     for opts in ({"convert_hdr_to_8bit": False}, {"convert_hdr_to_8bit": False, "hdr_to_16bit": False}):
         with pytest.raises(ValueError):
             heifkit.open_heif(CORPUS / "pheif_RGB_10__128x128.heif", **opts).to_pillow()
-
-

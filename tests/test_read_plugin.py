@@ -22,7 +22,7 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, Unidentifie
 
 import heifkit
 import heifkit.plugin
-from conftest import ARROW, CORPUS, PUG, ZPUG
+from conftest import ARROW, CORPUS, ZPUG
 
 AVIF = CORPUS / "pillow_rot1mir0.avif"
 HEIF_EXTENSIONS = [".heic", ".heics", ".heif", ".heifs", ".hif"]

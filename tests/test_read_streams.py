@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS, ZPUG
+from conftest import ZPUG
 
 OPENERS = [heifkit.open_heif, heifkit.HeifFile, heifkit.read_heif]
 

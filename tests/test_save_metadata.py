@@ -330,9 +330,11 @@ def test_nominal_diffuse_white_luminance_zero_is_a_value():
     assert heifkit.open_heif(data).info["nominal_diffuse_white_luminance"] == 0
 
 
-@pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "100", True])
-def test_invalid_nominal_diffuse_white_luminance(bad):
-    with pytest.raises(ValueError, match="nominal_diffuse_white_luminance"):
+@pytest.mark.parametrize(
+    ("bad", "error"), [(-1, ValueError), (2**32, ValueError), (1.5, TypeError), ("100", TypeError), (True, TypeError)]
+)
+def test_invalid_nominal_diffuse_white_luminance(bad, error):
+    with pytest.raises(error, match="nominal_diffuse_white_luminance"):
         save_bytes(heifkit.from_pillow(image()), nominal_diffuse_white_luminance=bad)
 
 

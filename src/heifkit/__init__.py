@@ -4,8 +4,8 @@ The public API is compatible with pillow_heif's: ``import heifkit as pillow_heif
 """
 
 from . import options
-from .codecs import libheif_info, libheif_version, load_libheif_plugin
 from ._version import __version__
+from .codecs import libheif_info, libheif_version, load_libheif_plugin
 from .constants import (
     HeifColorPrimaries,
     HeifDepthRepresentationType,

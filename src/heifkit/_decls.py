@@ -138,6 +138,7 @@ FUNCTIONS = [
     " const heif_decoder_descriptor** out_decoders, int count);",
     "const char* heif_decoder_descriptor_get_name(const heif_decoder_descriptor*);",
     "const char* heif_decoder_descriptor_get_id_name(const heif_decoder_descriptor*);",
+    "const heif_security_limits* heif_get_global_security_limits(void);",
     "const heif_security_limits* heif_get_disabled_security_limits(void);",
     # context (read)
     "heif_filetype_result heif_check_filetype(const uint8_t* data, int len);",

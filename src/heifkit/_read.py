@@ -313,7 +313,9 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
             if "xmp" not in info and data:
                 info["xmp"] = data
         else:
-            info["metadata"].append(None if data is None else {"type": kind, "content_type": content_type, "data": data})
+            info["metadata"].append(
+                None if data is None else {"type": kind, "content_type": content_type, "data": data}
+            )
     info["thumbnails"] = _thumbnail_sizes(handle) if options.THUMBNAILS else []
     depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
     info["depth_images"] = []  # filled with the depth images made from ``depth``

@@ -187,9 +187,7 @@ def decode_tiles_into(
         tx, ty = position
         opts = _decoding_options(layout.to_8bit, decoder_id)
         out = ffi.new("heif_image**")
-        check(
-            lib.heif_image_handle_decode_image_tile(handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty)
-        )
+        check(lib.heif_image_handle_decode_image_tile(handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty))
         image = handle.ctx.adopt_image(out[0])
         ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         x0, y0 = tx * tile_w - left, ty * tile_h - top  # where the tile's top-left lands in the image

@@ -7,7 +7,8 @@ pixels are decoded on first access (``image``). Saving hands plain frames to the
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import _read, _write
@@ -20,6 +21,7 @@ from .image import (
     image_from_entry,
     image_from_heif,
     image_from_pillow,
+    pillow_target,
 )
 
 __all__ = [
@@ -195,13 +197,19 @@ class HeifFile:
     def save(self, fp: Any, **kwargs: Any) -> None:
         """Encode all images (``save_all=True`` by default) to a path or a writable binary stream.
 
-        Takes every parameter of the "Saving images" documentation (``docs/saving.md``).
+        Takes every parameter of the "Saving images" documentation (``docs/saving.md``). Without ``format``,
+        a path ending in ``.avif``/``.avifs`` is written as AVIF, anything else as HEIF. Every parameter and
+        image is checked before anything is encoded; a path is replaced only once the new file is complete.
         """
-        _write.check_target(fp)
-        params = _write.save_params(kwargs)  # every parameter checked before any pixel is decoded
-        images = list(self._images) + _as_images(kwargs.get("append_images"))
+        if not isinstance(fp, (str, os.PathLike)) and not hasattr(fp, "write"):
+            raise TypeError("`fp` must be a path to file or an object with `write` method.")
+        params = _write.save_params(kwargs, _write.format_for(fp))
+        images = list(self._images) + _as_images(kwargs.get("append_images"), params)
         if not params.save_all:
             images = images[:1]
+        if not images:
+            raise ValueError("Cannot write file with no images as HEIF.")
+        _write.check_target(fp)
         _write.save([frame_of(image) for image in images], fp, params)
 
     # --- copying -----------------------------------------------------------------------------------
@@ -290,16 +298,29 @@ def frame_of(image: HeifImage) -> _write.Frame:
     return _write.Frame(image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation)
 
 
-def _as_images(items: Any) -> list[HeifImage]:
-    """``append_images``: HeifImage, HeifFile (all its images) or Pillow images."""
+def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:
+    """``append_images``: HeifImage, HeifFile (all its images) or Pillow images (checked before they are copied)."""
+    if items is None:
+        return []
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable) or hasattr(items, "tobytes"):
+        raise TypeError(f"append_images must be a list of images, not {type(items).__name__}")
     result: list[HeifImage] = []
-    for item in items or []:
+    for item in items:
         if isinstance(item, HeifImage):
             result.append(item)
         elif isinstance(item, HeifFile):
             result.extend(item)
         elif hasattr(item, "mode") and hasattr(item, "tobytes"):  # a Pillow image
+            check_pillow_size(item, params)
             result.append(image_from_pillow(item))
         else:
             raise TypeError(f"append_images takes HeifImage, HeifFile or Pillow images, not {type(item).__name__}")
     return result
+
+
+def check_pillow_size(img: Any, params: _write.SaveParams, keep_ycbcr: bool = False) -> None:
+    """Refuse a Pillow image that cannot be written, before its pixels are loaded and copied."""
+    width, height = img.size
+    if width > 0 and height > 0:  # empty images: image_from_pillow says "Empty images are not supported."
+        info = {k: img.info[k] for k in ("tiling", "chroma") if k in img.info}
+        _write.check_size(pillow_target(img, keep_ycbcr), (width, height), info, params.file)

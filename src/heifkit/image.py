@@ -30,6 +30,7 @@ __all__ = [
     "image_from_bytes",
     "image_from_pillow",
     "image_from_heif",
+    "pillow_target",
 ]
 
 Decoder = Callable[[], Pixels]
@@ -323,26 +324,39 @@ def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | 
     )
 
 
-def _pillow_mode(img: Any) -> tuple[Any, str]:
-    """The Pillow image converted as :data:`~heifkit.modes.PILLOW_CONVERSIONS` says, and its mode."""
+def pillow_target(img: Any, keep_ycbcr: bool = False) -> str:
+    """The mode a Pillow image is written in (per :data:`~heifkit.modes.PILLOW_CONVERSIONS`), without converting.
+
+    ``keep_ycbcr`` (Pillow's ``save``): a YCbCr image stays YCbCr and its planes are written as they are,
+    without the precision lost in a round trip through RGB.
+
+    Raises:
+        ValueError: a Pillow mode that cannot be saved.
+    """
     mode = img.mode
+    if mode == "YCbCr" and keep_ycbcr:
+        return mode
     if mode not in PILLOW_CONVERSIONS:
         raise ValueError(
             f"Pillow mode {mode!r} cannot be saved as HEIF/AVIF; convert it first "
             f"(supported: {', '.join(sorted(PILLOW_CONVERSIONS))})"
         )
-    target = PILLOW_CONVERSIONS[mode]
     if mode == "P":
-        target = "RGBA" if img.info.get("transparency") is not None or img.palette.mode == "RGBA" else "RGB"
-    if target is None:
-        return img, mode
+        return "RGBA" if img.info.get("transparency") is not None or img.palette.mode == "RGBA" else "RGB"
+    return PILLOW_CONVERSIONS[mode] or mode
+
+
+def _pillow_converted(img: Any, target: str) -> Any:
+    """``img`` in the :func:`pillow_target` mode ``target``."""
+    if target == img.mode:
+        return img
     if target == "I;16":
-        if mode in ("I;16L", "I;16N"):
-            return img, "I;16"  # the same little-endian samples on the hosts heifkit supports
-        if mode == "I;16B":
-            return img.convert("I").convert("I;16"), "I;16"  # Pillow's direct I;16B -> I;16 is lossy
-        return img.convert("I;16"), "I;16"  # "I": clipped to 0..65535 by Pillow
-    return img.convert(target), target
+        if img.mode in ("I;16L", "I;16N"):
+            return img  # the same little-endian samples on the hosts heifkit supports
+        if img.mode == "I;16B":
+            return img.convert("I").convert("I;16")  # Pillow's direct I;16B -> I;16 is lossy
+        return img.convert("I;16")  # "I": clipped to 0..65535 by Pillow
+    return img.convert(target)
 
 
 _PILLOW_INFO_KEYS = (
@@ -364,21 +378,21 @@ _PILLOW_INFO_COPIED = (
 )
 
 
-def image_from_pillow(img: Any) -> HeifImage:
+def image_from_pillow(img: Any, keep_ycbcr: bool = False) -> HeifImage:
     """A ``HeifImage`` copied from a Pillow image, mode converted per :data:`~heifkit.modes.PILLOW_CONVERSIONS`.
 
     ``info`` is carried over (EXIF, XMP, ICC, NCLX, thumbnails, metadata, pixel aspect ratio, HDR
     metadata, bit depth). The EXIF/XMP orientation is kept and written as ``irot``/``imir``; until then
-    ``to_pillow()`` shows the image upright.
+    ``to_pillow()`` shows the image upright. ``keep_ycbcr``: see :func:`pillow_target`.
     """
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ValueError("Empty images are not supported.")
     img.load()
-    converted, mode = _pillow_mode(img)
-    data = converted.tobytes()
+    mode = pillow_target(img, keep_ycbcr)
+    data = _pillow_converted(img, mode).tobytes()
     image = HeifImage(
-        (width, height), mode, _new_info(MODES[mode].bits), data=data, stride=len(data) // height,
+        (width, height), mode, _new_info(mode_of(mode).bits), data=data, stride=len(data) // height,
         pending_orientation=True,
     )  # fmt: skip
     src = img.info
@@ -402,4 +416,6 @@ def image_from_heif(src: HeifImage) -> HeifImage:
     skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
     info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
     info["primary"] = False
-    return HeifImage(src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation)
+    return HeifImage(
+        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation
+    )

@@ -39,6 +39,7 @@ class Mode:
     alpha: bool
     premultiplied: bool
     bgr: bool
+    ycbcr: bool = False  # Y, Cb, Cr samples (Pillow's "YCbCr": BT.601 full range), only written, never decoded
 
     @property
     def sample_bytes(self) -> int:
@@ -55,12 +56,19 @@ class Mode:
         return "<u2" if self.bits > 8 else "|u1"
 
 
+YCBCR = Mode("YCbCr", 3, 8, True, False, False, False, ycbcr=True)
+"""Pillow's YCbCr, written as it is by Pillow's ``save`` only: not in :data:`MODES`, so no ``HeifImage`` a
+user makes or reads has it."""
+
+
 def mode_of(name: str) -> Mode:
     """The :class:`Mode` called ``name`` (any depth from 1 to 16 bits, e.g. a decoded ``I;9``).
 
     Raises:
         ValueError: not a mode name.
     """
+    if name == "YCbCr":
+        return YCBCR
     base, _, depth = name.partition(";")
     layout = _BASES.get(base)
     bits = 8

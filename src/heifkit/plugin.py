@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from typing import IO, Any
 
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
@@ -20,7 +21,7 @@ from ._read import sniff
 from .codecs import libheif_info
 from .decode import pillow_image
 from .errors import HeifError
-from .heif import HeifFile, frame_of
+from .heif import HeifFile, check_pillow_size, frame_of
 from .image import HeifImage, HeifThumbnail, image_from_pillow
 from .metadata import set_orientation
 from .properties import NCLX_KEYS
@@ -180,7 +181,11 @@ _PADDING = 64  # a crop anchored top-left that removes less than this only drops
 def _is_scaled_copy(thumbnail: HeifThumbnail, image: HeifImage) -> bool:
     """True when ``thumbnail`` shows what ``image`` shows: same mode, aspect ratio (give or take the rounding
     cameras and encoders apply), rotation, mirroring and crop, and no other colour profile."""
-    if thumbnail.mode != image.mode or thumbnail.size[0] >= image.size[0] or not _same_aspect(thumbnail.size, image.size):
+    if (
+        thumbnail.mode != image.mode
+        or thumbnail.size[0] >= image.size[0]
+        or not _same_aspect(thumbnail.size, image.size)
+    ):
         return False
     orientation = [t for t in image._transforms if t[0] != "clap"]
     if [t for t in thumbnail._transforms if t[0] != "clap"] != orientation:
@@ -214,10 +219,11 @@ def _crops(transforms: tuple[tuple[Any, ...], ...]) -> list[tuple[float, float, 
     return crops
 
 
-def _same_crop(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> bool:
-    return len(a) == len(b) and all(
-        abs(x - y) <= THUMBNAIL_ASPECT_TOLERANCE for ca, cb in zip(a, b) for x, y in zip(ca, cb)
-    )
+def _same_crop(a: list[tuple[float, float, float, float]], b: list[tuple[float, float, float, float]]) -> bool:
+    if len(a) != len(b):
+        return False
+    pairs = zip((x for crop in a for x in crop), (y for crop in b for y in crop), strict=True)
+    return all(abs(x - y) <= THUMBNAIL_ASPECT_TOLERANCE for x, y in pairs)
 
 
 def _color_profile(info: dict[str, Any]) -> Any:
@@ -254,23 +260,38 @@ def _accept_avif(prefix: bytes) -> bool:
 
 def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
-    holds the parameters, which apply to every frame."""
+    holds the parameters, which apply to every frame. Every parameter and frame is checked before encoding."""
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
-    params = _write.save_params(kwargs, strict=False)  # Pillow passes its own parameters too
+    params = _write.save_params(kwargs, fmt, strict=False)  # Pillow passes its own parameters too
+    params.file["format"] = fmt
     frames = []
     current = im.tell()
     try:
-        sources = [im, *(kwargs.get("append_images") or [])] if save_all else [im]
+        sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
-                image = image_from_pillow(frame)
+                check_pillow_size(frame, params, keep_ycbcr=True)
+                image = image_from_pillow(frame, keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
                 frames.append(frame_of(image))
     finally:
         if im.tell() != current:
             im.seek(current)
-    _write.save_pillow(frames, fp, fmt, params)
+    _write.save_pillow(frames, fp, params)
+
+
+def _pillow_sources(items: Any) -> list[Any]:
+    """Pillow's ``append_images``: a list of Pillow images."""
+    if items is None:
+        return []
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable) or hasattr(items, "tobytes"):
+        raise TypeError(f"append_images must be a list of Pillow images, not {type(items).__name__}")
+    items = list(items)
+    for item in items:
+        if not (hasattr(item, "mode") and hasattr(item, "tobytes")):
+            raise TypeError(f"append_images takes Pillow images here, not {type(item).__name__}")
+    return items
 
 
 def _save_hook(fmt: str, save_all: bool) -> Any:
