@@ -21,9 +21,16 @@ if not (CORPUS / "MANIFEST.tsv").is_file():
 
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 3 images: 64x64 RGB [thumbnails 32, 16], 64x64 L (primary) [32], 96x64 RGB
+ZPUG_MODES = ["RGB", "L", "RGB"]
+ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
+ZPUG_THUMBS = [[32, 16], [32], []]
+ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
 PUG = CORPUS / "pheif_pug.heic"  # 12 MP grid with a depth image and an HDR gain map
 ARROW = CORPUS / "pheif_arrow.heic"  # grid with irot and an ICC profile
 CAT = CORPUS / "pheif_cat.hif"  # Canon 10-bit 4:2:2 grid, thumbnails [1616, 320, 160]
+
+ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
+"""``info`` keys every image read from a file has."""
 
 LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 """Save parameters for bit-exact lossless HEIF/AVIF."""
@@ -118,3 +125,23 @@ def psnr(a: Any, b: Any, peak: float = 255.0) -> float:
     assert a.shape == b.shape
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+def comparable_info(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with depth images replaced by something comparable across libraries.
+
+    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
+    """
+    out = dict(info)
+    out.pop("entity_groups", None)
+    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
+    return out
+
+
+def exif_orientation_of(exif: bytes) -> int | None:
+    """The orientation tag Pillow reads in EXIF bytes (None when there is none)."""
+    from PIL import Image
+
+    e = Image.Exif()
+    e.load(exif)
+    return e.get(274)

@@ -2,52 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import ZPUG
-from heifkit import constants, options
-
-ZPUG_MODES = ["RGB", "L", "RGB"]
-ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
-ZPUG_THUMBS = [[32, 16], [32], []]
-ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
-
-ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
-
-
-def _pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with depth images replaced by something comparable across libraries.
-
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
-    """
-    out = dict(info)
-    out.pop("entity_groups", None)
-    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
-    return out
-
-
-def _exif_orientation(exif: bytes) -> int | None:
-    e = Image.Exif()
-    e.load(exif)
-    return e.get(274)
-
-
-@pytest.fixture
-def restore_options():
-    saved = {name: getattr(options, name) for name in ("THUMBNAILS", "DEPTH_IMAGES", "AUX_IMAGES", "DECODE_THREADS")}
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+from conftest import ZPUG, ZPUG_BYTES
+from heifkit import constants
 
 
 def test_read_heif_decodes_everything():

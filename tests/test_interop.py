@@ -29,11 +29,11 @@ import pillow_heif
 import pytest
 
 import heifkit
+from conftest import LOSSLESS
 
 BIN = Path(sys.executable).parent
 HEIF_INFO = BIN / "heif-info"
 HEIF_DEC = BIN / "heif-dec"
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 FORMATS = ["HEIF", "AVIF"]
 
 

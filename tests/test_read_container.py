@@ -6,52 +6,13 @@ from __future__ import annotations
 import copy
 import gc
 import pickle
-from typing import Any
 
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import PUG, ZPUG
-from heifkit import options
-
-ZPUG_MODES = ["RGB", "L", "RGB"]
-ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
-ZPUG_THUMBS = [[32, 16], [32], []]
-ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
-
-ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
-
-
-def _pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with depth images replaced by something comparable across libraries.
-
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
-    """
-    out = dict(info)
-    out.pop("entity_groups", None)
-    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
-    return out
-
-
-def _exif_orientation(exif: bytes) -> int | None:
-    e = Image.Exif()
-    e.load(exif)
-    return e.get(274)
-
-
-@pytest.fixture
-def restore_options():
-    saved = {name: getattr(options, name) for name in ("THUMBNAILS", "DEPTH_IMAGES", "AUX_IMAGES", "DECODE_THREADS")}
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+from conftest import PUG, ZPUG, ZPUG_BYTES, ZPUG_MODES, ZPUG_SIZES, ZPUG_THUMBS, comparable_info
 
 
 def test_zpug_images():
@@ -109,10 +70,10 @@ def test_zpug_file_properties_delegate_to_primary():
     assert bytes(f.data) == bytes(primary.data)
     assert len(f.data) == 64 * 64
     assert f.__array_interface__["shape"] == (64, 64)
-    np.testing.assert_array_equal(_pixels(f), _pixels(primary))
-    np.testing.assert_array_equal(_pixels(f.to_pillow()), _pixels(primary))
+    np.testing.assert_array_equal(np.asarray(f), np.asarray(primary))
+    np.testing.assert_array_equal(np.asarray(f.to_pillow()), np.asarray(primary))
     ref = pillow_heif.open_heif(ZPUG)
-    np.testing.assert_array_equal(_pixels(f), _pixels(ref))
+    np.testing.assert_array_equal(np.asarray(f), np.asarray(ref))
 
 
 def test_zpug_data_is_read_only():
@@ -224,7 +185,7 @@ def test_pickle_and_deepcopy_with_depth_image():
     pixels = np.asarray(f)
     for clone in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f)):
         assert (clone.size, clone.mode) == ((4032, 3024), "RGB")
-        assert _comparable(clone.info) == _comparable(f.info)
+        assert comparable_info(clone.info) == comparable_info(f.info)
         (clone_depth,) = clone.info["depth_images"]
         assert clone_depth is not f.info["depth_images"][0]
         assert clone_depth.info == f.info["depth_images"][0].info

@@ -3,52 +3,24 @@ matrices, colour profiles, metadata, and the options that turn lists off."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files
+from conftest import (
+    ALWAYS_KEYS,
+    ARROW,
+    CAT,
+    CORPUS,
+    PUG,
+    ZPUG,
+    ZPUG_THUMBS,
+    comparable_info,
+    decodable_files,
+    exif_orientation_of,
+)
 from heifkit import options
-
-ZPUG_MODES = ["RGB", "L", "RGB"]
-ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
-ZPUG_THUMBS = [[32, 16], [32], []]
-ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
-
-ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
-
-
-def _pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with depth images replaced by something comparable across libraries.
-
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
-    """
-    out = dict(info)
-    out.pop("entity_groups", None)
-    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
-    return out
-
-
-def _exif_orientation(exif: bytes) -> int | None:
-    e = Image.Exif()
-    e.load(exif)
-    return e.get(274)
-
-
-@pytest.fixture
-def restore_options():
-    saved = {name: getattr(options, name) for name in ("THUMBNAILS", "DEPTH_IMAGES", "AUX_IMAGES", "DECODE_THREADS")}
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
 
 
 @pytest.mark.parametrize("name", decodable_files())
@@ -90,7 +62,7 @@ def test_info_matches_pillow_heif(name):
     assert f.primary_index == ref.primary_index
     assert [(im.size, im.mode) for im in f] == [(im.size, im.mode) for im in ref]
     for image, expected in zip(f, ref, strict=True):
-        assert _comparable(image.info) == _comparable(expected.info)
+        assert comparable_info(image.info) == comparable_info(expected.info)
 
 
 def test_pug_depth_image():
@@ -211,7 +183,7 @@ def test_arrow_icc_and_exif_orientation_untouched():
     assert icc[36:40] == b"acsp"
     assert f.info["icc_profile_type"] == "prof"
     assert f.info["exif"].startswith(b"Exif\x00\x00MM\x00*")
-    assert _exif_orientation(f.info["exif"]) == 6
+    assert exif_orientation_of(f.info["exif"]) == 6
     assert "original_orientation" not in f.info
     assert "nclx_profile" not in f.info
 
@@ -249,14 +221,14 @@ def test_empty_icc():
     assert np.asarray(f[1]).shape[:2] == f[1].size[::-1]
 
 
-def test_option_thumbnails(restore_options):
+def test_option_thumbnails():
     options.THUMBNAILS = False
     assert [im.info["thumbnails"] for im in heifkit.open_heif(ZPUG)] == [[], [], []]
     options.THUMBNAILS = True
     assert [im.info["thumbnails"] for im in heifkit.open_heif(ZPUG)] == ZPUG_THUMBS
 
 
-def test_option_depth_and_aux(restore_options):
+def test_option_depth_and_aux():
     options.DEPTH_IMAGES = False
     options.AUX_IMAGES = False
     f = heifkit.open_heif(PUG)
@@ -270,7 +242,7 @@ def test_option_depth_and_aux(restore_options):
 
 
 @pytest.mark.parametrize("name", ["pheif_zPug_3.heic", "pheif_RGBA_12__29x100.heif", "pheif_L_10__128x128.heif"])
-def test_decode_threads_zero(name, restore_options):
+def test_decode_threads_zero(name):
     expected = [np.asarray(im) for im in heifkit.open_heif(CORPUS / name, convert_hdr_to_8bit=False)]
     options.DECODE_THREADS = 0
     got = [np.asarray(im) for im in heifkit.open_heif(CORPUS / name, convert_hdr_to_8bit=False)]

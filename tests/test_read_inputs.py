@@ -7,51 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import ZPUG
-from heifkit import options
-
-ZPUG_MODES = ["RGB", "L", "RGB"]
-ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
-ZPUG_THUMBS = [[32, 16], [32], []]
-ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
-
-ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
-
-
-def _pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with depth images replaced by something comparable across libraries.
-
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
-    """
-    out = dict(info)
-    out.pop("entity_groups", None)
-    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
-    return out
-
-
-def _exif_orientation(exif: bytes) -> int | None:
-    e = Image.Exif()
-    e.load(exif)
-    return e.get(274)
-
-
-@pytest.fixture
-def restore_options():
-    saved = {name: getattr(options, name) for name in ("THUMBNAILS", "DEPTH_IMAGES", "AUX_IMAGES", "DECODE_THREADS")}
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
+from conftest import ZPUG, ZPUG_MODES
 
 
 def _zpug_reference() -> list[np.ndarray]:
-    return [_pixels(im) for im in heifkit.open_heif(ZPUG)]
+    return [np.asarray(im) for im in heifkit.open_heif(ZPUG)]
 
 
 def _inputs() -> dict[str, Any]:
@@ -75,7 +37,7 @@ def test_input_kinds(kind, opener):
     assert f.mimetype == "image/heic"
     assert (f.size, f.mode) == ((64, 64), "L")
     for image, expected in zip(f, _zpug_reference(), strict=True):
-        np.testing.assert_array_equal(_pixels(image), expected)
+        np.testing.assert_array_equal(np.asarray(image), expected)
 
 
 def test_open_file_object_is_not_closed_and_outlives_it():
@@ -85,7 +47,7 @@ def test_open_file_object_is_not_closed_and_outlives_it():
     # the caller closed the file; the HeifFile read everything it needs when it was opened
     assert [im.mode for im in f] == ZPUG_MODES
     for image, expected in zip(f, _zpug_reference(), strict=True):
-        np.testing.assert_array_equal(_pixels(image), expected)
+        np.testing.assert_array_equal(np.asarray(image), expected)
 
 
 @pytest.mark.parametrize("wrap", [bytearray, lambda b: memoryview(bytearray(b))], ids=["bytearray", "memoryview"])
@@ -94,7 +56,7 @@ def test_mutable_input_is_not_aliased(wrap):
     f = heifkit.open_heif(buf)
     buf[:] = bytes(len(buf))  # the caller reuses its buffer before the pixels are decoded
     for image, expected in zip(f, _zpug_reference(), strict=True):
-        np.testing.assert_array_equal(_pixels(image), expected)
+        np.testing.assert_array_equal(np.asarray(image), expected)
 
 
 def test_unknown_path_raises_file_not_found(tmp_path):

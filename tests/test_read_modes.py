@@ -8,48 +8,9 @@ from typing import Any
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, ZPUG
-from heifkit import options
-
-ZPUG_MODES = ["RGB", "L", "RGB"]
-ZPUG_SIZES = [(64, 64), (64, 64), (96, 64)]
-ZPUG_THUMBS = [[32, 16], [32], []]
-ZPUG_BYTES = [64 * 64 * 3, 64 * 64, 96 * 64 * 3]
-
-ALWAYS_KEYS = {"primary", "bit_depth", "exif", "metadata", "thumbnails", "depth_images", "aux"}
-
-
-def _pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
-
-
-def _comparable(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with depth images replaced by something comparable across libraries.
-
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
-    """
-    out = dict(info)
-    out.pop("entity_groups", None)
-    out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
-    return out
-
-
-def _exif_orientation(exif: bytes) -> int | None:
-    e = Image.Exif()
-    e.load(exif)
-    return e.get(274)
-
-
-@pytest.fixture
-def restore_options():
-    saved = {name: getattr(options, name) for name in ("THUMBNAILS", "DEPTH_IMAGES", "AUX_IMAGES", "DECODE_THREADS")}
-    yield
-    for name, value in saved.items():
-        setattr(options, name, value)
-
+from conftest import ARROW, CAT, CORPUS, ZPUG, exif_orientation_of
 
 MODE_FILES = {
     # file: (size, bit depth, kind) -- kind is what the image decodes to in 8 bits: L, RGB or RGBA
@@ -180,9 +141,9 @@ def test_to_pillow_resets_orientation_in_the_copy_only():
     img = f.to_pillow()
     assert img.size == (3024, 4032)
     assert img.info["original_orientation"] == 6
-    assert _exif_orientation(img.info["exif"]) == 1
+    assert exif_orientation_of(img.info["exif"]) == 1
     assert img.getexif()[274] == 1
-    assert _exif_orientation(f.info["exif"]) == 6  # the HeifImage keeps what the file says
+    assert exif_orientation_of(f.info["exif"]) == 6  # the HeifImage keeps what the file says
     assert len(img.info["exif"]) == len(f.info["exif"])
     assert img.info["icc_profile"] == f.info["icc_profile"]
     np.testing.assert_array_equal(np.asarray(img), np.asarray(f))

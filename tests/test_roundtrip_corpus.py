@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS, decodable_files, manifest
+from conftest import CORPUS, decodable_files, manifest, psnr
 
 MAX_PIXELS = 1_500_000
 MAX_IMAGES = 8
@@ -92,12 +92,6 @@ def _as_8bit(image: heifkit.HeifImage) -> np.ndarray:
             pil = pil.convert("RGBA")
         return np.asarray(pil, dtype=np.float64)
     return np.asarray(image, dtype=np.float64) / 256.0  # I;16 (grey stays grey for heifkit at 8 bit)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    assert a.shape == b.shape
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def _normalized(info: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +168,7 @@ def test_roundtrip_lossy(name: str) -> None:
     _check_structure(src, out)
     src8, out8 = heifkit.open_heif(CORPUS / name), heifkit.open_heif(data)
     for i in range(len(src8)):
-        value = _psnr(_as_8bit(src8[i]), _as_8bit(out8[i]))
+        value = psnr(_as_8bit(src8[i]), _as_8bit(out8[i]))
         assert value >= MIN_PSNR, f"image {i}: PSNR {value:.1f} dB"
 
 

@@ -21,24 +21,15 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS, pil_bytes, save_bytes
+from conftest import CORPUS, LOSSLESS, noise, pil_bytes, psnr, save_bytes
 from heifkit import options
 from subproc import child_env
 
 ZPUG = CORPUS / "pheif_zPug_3.heic"  # 3 images: 64x64 RGB, 64x64 L (primary), 96x64 RGB
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 
 
 pytestmark = pytest.mark.usefixtures("heif_plugin")
-
-
-def noise(size: tuple[int, int] = (64, 64), mode: str = "RGB", seed: int = 0) -> Image.Image:
-    """A Pillow image of random pixels (incompressible: sizes depend strongly on quality)."""
-    channels = len(Image.new(mode, (1, 1)).getbands())
-    rng = np.random.default_rng(seed)
-    shape = (size[1], size[0], channels) if channels > 1 else (size[1], size[0])
-    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
 
 
 def gradient(size: tuple[int, int] = (64, 64)) -> Image.Image:
@@ -47,11 +38,6 @@ def gradient(size: tuple[int, int] = (64, 64)) -> Image.Image:
     x = np.linspace(0, 255, w)[None, :].repeat(h, 0)
     y = np.linspace(0, 255, h)[:, None].repeat(w, 1)
     return Image.fromarray(np.dstack([x, y, (x + y) / 2]).astype(np.uint8), "RGB")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def sizes(data: bytes) -> list[tuple[int, int]]:

@@ -15,10 +15,9 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS, save_bytes
+from conftest import CORPUS, LOSSLESS, save_bytes
 from heifkit import options
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 RGB_10 = CORPUS / "pheif_RGB_10__128x128.heif"
 L_12 = CORPUS / "pheif_L_12__128x128.heif"
 SIZE = (16, 12)

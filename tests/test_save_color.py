@@ -17,22 +17,14 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 import heifkit
-from conftest import CORPUS, pil_bytes, save_bytes
+from conftest import CORPUS, LOSSLESS, noise, pil_bytes, save_bytes
 from heifkit import options
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 NCLX_KEYS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 SRGB = (1, 13, 6, 1)
 
 
 pytestmark = pytest.mark.usefixtures("heif_plugin")
-
-
-def noise(size: tuple[int, int] = (16, 16), mode: str = "RGB", seed: int = 0) -> Image.Image:
-    channels = len(Image.new(mode, (1, 1)).getbands())
-    rng = np.random.default_rng(seed)
-    shape = (size[1], size[0], channels) if channels > 1 else (size[1], size[0])
-    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
 
 
 def nclx_of(data: bytes, index: int = 0) -> tuple[int, ...] | None:
@@ -55,7 +47,7 @@ def no_nclx(data: bytes) -> bool:
 
 @pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
 def test_new_image_gets_srgb(fmt):
-    data = save_bytes(heifkit.from_pillow(noise()), format=fmt)
+    data = save_bytes(heifkit.from_pillow(noise((16, 16))), format=fmt)
     assert b"nclx" in data
     assert nclx_of(data) == SRGB
     profile = heifkit.open_heif(data).info["nclx_profile"]
@@ -64,7 +56,7 @@ def test_new_image_gets_srgb(fmt):
 
 
 def test_new_images_get_srgb_through_every_path():
-    assert nclx_of(pil_bytes(noise())) == SRGB
+    assert nclx_of(pil_bytes(noise((16, 16)))) == SRGB
     assert nclx_of(save_bytes(heifkit.from_bytes("L", (8, 8), bytes(64)))) == SRGB
     out = io.BytesIO()
     heifkit.encode("RGBA", (4, 4), bytes(64), out)
@@ -89,7 +81,9 @@ def test_opened_image_nclx_is_written(name, expected, fmt):
 
 def test_opened_image_nclx_through_pillow():
     # (libheif-fuzz_jpeg32.heif has the brand "jpeg", which the HEIF plugin does not claim: make a file)
-    data = save_bytes(heifkit.from_pillow(noise()), color_primaries=9, transfer_characteristics=16, full_range_flag=0)
+    data = save_bytes(
+        heifkit.from_pillow(noise((16, 16))), color_primaries=9, transfer_characteristics=16, full_range_flag=0
+    )
     assert nclx_of(data) == (9, 16, 6, 0)
     with Image.open(io.BytesIO(data)) as im:
         assert nclx_of(pil_bytes(im)) == (9, 16, 6, 0)
@@ -99,22 +93,22 @@ def test_opened_image_nclx_through_pillow():
 
 
 def test_save_nclx_profile_false_writes_none():
-    assert no_nclx(save_bytes(heifkit.from_pillow(noise()), save_nclx_profile=False))
-    assert no_nclx(save_bytes(heifkit.from_pillow(noise()), save_nclx_profile=False, format="AVIF"))
-    assert no_nclx(pil_bytes(noise(), save_nclx_profile=False))
+    assert no_nclx(save_bytes(heifkit.from_pillow(noise((16, 16))), save_nclx_profile=False))
+    assert no_nclx(save_bytes(heifkit.from_pillow(noise((16, 16))), save_nclx_profile=False, format="AVIF"))
+    assert no_nclx(pil_bytes(noise((16, 16)), save_nclx_profile=False))
     src = heifkit.open_heif(CORPUS / "libheif-fuzz_jpeg32.heif")
     assert no_nclx(save_bytes(src, save_nclx_profile=False))
 
 
 def test_options_save_nclx_profile():
     options.SAVE_NCLX_PROFILE = False
-    assert no_nclx(save_bytes(heifkit.from_pillow(noise())))
-    assert no_nclx(pil_bytes(noise()))
-    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), save_nclx_profile=True)) == SRGB  # kwarg wins
+    assert no_nclx(save_bytes(heifkit.from_pillow(noise((16, 16)))))
+    assert no_nclx(pil_bytes(noise((16, 16))))
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise((16, 16))), save_nclx_profile=True)) == SRGB  # kwarg wins
     options.SAVE_NCLX_PROFILE = True
     heifkit.register_heif_opener(save_nclx_profile=False)
     assert options.SAVE_NCLX_PROFILE is False
-    assert no_nclx(pil_bytes(noise()))
+    assert no_nclx(pil_bytes(noise((16, 16))))
 
 
 @pytest.mark.parametrize(
@@ -131,12 +125,12 @@ def test_options_save_nclx_profile():
     ],
 )
 def test_explicit_nclx_values(kwargs, expected):
-    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), **kwargs)) == expected
-    assert nclx_of(pil_bytes(noise(), **kwargs)) == expected
-    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), format="AVIF", **kwargs)) == expected
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise((16, 16))), **kwargs)) == expected
+    assert nclx_of(pil_bytes(noise((16, 16)), **kwargs)) == expected
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise((16, 16))), format="AVIF", **kwargs)) == expected
     # the same values written by pillow_heif
     out = io.BytesIO()
-    pillow_heif.from_pillow(noise()).save(out, **kwargs)
+    pillow_heif.from_pillow(noise((16, 16))).save(out, **kwargs)
     assert nclx_of(out.getvalue()) == expected
 
 
@@ -153,16 +147,16 @@ def test_explicit_nclx_values_override_an_images_profile():
     # explicit values win over save_nclx_profile=False
     assert nclx_of(save_bytes(src, save_nclx_profile=False, color_primaries=4)) == (4, 6, 6, 1)
     # a new image has no profile of its own: the base is sRGB
-    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), color_primaries=4)) == (4, 13, 6, 1)
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise((16, 16))), color_primaries=4)) == (4, 13, 6, 1)
 
 
 def test_invalid_nclx_value_is_valueerror():
     with pytest.raises(ValueError):
-        heifkit.from_pillow(noise()).save(io.BytesIO(), color_primaries=300)
+        heifkit.from_pillow(noise((16, 16))).save(io.BytesIO(), color_primaries=300)
 
 
 def test_editing_info_nclx_profile():
-    heif_file = heifkit.from_pillow(noise())
+    heif_file = heifkit.from_pillow(noise((16, 16)))
     heif_file.info["nclx_profile"] = {
         "color_primaries": 4,
         "transfer_characteristics": 4,
@@ -179,16 +173,16 @@ def test_editing_info_nclx_profile():
 
 def test_nclx_profile_kwarg():
     profile = {"color_primaries": 4, "transfer_characteristics": 4, "matrix_coefficients": 0, "full_range_flag": 1}
-    assert nclx_of(save_bytes(heifkit.from_pillow(noise()), nclx_profile=profile)) == (4, 4, 0, 1)
-    assert nclx_of(pil_bytes(noise(), nclx_profile=profile)) == (4, 4, 0, 1)
+    assert nclx_of(save_bytes(heifkit.from_pillow(noise((16, 16))), nclx_profile=profile)) == (4, 4, 0, 1)
+    assert nclx_of(pil_bytes(noise((16, 16)), nclx_profile=profile)) == (4, 4, 0, 1)
 
 
 def test_nclx_kwargs_affect_primary_only_in_heiffile_save():
-    heif_file = heifkit.from_pillow(noise())
+    heif_file = heifkit.from_pillow(noise((16, 16)))
     heif_file.add_from_pillow(noise(seed=1))
     data = save_bytes(heif_file, primary_index=1, matrix_coefficients=1)
     assert [nclx_of(data, 0), nclx_of(data, 1)] == [SRGB, (1, 13, 1, 1)]
-    ims = [noise(), noise(seed=1)]
+    ims = [noise((16, 16)), noise(seed=1)]
     data = pil_bytes(ims[0], save_all=True, append_images=ims[1:], matrix_coefficients=1)
     assert [nclx_of(data, 0), nclx_of(data, 1)] == [(1, 13, 1, 1), (1, 13, 1, 1)]
 
@@ -204,7 +198,7 @@ def srgb_icc() -> bytes:
 
 @pytest.mark.parametrize("icc_type", ["prof", "rICC"])
 def test_icc_profile_round_trip(srgb_icc, icc_type):
-    data = save_bytes(heifkit.from_pillow(noise()), icc_profile=srgb_icc, icc_profile_type=icc_type)
+    data = save_bytes(heifkit.from_pillow(noise((16, 16))), icc_profile=srgb_icc, icc_profile_type=icc_type)
     assert b"colr" in data and icc_type.encode() in data
     for f in (heifkit.open_heif(data), pillow_heif.open_heif(data)):
         assert f.info["icc_profile"] == srgb_icc
@@ -212,12 +206,12 @@ def test_icc_profile_round_trip(srgb_icc, icc_type):
 
 
 def test_icc_profile_default_type_is_prof(srgb_icc):
-    data = save_bytes(heifkit.from_pillow(noise()), icc_profile=srgb_icc)
+    data = save_bytes(heifkit.from_pillow(noise((16, 16))), icc_profile=srgb_icc)
     assert heifkit.open_heif(data).info["icc_profile_type"] == "prof"
 
 
 def test_icc_profile_from_pillow_info(srgb_icc):
-    im = noise()
+    im = noise((16, 16))
     im.info["icc_profile"] = srgb_icc
     for data in (pil_bytes(im), save_bytes(heifkit.from_pillow(im))):
         f = heifkit.open_heif(data)
@@ -229,7 +223,9 @@ def test_icc_profile_from_pillow_info(srgb_icc):
 
 
 def test_opened_icc_profile_is_kept(srgb_icc):
-    first = heifkit.open_heif(save_bytes(heifkit.from_pillow(noise()), icc_profile=srgb_icc, icc_profile_type="rICC"))
+    first = heifkit.open_heif(
+        save_bytes(heifkit.from_pillow(noise((16, 16))), icc_profile=srgb_icc, icc_profile_type="rICC")
+    )
     again = heifkit.open_heif(save_bytes(first))
     assert (again.info["icc_profile"], again.info["icc_profile_type"]) == (srgb_icc, "rICC")
     osm = heifkit.open_heif(CORPUS / "libheif_simple_osm_tile_meta.avif")  # 256x256 with an ICC profile
@@ -239,13 +235,13 @@ def test_opened_icc_profile_is_kept(srgb_icc):
 
 
 def test_empty_icc_is_not_written():
-    f = heifkit.open_heif(save_bytes(heifkit.from_pillow(noise()), icc_profile=b""))
+    f = heifkit.open_heif(save_bytes(heifkit.from_pillow(noise((16, 16))), icc_profile=b""))
     assert "icc_profile" not in f.info
 
 
 def test_invalid_icc_profile_type(srgb_icc):
     with pytest.raises(ValueError):
-        heifkit.from_pillow(noise()).save(io.BytesIO(), icc_profile=srgb_icc, icc_profile_type="nclx")
+        heifkit.from_pillow(noise((16, 16))).save(io.BytesIO(), icc_profile=srgb_icc, icc_profile_type="nclx")
 
 
 # ---------------------------------------------------------------------------------------------------

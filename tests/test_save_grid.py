@@ -19,10 +19,9 @@ import pytest
 from PIL import Image, ImageCms
 
 import heifkit
-from conftest import AMVE, CLLI, MDCV
+from conftest import AMVE, CLLI, LOSSLESS, MDCV
 from heifkit import options
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 FORMATS = ["HEIF", "AVIF"]
 # format -> (image size, tile size): not multiples of the tile, and AVIF tiles at least 64 px
 GRID_CASES = {"HEIF": ((100, 70), 32), "AVIF": ((150, 101), 64)}

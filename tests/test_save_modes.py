@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 import heifkit
+from conftest import LOSSLESS
 from heifkit.modes import MODES, PILLOW_CONVERSIONS
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 W, H = 16, 8
 
 

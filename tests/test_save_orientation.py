@@ -22,8 +22,8 @@ import pytest
 from PIL import Image, ImageOps, PngImagePlugin
 
 import heifkit
+from conftest import LOSSLESS
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 ORIENTATIONS = list(range(1, 9))
 SIZE = (64, 32)
 

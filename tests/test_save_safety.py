@@ -21,9 +21,8 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, LOSSLESS
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 ORIGINAL = b"original content, not a HEIF file"
 
 

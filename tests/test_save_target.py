@@ -31,9 +31,9 @@ import pytest
 from PIL import Image
 
 import heifkit
+from conftest import LOSSLESS
 from heifkit import _write
 
-LOSSLESS = {"quality": -1, "chroma": 444, "matrix_coefficients": 0}
 ORIGINAL = b"original content, not a HEIF file"
 NOBODY = 65534
 IS_ROOT = os.geteuid() == 0

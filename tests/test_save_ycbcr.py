@@ -25,7 +25,7 @@ from PIL import Image
 
 import heifkit
 import heifkit.plugin
-from conftest import CORPUS
+from conftest import CORPUS, psnr
 from heifkit._lib import Context, Handle, check, ffi, lib
 
 LOSSLESS_444 = {"quality": -1, "chroma": 444}
@@ -96,11 +96,6 @@ def pillow_heif_bytes(im: Image.Image, **kwargs: Any) -> bytes:
 
 def decoded_rgb(data: bytes) -> np.ndarray:
     return np.asarray(heifkit.open_heif(data).to_pillow().convert("RGB")).astype(np.float64)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 @pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])

@@ -16,16 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import (
-    DecoderError,
-    EncoderError,
-    HeifError,
-    InternalError,
-    InvalidInputError,
-    SecurityLimitError,
-    TruncatedError,
-    UnsupportedError,
-)
+from . import errors
+from .errors import HeifError, InternalError
 
 try:
     from ._native import ffi, lib
@@ -67,24 +59,24 @@ _ERR_OK = 0
 _SUB_END_OF_DATA = int(lib.heif_suberror_End_of_data)
 _SUB_SECURITY = int(lib.heif_suberror_Security_limit_exceeded)
 _CODE_CLASSES: dict[int, type[HeifError]] = {
-    int(lib.heif_error_Invalid_input): InvalidInputError,
-    int(lib.heif_error_Usage_error): InvalidInputError,
-    int(lib.heif_error_Unsupported_filetype): UnsupportedError,
-    int(lib.heif_error_Unsupported_feature): UnsupportedError,
-    int(lib.heif_error_Color_profile_does_not_exist): UnsupportedError,
-    int(lib.heif_error_Plugin_loading_error): UnsupportedError,
-    int(lib.heif_error_Decoder_plugin_error): DecoderError,
-    int(lib.heif_error_Encoder_plugin_error): EncoderError,
-    int(lib.heif_error_Encoding_error): EncoderError,
+    int(lib.heif_error_Invalid_input): errors.InvalidInputError,
+    int(lib.heif_error_Usage_error): errors.InvalidInputError,
+    int(lib.heif_error_Unsupported_filetype): errors.UnsupportedError,
+    int(lib.heif_error_Unsupported_feature): errors.UnsupportedError,
+    int(lib.heif_error_Color_profile_does_not_exist): errors.UnsupportedError,
+    int(lib.heif_error_Plugin_loading_error): errors.UnsupportedError,
+    int(lib.heif_error_Decoder_plugin_error): errors.DecoderError,
+    int(lib.heif_error_Encoder_plugin_error): errors.EncoderError,
+    int(lib.heif_error_Encoding_error): errors.EncoderError,
 }
 
 
 def error_from(code: int, subcode: int, message: str) -> HeifError:
     """The exception for a libheif error code/subcode (see :mod:`heifkit.errors`)."""
     if subcode == _SUB_SECURITY:
-        cls: type[HeifError] = SecurityLimitError
+        cls: type[HeifError] = errors.SecurityLimitError
     elif subcode == _SUB_END_OF_DATA:
-        cls = TruncatedError
+        cls = errors.TruncatedError
     else:
         cls = _CODE_CLASSES.get(code, InternalError)
     return cls(message, code, subcode)
