@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CAT, CORPUS, ZPUG
+from conftest import CAT, CORPUS, ZPUG, psnr
 
 BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320 with one 384x512 thumbnail
 
@@ -60,8 +60,14 @@ def test_get_thumbnail_index_errors():
 
 
 def test_broken_thumbnail_raises_heif_error():
-    with pytest.raises(heifkit.HeifError):
-        heifkit.open_heif(CAT).get_thumbnail(0).load()
+    # Canon's 320x212 thumbnail (coded 320x256), its ispe made to say 320x300: more than it codes, so it stays
+    # libheif's error (only a picture bigger than its ispe is cropped to size)
+    ispe = b"ispe\0\0\0\0" + (320).to_bytes(4, "big") + (212).to_bytes(4, "big")
+    data = CAT.read_bytes()
+    assert data.count(ispe) == 1
+    broken = data.replace(ispe, b"ispe\0\0\0\0" + (320).to_bytes(4, "big") + (300).to_bytes(4, "big"))
+    with pytest.raises(heifkit.HeifError, match="size"):
+        heifkit.open_heif(broken).get_thumbnail(1).load()
 
 
 def test_draft_uses_the_embedded_thumbnail():
@@ -91,17 +97,53 @@ def test_draft_declines_when_no_thumbnail_is_big_enough():
         assert im.size == (12240, 16320)
 
 
-def test_draft_skips_thumbnails_libheif_cannot_decode():
+def test_canon_thumbnails_coded_bigger_than_signalled_decode():
     # Canon codes its 1616x1080 and 320x212 previews as 1664x1088 and 320x256 HEVC pictures without a
-    # conformance window; libheif 1.23.6 refuses them ("Decoded image does not have the size signaled").
-    # The 160x120 one is 4:3, another crop. Their aspect ratios pass (camera rounding): only decoding fails.
+    # conformance window; libheif 1.23.6 alone refuses them ("Decoded image does not have the size signaled")
+    f = heifkit.open_heif(CAT)
+    full = f.to_pillow()
+    for index, size in enumerate([(1616, 1080), (320, 212), (160, 120)]):
+        thumbnail = f.get_thumbnail(index)
+        assert thumbnail.size == size
+        pixels = np.asarray(thumbnail.to_pillow(), dtype=np.float64)
+        assert pixels.shape == (size[1], size[0], 3)
+        if index < 2:  # the 160x120 one is 4:3: another crop of the scene
+            reference = np.asarray(full.resize(size, Image.Resampling.BOX), dtype=np.float64)
+            assert psnr(pixels, reference) > 25  # the top-left of the coded picture is the image
+
+
+def test_draft_uses_canon_thumbnails():
     from heifkit.plugin import _same_aspect
 
     assert _same_aspect((1616, 1080), (4240, 2832)) and _same_aspect((320, 212), (4240, 2832))
-    assert not _same_aspect((160, 120), (4240, 2832))
+    assert not _same_aspect((160, 120), (4240, 2832))  # 4:3: another crop
     with Image.open(CAT) as im:
-        assert im.draft(None, (300, 200)) is None
-        assert im.size == (4240, 2832)
+        assert im.draft(None, (300, 200)) == ("RGB", (0, 0, 320, 212))
+        im.load()
+        assert im.size == (320, 212)
+        expected = heifkit.open_heif(CAT).get_thumbnail(1).to_pillow()
+        assert im.tobytes() == expected.tobytes()
+    with Image.open(CAT) as im:
+        im.thumbnail((300, 200))  # asks for (600, 400): the 1616x1080 preview, not 12 MP
+        assert im.size == (299, 200)
+
+
+def test_oversized_parser_never_raises_on_damaged_files():
+    from heifkit import _oversized
+
+    data = CAT.read_bytes()[:65536]  # ftyp and meta, where every box and hvcC parsed lives
+    assert _oversized.patched_file(CAT.read_bytes(), 6) is not None
+    rng = np.random.default_rng(0)
+    meta_end = 40 + 0x740  # ftyp (40 bytes), then the meta box
+    for length in range(0, 8000, 37):
+        result = _oversized.patched_file(data[:length], 6)
+        assert (result is None) if length < meta_end else (result is not None)
+    for _ in range(300):
+        damaged = bytearray(data)
+        for at in rng.integers(0, 8000, 4):
+            damaged[at] = int(rng.integers(0, 256))
+        result = _oversized.patched_file(bytes(damaged), int(rng.choice([6, 7])))
+        assert result is None or len(result[0]) == len(damaged)
 
 
 def _file_with_thumbnail(size: tuple[int, int], thumbnail_size: tuple[int, int]) -> bytes:

@@ -33,7 +33,7 @@ typedef enum heif_error_code { heif_error_Ok, heif_error_Invalid_input, heif_err
     heif_error_Color_profile_does_not_exist, heif_error_Plugin_loading_error, heif_error_Canceled,
     heif_error_End_of_sequence, ... } heif_error_code;
 typedef enum heif_suberror_code { heif_suberror_Unspecified, heif_suberror_End_of_data,
-    heif_suberror_Security_limit_exceeded, heif_suberror_Unsupported_codec,
+    heif_suberror_Security_limit_exceeded, heif_suberror_Unsupported_codec, heif_suberror_Invalid_image_size,
     heif_suberror_Unsupported_parameter, heif_suberror_Invalid_parameter_value, ... } heif_suberror_code;
 
 typedef struct heif_error { heif_error_code code; heif_suberror_code subcode; const char* message; ...; }

@@ -123,12 +123,13 @@ class Context:
     decode through one holds ``lock``.
     """
 
-    __slots__ = ("_owner", "ptr", "lock", "_borrowed", "__weakref__")
+    __slots__ = ("_owner", "ptr", "lock", "source", "_borrowed", "__weakref__")
 
     def __init__(self, *borrowed: Any) -> None:
         self._owner = owned(lib.hk_context_new(), lib.hk_context_release)
         self.ptr = self._owner.ctx
         self.lock = threading.RLock()
+        self.source: Any = None  # what was read: the file's bytes, or its path (for files read lazily)
         self._borrowed = list(borrowed)
 
     def borrow(self, obj: Any) -> None:

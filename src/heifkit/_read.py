@@ -174,11 +174,12 @@ def _open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
     if data is None:
         # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
         header = peek(fp, FTYP_PEEK)
-        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(os.fspath(fp)), ffi.NULL))
+        ctx.source = os.fspath(fp)
+        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(ctx.source), ffi.NULL))
     else:
         header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
         buf = ffi.from_buffer(data)
-        ctx.borrow(data)
+        ctx.source = data
         ctx.borrow(buf)
         check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
     lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, flags.decode_threads))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ._lib import Handle, check, ffi, lib, owned
-from .errors import DecoderError, InvalidInputError
+from ._oversized import open_patched
+from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 
 __all__ = ["Layout", "Pixels", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
@@ -228,7 +229,36 @@ def decode(handle: Handle, layout: Layout, decoder_id: str, threads: int, remove
             == (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr))
         ):
             return decode_tiles_into(handle, layout, tiling, decoder_id, max(1, threads))
-        return decode_into(handle, layout, decoder_id, remove_stride)
+        try:
+            return decode_into(handle, layout, decoder_id, remove_stride)
+        except HeifError as exc:
+            if exc.subcode != _INVALID_IMAGE_SIZE:
+                raise
+            cropped = _decode_oversized(handle, layout, decoder_id)
+            if cropped is None:
+                raise
+            return cropped
+
+
+_INVALID_IMAGE_SIZE = int(lib.heif_suberror_Invalid_image_size)
+
+
+def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str) -> Pixels | None:
+    """An image whose coded picture is bigger than its ``ispe``, decoded and cropped to size (``_oversized``)."""
+    found = open_patched(handle, handle.ctx.source)
+    if found is None:
+        return None
+    width, height = lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
+    coded = decode_into(found[0], layout, decoder_id)
+    if coded.width < width or coded.height < height:
+        return None
+    stride = width * layout.channels * layout.bytes_per_sample
+    dst = bytearray(stride * height)
+    lib.hk_copy_plane(
+        ffi.from_buffer(coded.buffer), coded.stride, ffi.from_buffer(dst, require_writable=True), stride,
+        width, height, layout.channels, layout.bytes_per_sample, 0, 0,
+    )  # fmt: skip
+    return Pixels(width, height, stride, dst)
 
 
 def pillow_image(mode: str, size: tuple[int, int], data: Any, stride: int) -> Any:
