@@ -485,11 +485,13 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
 
 
 def save(frames: list[Frame], fp: Any, params: SaveParams) -> None:
-    """``HeifFile.save``: encode ``frames`` (the image parameters apply to the primary one), write to ``fp``."""
+    """``HeifFile.save``: encode ``frames`` (the image parameters apply to the primary one), write to ``fp``.
+
+    The caller checks ``fp`` (:func:`check_target`) before it decodes the images that make the frames.
+    """
     if not frames:
         raise ValueError("Cannot write file with no images as HEIF.")
     primary = primary_index(frames, params.file.get("primary_index"))
-    check_target(fp)
     write_output(fp, encode_frames(frames, params.file, {primary: params.image}))
 
 
