@@ -45,6 +45,7 @@ class OpenFlags:
     decode_threads: int = 4
     disable_security_limits: bool = False
     decoder_id: str = ""
+    codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
 
 
 def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> OpenFlags:
@@ -65,7 +66,21 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
         decode_threads=int(kwargs.get("decode_threads", options.DECODE_THREADS)),
         disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
+        codec_threads=_codec_threads(kwargs.get("codec_threads")),
     )
+
+
+def _auto_codec_threads(value: int | None) -> int:
+    """The codec threads setting: -1 (automatic: the decode's share of the cores) for None."""
+    return -1 if value is None else value
+
+
+def _codec_threads(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"invalid codec_threads {value!r}: use None (automatic), 0 (codec default) or a count")
+    return value
 
 
 @dataclass
@@ -182,7 +197,6 @@ def _open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
         ctx.source = data
         ctx.borrow(buf)
         check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
-    lib.heif_context_set_max_decoding_threads(ctx.ptr, max(0, flags.decode_threads))
     return ctx, sniff(header)[1]
 
 
@@ -196,9 +210,11 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
     out, as heif-info and pillow_heif do; the file fails only when no image opens.
     """
     ctx, mimetype = _open_context(fp, flags)
+    key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
-        key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
+    if flags.codec_threads is None:
+        flags = dataclasses.replace(flags, codec_threads=_auto_codec_threads(options.CODEC_THREADS.get(key)))
     n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
     if n <= 0:
         raise InvalidInputError("Invalid input: the file has no images")

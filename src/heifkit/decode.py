@@ -8,7 +8,11 @@ copy. Pillow maps the result without another copy for ``L``, ``RGBA`` and ``I;16
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -17,7 +21,7 @@ from ._oversized import open_patched
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 
-__all__ = ["Layout", "Pixels", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
+__all__ = ["Layout", "Pixels", "Settings", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,17 @@ class Layout:
         if self.colorspace == lib.heif_colorspace_monochrome:
             return int(lib.heif_channel_Y)
         return int(lib.heif_channel_interleaved)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to decode an image: the decoder, libheif's threads for its grid tiles (0: the calling thread),
+    the codec's threads (-1: automatic, 0: the codec's default), and whether rows are tight."""
+
+    decoder_id: str = ""
+    threads: int = 4
+    codec_threads: int = -1
+    remove_stride: bool = True
 
 
 class Pixels(NamedTuple):
@@ -73,12 +88,13 @@ def layout_of(mode: str, bits: int) -> Layout:
     )
 
 
-def _decoding_options(to_8bit: bool, decoder_id: str) -> Any:
-    """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder and bit depth given)."""
+def _decoding_options(to_8bit: bool, decoder_id: str, codec_threads: int = 0) -> Any:
+    """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth and codec threads given)."""
     id_buf = ffi.new("char[]", decoder_id.encode()) if decoder_id else ffi.NULL
     opts = owned(lib.heif_decoding_options_alloc(), lib.heif_decoding_options_free, id_buf)
     opts.convert_hdr_to_8bit = 1 if to_8bit else 0
     opts.decoder_id = id_buf
+    opts.num_codec_threads = max(0, codec_threads)
     return opts
 
 
@@ -110,14 +126,19 @@ def _pinned_buffer(image: Any, ptr: Any, size: int) -> Any:
 
 
 def decode_into(
-    handle: Handle, layout: Layout, decoder_id: str = "", remove_stride: bool = True, dst: Any = None
+    handle: Handle,
+    layout: Layout,
+    decoder_id: str = "",
+    remove_stride: bool = True,
+    dst: Any = None,
+    codec_threads: int = 0,
 ) -> Pixels:
     """Decode ``handle`` into ``dst`` (a writable buffer), or in place when it is None.
 
     In place, the rows are compacted, shifted and swapped inside libheif's own image, and the returned
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
     """
-    opts = _decoding_options(layout.to_8bit, decoder_id)
+    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
     out = ffi.new("heif_image**")
     check(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts))
     image = handle.ctx.adopt_image(out[0])
@@ -213,28 +234,62 @@ def decode_tiles_into(
     return Pixels(width, height, stride, dst)
 
 
-def decode(handle: Handle, layout: Layout, decoder_id: str, threads: int, remove_stride: bool) -> Pixels:
+def _cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_running = 0
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def _core_share() -> Iterator[int]:
+    """The cores one decode may use while it runs: all of them alone, an equal share beside others."""
+    global _running
+    with _running_lock:
+        _running += 1
+        share = max(1, _cores() // _running)
+    try:
+        yield share
+    finally:
+        with _running_lock:
+            _running -= 1
+
+
+def decode(handle: Handle, layout: Layout, settings: Settings) -> Pixels:
     """Decode an image the fastest way that gives libheif's pixels (holding its context's lock).
 
     Grids of at least :data:`TILED_DECODE_MIN_PIXELS` whose tiling covers the whole image decode tile by
-    tile on ``threads`` threads; the rest, and every image with ``remove_stride=False`` (libheif's stride
-    is asked for), decode whole.
+    tile on ``settings.threads`` threads; the rest, and every image with ``remove_stride=False`` (libheif's
+    stride is asked for), decode whole. Threads are capped by the decode's share of the cores
+    (:func:`_core_share`); automatic codec threads go to a single picture, not to each tile of a grid.
     """
-    with handle.ctx.lock:
-        tiling = image_tiling(handle) if remove_stride else None
+    with _core_share() as share, handle.ctx.lock:
+        tiling = image_tiling(handle)
+        threads = min(settings.threads, share) if settings.threads > 0 else 0
+        if settings.codec_threads < 0:
+            codec_threads = max(1, share // max(1, threads)) if tiling is not None else share
+        else:
+            codec_threads = min(settings.codec_threads, share)
+        lib.heif_context_set_max_decoding_threads(handle.ctx.ptr, threads)
         if (
-            tiling is not None
+            settings.remove_stride
+            and tiling is not None
             and tiling.image_width * tiling.image_height >= TILED_DECODE_MIN_PIXELS
             and (tiling.image_width, tiling.image_height)
             == (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr))
         ):
-            return decode_tiles_into(handle, layout, tiling, decoder_id, max(1, threads))
+            return decode_tiles_into(handle, layout, tiling, settings.decoder_id, max(1, threads))
         try:
-            return decode_into(handle, layout, decoder_id, remove_stride)
+            return decode_into(handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads)
         except HeifError as exc:
             if exc.subcode != _INVALID_IMAGE_SIZE:
                 raise
-            cropped = _decode_oversized(handle, layout, decoder_id)
+            cropped = _decode_oversized(handle, layout, settings.decoder_id)
             if cropped is None:
                 raise
             return cropped

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import _read, options
 from ._lib import Handle
-from .decode import Pixels, decode, layout_of, pillow_image
+from .decode import Pixels, Settings, decode, layout_of, pillow_image
 from .errors import InvalidInputError
 from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
@@ -279,7 +279,8 @@ def _transposed(img: Any, orientation: int) -> Any:
 
 def _decoder(entry: _read.Entry, flags: _read.OpenFlags) -> Decoder:
     layout = layout_of(entry.mode, entry.bits)
-    return functools.partial(decode, entry.handle, layout, flags.decoder_id, flags.decode_threads, flags.remove_stride)
+    settings = Settings(flags.decoder_id, flags.decode_threads, flags.codec_threads or 0, flags.remove_stride)
+    return functools.partial(decode, entry.handle, layout, settings)
 
 
 def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
