@@ -153,16 +153,18 @@ def test_single_image_file():
 # laziness and file handles
 
 
-def test_open_does_not_decode():
+def test_open_does_not_decode(monkeypatch):
+    from heifkit import decode
+
+    decoded = []
+    original = decode.decode
+    monkeypatch.setattr(decode, "decode", lambda *args: decoded.append(args[1].mode) or original(*args))
     im = Image.open(ZPUG)
-    heif_file = im._heif_file
-    assert all(image._data is None for image in heif_file)
     assert im.size == (64, 64) and im.mode == "L"  # known without decoding
     im.seek(0)
-    assert all(image._data is None for image in heif_file)
+    assert decoded == []
     im.load()
-    assert heif_file[0]._data is not None
-    assert heif_file[1]._data is None and heif_file[2]._data is None
+    assert decoded == ["RGB"]  # frame 0 only
     im.close()
 
 

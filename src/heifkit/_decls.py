@@ -294,6 +294,12 @@ FUNCTIONS = [
 ]
 
 HELPERS = """
+struct ArrowSchema;
+struct ArrowArray;
+int hk_arrow_export(void* keep, const uint8_t* data, int64_t pixels, struct ArrowSchema** out_schema,
+    struct ArrowArray** out_array);
+void hk_arrow_schema_capsule_free(void* capsule);
+void hk_arrow_array_capsule_free(void* capsule);
 typedef struct hk_context { heif_context* ctx; ...; } hk_context;
 hk_context* hk_context_new(void);
 void hk_context_retain(hk_context* owner);

@@ -206,3 +206,126 @@ heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out
 }
 
 void hk_free(void* p) { free(p); }
+
+/* The Arrow C data interface (arrow.apache.org/docs/format/CDataInterface.html): the two structs of its
+   stable ABI, declared here because nothing heifkit installs ships arrow's header. */
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+  void (*release)(struct ArrowSchema*);
+  void* private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+  void (*release)(struct ArrowArray*);
+  void* private_data;
+};
+
+/* What an exported array owns: a reference to the Python object holding the pixels, and the structs of
+   its one child (4 uint8 samples per pixel). */
+typedef struct {
+  void* keep;
+  const void* buffers[1];
+  const void* child_buffers[2];
+  struct ArrowSchema child_schema;
+  struct ArrowSchema* child_schemas[1];
+  struct ArrowArray child_array;
+  struct ArrowArray* child_arrays[1];
+} hk_arrow_owner;
+
+static void hk_arrow_release_child_schema(struct ArrowSchema* schema) { schema->release = NULL; }
+
+static void hk_arrow_release_schema(struct ArrowSchema* schema)
+{
+  if (schema->private_data) free(schema->private_data);  /* the child schema and its pointer list */
+  schema->release = NULL;
+}
+
+static void hk_arrow_release_child_array(struct ArrowArray* array) { array->release = NULL; }
+
+/* Called by the consumer (Pillow) when it no longer needs the pixels, from any thread. */
+static void hk_arrow_release_array(struct ArrowArray* array)
+{
+  hk_arrow_owner* owner = (hk_arrow_owner*)array->private_data;
+  PyGILState_STATE state = PyGILState_Ensure();
+  Py_DECREF((PyObject*)owner->keep);
+  PyGILState_Release(state);
+  free(owner);
+  array->release = NULL;
+}
+
+typedef struct { struct ArrowSchema child; struct ArrowSchema* children[1]; } hk_schema_children;
+
+/* Describe `pixels` 4-byte pixels at `data` as an Arrow array of fixed-size lists of 4 uint8 (the layout
+   Pillow itself exports) that owns one reference to the Python object `keep` (taken by the caller).
+   Returns 0, or -1 when out of memory (then the caller still owns its reference). */
+int hk_arrow_export(void* keep, const uint8_t* data, int64_t pixels, struct ArrowSchema** out_schema,
+                    struct ArrowArray** out_array)
+{
+  struct ArrowSchema* schema = (struct ArrowSchema*)calloc(1, sizeof(struct ArrowSchema));
+  struct ArrowArray* array = (struct ArrowArray*)calloc(1, sizeof(struct ArrowArray));
+  hk_arrow_owner* owner = (hk_arrow_owner*)calloc(1, sizeof(hk_arrow_owner));
+  hk_schema_children* kids = (hk_schema_children*)calloc(1, sizeof(hk_schema_children));
+  if (!schema || !array || !owner || !kids) { free(schema); free(array); free(owner); free(kids); return -1; }
+  kids->child.format = "C";
+  kids->child.name = "";
+  kids->child.release = hk_arrow_release_child_schema;
+  kids->children[0] = &kids->child;
+  schema->format = "+w:4";
+  schema->name = "";
+  schema->n_children = 1;
+  schema->children = kids->children;
+  schema->release = hk_arrow_release_schema;
+  schema->private_data = kids;
+
+  owner->keep = keep;
+  owner->buffers[0] = NULL;  /* no validity bitmap: no nulls */
+  owner->child_buffers[0] = NULL;
+  owner->child_buffers[1] = data;
+  owner->child_array.length = pixels * 4;
+  owner->child_array.n_buffers = 2;
+  owner->child_array.buffers = owner->child_buffers;
+  owner->child_array.release = hk_arrow_release_child_array;
+  owner->child_arrays[0] = &owner->child_array;
+  array->length = pixels;
+  array->n_buffers = 1;
+  array->buffers = owner->buffers;
+  array->n_children = 1;
+  array->children = owner->child_arrays;
+  array->release = hk_arrow_release_array;
+  array->private_data = owner;
+  *out_schema = schema;
+  *out_array = array;
+  return 0;
+}
+
+/* PyCapsule destructors (called by Python with the GIL; the argument is the capsule): release what the
+   consumer did not take, then free the struct. */
+void hk_arrow_schema_capsule_free(void* capsule)
+{
+  struct ArrowSchema* schema = (struct ArrowSchema*)PyCapsule_GetPointer((PyObject*)capsule, "arrow_schema");
+  if (!schema) { PyErr_Clear(); return; }
+  if (schema->release) schema->release(schema);
+  free(schema);
+}
+
+void hk_arrow_array_capsule_free(void* capsule)
+{
+  struct ArrowArray* array = (struct ArrowArray*)PyCapsule_GetPointer((PyObject*)capsule, "arrow_array");
+  if (!array) { PyErr_Clear(); return; }
+  if (array->release) array->release(array);
+  free(array);
+}

@@ -8,6 +8,7 @@ copy. Pillow maps the result without another copy for ``L``, ``RGBA`` and ``I;16
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from . import _arrow
 from ._lib import Handle, check, ffi, lib, owned
 from ._oversized import open_patched
 from .errors import DecoderError, HeifError, InvalidInputError
@@ -64,10 +66,14 @@ class Pixels(NamedTuple):
     buffer: Any
 
 
-def layout_of(mode: str, bits: int) -> Layout:
-    """How to decode an image stored with ``bits`` bits per sample to ``mode`` (a :func:`decoded_mode`)."""
+def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
+    """How to decode an image stored with ``bits`` bits per sample to ``mode`` (a :func:`decoded_mode`).
+
+    ``padded``: 8-bit ``RGB`` as 4 bytes per pixel (the 4th is 255), the layout Pillow keeps RGB in.
+    """
     info = mode_of(mode)
     wide = info.bits > 8
+    four = info.alpha or (padded and info.color and not wide)
     if not info.color:
         colorspace, chroma = lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome
     else:
@@ -75,12 +81,12 @@ def layout_of(mode: str, bits: int) -> Layout:
         if wide:
             chroma = lib.heif_chroma_interleaved_RRGGBBAA_LE if info.alpha else lib.heif_chroma_interleaved_RRGGBB_LE
         else:
-            chroma = lib.heif_chroma_interleaved_RGBA if info.alpha else lib.heif_chroma_interleaved_RGB
+            chroma = lib.heif_chroma_interleaved_RGBA if four else lib.heif_chroma_interleaved_RGB
     return Layout(
         mode,
         int(colorspace),
         int(chroma),
-        info.channels,
+        4 if four and info.color and not wide else info.channels,
         info.sample_bytes,
         to_8bit=bits > 8 and not wide,
         shift_to_16=wide and info.bits == 16,
@@ -314,6 +320,16 @@ def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str) -> Pixels
         width, height, layout.channels, layout.bytes_per_sample, 0, 0,
     )  # fmt: skip
     return Pixels(width, height, stride, dst)
+
+
+def decode_to_pillow(handle: Handle, mode: str, bits: int, settings: Settings) -> Any:
+    """Decode an 8-bit ``RGB`` image straight into a Pillow image that maps the decoded pixels (no copy), or
+    None when this Pillow cannot map them (older than 11.2.1) or the mode is another one."""
+    if mode != "RGB" or not _arrow.SUPPORTED:
+        return None
+    layout = layout_of(mode, bits, padded=True)
+    pixels = decode(handle, layout, dataclasses.replace(settings, remove_stride=True))
+    return _arrow.pillow_from_4byte_pixels(mode, (pixels.width, pixels.height), pixels.buffer)
 
 
 def pillow_image(mode: str, size: tuple[int, int], data: Any, stride: int) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import _read, options
 from ._lib import Handle
-from .decode import Pixels, Settings, decode, layout_of, pillow_image
+from .decode import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
 from .errors import InvalidInputError
 from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
@@ -40,13 +40,22 @@ class _BaseImage:
     """Pixels with a mode and size, decoded lazily by ``decoder`` or given as bytes."""
 
     def __init__(
-        self, size: tuple[int, int], mode: str, data: Any = None, stride: int = 0, decoder: Decoder | None = None
+        self,
+        size: tuple[int, int],
+        mode: str,
+        data: Any = None,
+        stride: int = 0,
+        decoder: Decoder | None = None,
+        pillow_decoder: Callable[[], Any] | None = None,
     ) -> None:
         self.size = size
         self.mode = mode
         self._data = data
         self._stride = stride
         self._decoder = decoder
+        # Decodes straight into a Pillow image without a copy (or returns None): used while the pixels are
+        # not decoded yet, so ``data`` keeps pillow_heif's layout and Pillow gets its own 4-byte one.
+        self._pillow_decoder = pillow_decoder
         self._decoded = False  # True once _data is a buffer decoded by libheif (handed out read-only)
         self._load_lock = threading.Lock()
 
@@ -106,6 +115,10 @@ class _BaseImage:
         return {"shape": shape, "typestr": info.typestr, "version": 3, "data": self.data}
 
     def _pillow(self) -> Any:
+        if self._data is None and self._pillow_decoder is not None:
+            img = self._pillow_decoder()
+            if img is not None:
+                return img
         self.load()
         return pillow_image(self.mode, self.size, self._data, self._stride)
 
@@ -131,8 +144,9 @@ class _SubImage(_BaseImage):
         info: dict[str, Any],
         decoder: Decoder | None = None,
         transforms: tuple[tuple[Any, ...], ...] = (),
+        pillow_decoder: Callable[[], Any] | None = None,
     ) -> None:
-        super().__init__(size, mode, decoder=decoder)
+        super().__init__(size, mode, decoder=decoder, pillow_decoder=pillow_decoder)
         self.info = info
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
 
@@ -190,8 +204,9 @@ class HeifImage(_BaseImage):
         handle: Handle | None = None,
         flags: _read.OpenFlags | None = None,
         transforms: tuple[tuple[Any, ...], ...] = (),
+        pillow_decoder: Callable[[], Any] | None = None,
     ) -> None:
-        super().__init__(size, mode, data, stride, decoder)
+        super().__init__(size, mode, data, stride, decoder, pillow_decoder)
         self.info = info
         # True when the EXIF/XMP orientation has not been applied to the pixels (images made from bytes
         # or Pillow images); decoded images are already upright (libheif applied irot/imir).
@@ -229,14 +244,16 @@ class HeifImage(_BaseImage):
         if self._handle is None or self._flags is None or not -count <= index < count:
             raise IndexError(f"invalid thumbnail index: {index}")
         entry = _read.thumbnail(self._handle, index % count, self._flags)
-        return HeifThumbnail(entry.size, entry.mode, entry.info, _decoder(entry, self._flags), entry.transforms)
+        decoder, pillow_decoder = _decoders(entry, self._flags)
+        return HeifThumbnail(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
         """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
         if self._handle is None or self._flags is None:
             raise InvalidInputError("Usage error: Non-existing item ID referenced")
         entry = _read.aux_image(self._handle, aux_id, self._flags)
-        return HeifAuxImage(entry.size, entry.mode, decoder=_decoder(entry, self._flags))
+        decoder, pillow_decoder = _decoders(entry, self._flags)
+        return HeifAuxImage(entry.size, entry.mode, decoder=decoder, pillow_decoder=pillow_decoder)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"pixels": self._pixel_state(), "info": self.info, "pending_orientation": self.pending_orientation}
@@ -277,20 +294,26 @@ def _transposed(img: Any, orientation: int) -> Any:
 # --- constructors -----------------------------------------------------------------------------------
 
 
-def _decoder(entry: _read.Entry, flags: _read.OpenFlags) -> Decoder:
-    layout = layout_of(entry.mode, entry.bits)
+def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Decoder, Callable[[], Any]]:
+    """The decoder of an entry's pixels, and the one that decodes them straight into a Pillow image."""
     settings = Settings(flags.decoder_id, flags.decode_threads, flags.codec_threads or 0, flags.remove_stride)
-    return functools.partial(decode, entry.handle, layout, settings)
+    return (
+        functools.partial(decode, entry.handle, layout_of(entry.mode, entry.bits), settings),
+        functools.partial(decode_to_pillow, entry.handle, entry.mode, entry.bits, settings),
+    )
 
 
 def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
     """The lazily decoded image of a file's top-level image, with its depth images in ``info``."""
-    entry.info["depth_images"] = [
-        HeifDepthImage(depth.size, depth.mode, depth.info, _decoder(depth, flags)) for depth in entry.depth
-    ]
+    depth_images = []
+    for depth in entry.depth:
+        decoder, pillow_decoder = _decoders(depth, flags)
+        depth_images.append(HeifDepthImage(depth.size, depth.mode, depth.info, decoder, pillow_decoder=pillow_decoder))
+    entry.info["depth_images"] = depth_images
+    decoder, pillow_decoder = _decoders(entry, flags)
     return HeifImage(
-        entry.size, entry.mode, entry.info, decoder=_decoder(entry, flags), handle=entry.handle, flags=flags,
-        transforms=entry.transforms,
+        entry.size, entry.mode, entry.info, decoder=decoder, handle=entry.handle, flags=flags,
+        transforms=entry.transforms, pillow_decoder=pillow_decoder,
     )  # fmt: skip
 
 

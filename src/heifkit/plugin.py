@@ -19,7 +19,6 @@ from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 from . import _write, options
 from ._read import sniff
 from .codecs import libheif_info
-from .decode import pillow_image
 from .errors import HeifError
 from .heif import HeifFile, check_pillow_size, frame_of
 from .image import HeifImage, HeifThumbnail, image_from_pillow
@@ -126,14 +125,13 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         if self._heif_file is not None and self._loaded_frame != self._frame:
             frame: Any = self._draft or self._heif_file[self._frame]
             try:
-                frame.load()
+                img = frame._pillow()  # RGB: decoded straight into Pillow's 4-byte layout, not copied
             except (EOFError, ValueError, HeifError):
                 if not ImageFile.LOAD_TRUNCATED_IMAGES:
                     raise
                 self.im = Image.core.fill(self._mode, self._size, 0)
             else:
-                self._size = frame.size
-                img = pillow_image(frame.mode, frame.size, frame._data, frame._stride)
+                self._size = img.size
                 self.im = img.im
                 self.readonly = img.readonly
             self._loaded_frame = self._frame
