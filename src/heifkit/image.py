@@ -169,15 +169,33 @@ class _SubImage(_BaseImage):
 
 
 class HeifDepthImage(_SubImage):
-    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values)."""
+    """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values).
+
+    Attributes:
+        size: (width, height).
+        mode: ``L``, or ``I;16`` (``I;10``/``I;12`` with ``hdr_to_16bit=False``) for deeper maps.
+        info: ``metadata``, a dict describing how the values map to depth (``representation_type``, one of
+            :class:`~heifkit.HeifDepthRepresentationType`, ``z_near``, ``z_far``, ``d_min``, ``d_max``...).
+    """
 
 
 class HeifThumbnail(_SubImage):
-    """An embedded thumbnail of a :class:`HeifImage` (``info``: ``bit_depth``, ``chroma``, colour profile)."""
+    """An embedded thumbnail of a :class:`HeifImage`, from :meth:`HeifImage.get_thumbnail`.
+
+    Attributes:
+        size: (width, height).
+        mode: the mode it decodes to (the same rules as for its image).
+        info: ``bit_depth``, ``chroma`` and the colour profile (``icc_profile`` or ``nclx_profile``) when it has one.
+    """
 
 
 class HeifAuxImage(_BaseImage):
-    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``; no ``info``."""
+    """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``; no ``info``.
+
+    Attributes:
+        size: (width, height).
+        mode: ``L`` or ``I;16`` for grey images, ``RGB`` (``RGB;16`` with ``convert_hdr_to_8bit=False``) for colour.
+    """
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
@@ -190,7 +208,17 @@ class HeifAuxImage(_BaseImage):
 
 
 class HeifImage(_BaseImage):
-    """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`."""
+    """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`.
+
+    Images read from a file decode on first access to ``data``, ``stride``, ``__array_interface__`` or
+    :meth:`to_pillow`.
+
+    Attributes:
+        size: (width, height), after the rotation, mirroring and crop libheif applies.
+        mode: how ``data`` is laid out (see the "Image modes" page): ``RGB``, ``RGBA``, ``L``, ``I;16``, ...
+        info: the image's properties and metadata (``primary``, ``bit_depth``, ``exif``, ``xmp``,
+            ``thumbnails``, ``depth_images``, colour profile, ...). Saving takes its values as defaults.
+    """
 
     def __init__(
         self,
@@ -226,7 +254,8 @@ class HeifImage(_BaseImage):
         )
 
     def to_pillow(self) -> Any:
-        """A Pillow image with a copy of ``info``; EXIF/XMP orientation reset (see ``metadata``)."""
+        """A Pillow image with a copy of ``info``, its EXIF/XMP orientation reset to 1 (the old value in
+        ``info["original_orientation"]``): the pixels are upright already."""
         img = self._pillow()
         img.info = self.info.copy()
         img.info["original_orientation"] = set_orientation(img.info)

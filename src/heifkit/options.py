@@ -28,7 +28,7 @@ AUX_IMAGES: bool = True
 """List auxiliary images in ``info["aux"]`` when reading. ``False`` leaves the key out."""
 
 QUALITY: int | None = None
-"""Default encoding quality: ``None`` (encoder default), ``-1`` (lossless) or ``0..100``."""
+"""Default encoding quality, ``None`` (encoder default), ``-1`` (lossless) or ``0..100``."""
 
 SAVE_HDR_TO_12_BIT: bool = False
 """Write 16-bit input as 12-bit instead of 10-bit."""
