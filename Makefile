@@ -16,8 +16,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 # Non-editable install, as users get it; the build deps are installed first so the build is not isolated.
+# build/ is removed first: setuptools copies what it finds there into the package, so a module that was
+# deleted or renamed in the sources would otherwise come back from an earlier build.
 install: venv
 	$(BIN)/python -m pip install --quiet $(BUILD_DEPS)
+	rm -rf build
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps --force-reinstall .
 
 demo: install
