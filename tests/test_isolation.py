@@ -9,6 +9,8 @@ Each case runs in a fresh child process:
 (c) another libheif preloaded with RTLD_GLOBAL before heifkit is imported: pillow_heif's bundled copy
     (also 1.23.6, but without an AV1 decoder, so the AVIF file tells the two apart) and Debian's
     ``libheif.so.1`` (1.15) when installed: heifkit still reports 1.23.6 and decodes bit-identically.
+    Debian's libheif also brings Debian's ``libdav1d.so.6`` into the global scope, which heifkit's dav1d
+    (Pillow's libavif) must not call into.
 
 Children also report which ``libheif`` files are mapped (``/proc/self/maps``), for the failure messages.
 """

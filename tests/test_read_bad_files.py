@@ -4,7 +4,9 @@ Each file runs in its own child process (memory capped at 4 GiB with RLIMIT_AS, 
 opens it with heifkit and decodes every top-level image, then does the same with pillow_heif. The child
 must exit normally: no signal, no hang. heifkit must raise a ``heifkit.HeifError`` that is also an
 instance of the built-in class pillow_heif raises for the same file (contract §3.8), at the same step
-(open or the same image's decode), with libheif's message unchanged.
+(open or the same image's decode), with libheif's message unchanged. That comparison uses libheif's aom
+for AV1, like the oracle; the same file is also read with the default decoders, which must refuse it
+the same way or, for a damaged frame dav1d conceals, decode it.
 
 Two kinds of files cannot be compared that way, and there heifkit must follow the documented mapping
 of DESIGN §5 / ``heifkit.errors`` from libheif's error code instead, with that code confirmed by the
@@ -16,6 +18,8 @@ ctypes oracle (plain libheif, no heifkit):
   create an image handle; pillow_heif silently skips such images and returns an empty HeifFile, while
   heifkit reports libheif's "Unsupported feature" error.
 
+The comparison child keeps dav1d out (``HEIFKIT_DAV1D=0``): heifkit registers dav1d into the libheif
+the oracle shares. A second child reads the file with the default decoders (dav1d for AV1 when found).
 The children run two at a time in the background, started by a module fixture, one pytest item each.
 """
 
@@ -77,6 +81,8 @@ def attempt(lib, module, base=None):
 import heifkit
 ours = attempt("heifkit", heifkit, heifkit.HeifError)
 print(json.dumps(ours), flush=True)
+if len(sys.argv) > 3:  # the run with the default decoders: heifkit only
+    sys.exit(0)
 
 import pillow_heif
 print(json.dumps(attempt("pillow_heif", pillow_heif)), flush=True)
@@ -98,15 +104,20 @@ print(json.dumps(result), flush=True)
 
 
 def run_child(name: str) -> dict[str, Any]:
-    try:
-        proc = subproc.run_python(CHILD, [str(CORPUS / name), ",".join(BUILTIN_NAMES)], timeout=TIMEOUT, limit=True)
-    except subprocess.TimeoutExpired as exc:
-        return {"error": f"child hung: no exit within {TIMEOUT} s", "stdout": str(exc.stdout)}
-    out: dict[str, Any] = {"returncode": proc.returncode, "stderr": proc.stderr[-2000:]}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            out[record["lib"]] = record
+    """The comparison run (AV1 with aom, as the oracle in the same process decodes), then heifkit as installed."""
+    args = [str(CORPUS / name), ",".join(BUILTIN_NAMES)]
+    out: dict[str, Any] = {}
+    for key, extra, env in (("", [], subproc.child_env(HEIFKIT_DAV1D="0")), ("default ", ["default"], None)):
+        try:
+            proc = subproc.run_python(CHILD, args + extra, timeout=TIMEOUT, env=env, limit=True)
+        except subprocess.TimeoutExpired as exc:
+            return {"error": f"{key}child hung: no exit within {TIMEOUT} s", "stdout": str(exc.stdout)}
+        if proc.returncode != 0:
+            return {"error": f"{key}child died (rc {proc.returncode}): {proc.stderr[-2000:]}"}
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                out[key.replace(" ", "_") + record["lib"]] = record
     return out
 
 
@@ -145,12 +156,29 @@ def _no_av1_decoder(record: dict[str, Any]) -> bool:
     return not record["ok"] and "has not been built in: AV1" in record["message"]
 
 
+def check_default_decoders(name: str, default: dict[str, Any], aom: dict[str, Any]) -> None:
+    """With dav1d in place of aom, a refused file is refused the same way, or only its frames decode.
+
+    dav1d conceals some damage that aom reports as a corrupt frame (libavif's poc_b_506387278 decodes
+    to a flat picture). Whether a file's container is refused cannot depend on the AV1 decoder, so a
+    file aom refuses at open must be refused at open; one refused at a decode may decode.
+    """
+    if default["ok"]:
+        assert aom["ok"] or aom["stage"].startswith("decode["), (
+            f"{name}: refused at {aom['stage']} with aom ({aom['message']!r}) but opened with the default decoders"
+        )
+        return
+    assert default["heif_error"] and default["message"], f"{name}: default decoders: {default}"
+    if not aom["ok"] and aom["stage"] == "open":
+        assert default == aom, f"{name}: refused at open differently: {default} with dav1d, {aom} with aom"
+
+
 @pytest.mark.parametrize("name", FILES, ids=FILES)
 def test_refused_file(name: str, children: dict[str, Future[dict[str, Any]]]) -> None:
     result = children[name].result()
-    assert "error" not in result, f"{name}: {result}"
-    assert result["returncode"] == 0, f"{name}: child died (rc {result['returncode']}): {result['stderr']}"
+    assert "error" not in result, f"{name}: {result['error']}"
     ours, theirs, libheif = result["heifkit"], result["pillow_heif"], result["oracle"]
+    check_default_decoders(name, result["default_heifkit"], ours)
     assert not ours["ok"], f"{name}: heifkit decoded all {ours['images']} images of a file libheif refuses"
     got = (
         f"heifkit raised {ours['cls']} at {ours['stage']}: {ours['message']!r} (code {ours['code']}/{ours['subcode']})"

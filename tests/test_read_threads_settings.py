@@ -10,7 +10,7 @@ import pytest
 
 import heifkit
 from conftest import CORPUS, PUG, ZPUG
-from heifkit import decode, options
+from heifkit import _dav1d, decode, options
 
 SINGLE = CORPUS / "libheif_example.heic"  # 1280x854, one coded picture
 AVIF = CORPUS / "libheif_example.avif"
@@ -30,22 +30,23 @@ def _codec_threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return seen
 
 
-def test_hevc_gets_the_cores_and_av1_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_libde265_and_dav1d_get_the_cores_and_aom_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _codec_threads_used(monkeypatch)
     cores = decode._cores()
     heifkit.open_heif(SINGLE).data  # noqa: B018
-    heifkit.open_heif(AVIF).data  # noqa: B018
-    assert seen == [cores, 1]
+    heifkit.open_heif(AVIF).data  # noqa: B018  (dav1d where heifkit found it, else aom)
+    heifkit.open_heif(AVIF, decoder_id="aom").data  # noqa: B018
+    assert seen == [cores, cores if _dav1d.library() else 1, 1]
 
 
 def test_per_call_and_option_override(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _codec_threads_used(monkeypatch)
     heifkit.open_heif(SINGLE, codec_threads=1).data  # noqa: B018
     heifkit.open_heif(AVIF, codec_threads=0).data  # noqa: B018  (0: the codec's own default)
-    options.CODEC_THREADS = {"HEIF": 0, "AVIF": None}
+    options.CODEC_THREADS = {"HEIF": 0, "AVIF": 2}
     heifkit.open_heif(SINGLE).data  # noqa: B018
     heifkit.open_heif(AVIF).data  # noqa: B018
-    assert seen == [1, 0, 0, decode._cores()]
+    assert seen == [1, 0, 0, min(2, decode._cores())]
 
 
 def test_grid_tiles_do_not_multiply_codec_threads(monkeypatch: pytest.MonkeyPatch) -> None:

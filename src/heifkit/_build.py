@@ -24,6 +24,9 @@ assert _spec is not None and _spec.loader is not None
 _decls = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_decls)
 
+C_SOURCES = ["_helpers.c", "_dav1d.c"]
+"""Our C code, compiled into the extension after the libheif headers and function pointers."""
+
 _PROTOTYPE = re.compile(r"^(?P<ret>.+?)\b(?P<name>heif_\w+)\s*\((?P<args>.*)\)\s*;$", re.S)
 
 
@@ -51,14 +54,15 @@ def _include_dirs() -> list[str]:
 
 def build_ffi() -> FFI:
     """The cffi builder for ``heifkit._native``."""
+    headers_needed = "#include <errno.h>\n#include <stddef.h>\n#include <stdint.h>\n"
     pointer_decls, bind_body = _pointer_table(_decls.FUNCTIONS + _decls.HELPER_FUNCTIONS)
-    helpers = (HERE / "_helpers.c").read_text().replace("HK_BIND_BODY", bind_body)
+    helpers = "".join((HERE / name).read_text() for name in C_SOURCES).replace("HK_BIND_BODY", bind_body)
     headers = "".join(f"#include <libheif/{name}>\n" for name in _decls.HEADERS)
     ffibuilder = FFI()
     ffibuilder.cdef(_decls.TYPES + "\n".join(_decls.FUNCTIONS) + _decls.HELPERS)
     ffibuilder.set_source(
         "heifkit._native",
-        headers + pointer_decls + "\n" + helpers,
+        headers_needed + headers + pointer_decls + "\n" + helpers,
         include_dirs=_include_dirs(),
         libraries=["dl"] if sys.platform.startswith("linux") else [],
         extra_compile_args=["-O2", "-std=gnu11"],

@@ -16,9 +16,13 @@ HEADERS = [
     "heif_security.h",
     "heif_aux_images.h",
     "heif_entity_groups.h",
+    "heif_plugin.h",
 ]
 
 HELPER_FUNCTIONS = [
+    "heif_error heif_register_decoder_plugin(const heif_decoder_plugin*);",
+    "heif_error heif_image_add_plane_safe(heif_image* image, heif_channel channel, int width, int height,"
+    " int bit_depth, const heif_security_limits* limits);",
     "heif_context* heif_context_alloc(void);",
     "void heif_context_free(heif_context*);",
     "heif_error heif_context_write(heif_context*, heif_writer* writer, void* userdata);",
@@ -294,6 +298,8 @@ FUNCTIONS = [
 ]
 
 HELPERS = """
+int hk_dav1d_bind(const char* path, char* errbuf, size_t errlen);
+heif_error hk_dav1d_register(void);
 struct ArrowSchema;
 struct ArrowArray;
 int hk_arrow_export(void* keep, const uint8_t* data, int64_t pixels, struct ArrowSchema** out_schema,

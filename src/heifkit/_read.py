@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import IO, Any, Union
 
-from . import options
+from . import _dav1d, options
 from ._lib import Context, Handle, check, ffi, lib, string
 from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
@@ -68,11 +68,6 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
     )
-
-
-def _auto_codec_threads(value: int | None) -> int:
-    """The codec threads setting: -1 (automatic: the decode's share of the cores) for None."""
-    return -1 if value is None else value
 
 
 def _codec_threads(value: Any) -> int | None:
@@ -213,8 +208,11 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
     key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
-    if flags.codec_threads is None:
-        flags = dataclasses.replace(flags, codec_threads=_auto_codec_threads(options.CODEC_THREADS.get(key)))
+    codec_threads = options.CODEC_THREADS.get(key) if flags.codec_threads is None else flags.codec_threads
+    if codec_threads is None:
+        aom = flags.decoder_id == "aom" or (key == "AVIF" and not flags.decoder_id and _dav1d.library() is None)
+        codec_threads = 1 if aom else -1  # -1: the decode's share of the cores (decode.decode)
+    flags = dataclasses.replace(flags, codec_threads=codec_threads)
     n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
     if n <= 0:
         raise InvalidInputError("Invalid input: the file has no images")

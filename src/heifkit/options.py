@@ -12,11 +12,11 @@ DECODE_THREADS: int = 4
 Decodes running at the same time share the machine's cores: each uses at most ``cores // running`` threads
 (at least one), so one big file gets every core and many files decoded in parallel do not oversubscribe."""
 
-CODEC_THREADS: dict[str, int | None] = {"HEIF": None, "AVIF": 1}
+CODEC_THREADS: dict[str, int | None] = {"HEIF": None, "AVIF": None}
 """Threads the codec itself uses to decode one picture, per format (``open_heif(..., codec_threads=)`` per
-file). ``None``: as many as the decode's share of the cores (libde265 decodes HEVC wavefronts in parallel:
-0.55x the time of one thread for a 12 MP photo on 2 cores). AV1 gets 1: aom is 2x slower with more (measured
-on 2 cores, libheif 1.23.6); 0 leaves it to the codec's default."""
+file); 0 leaves it to the codec's default. ``None`` is automatic: as many as the decode's share of the cores
+for libde265 (HEVC wavefronts in parallel: 0.55x the time of one thread for a 12 MP photo on 2 cores) and
+dav1d (0.63x), one for aom (2x slower with more; measured on 2 cores with libheif 1.23.6)."""
 
 THUMBNAILS: bool = True
 """List thumbnails in ``info["thumbnails"]`` when reading. ``False`` gives ``[]``."""
