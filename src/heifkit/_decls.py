@@ -5,7 +5,8 @@ so that cffi takes them from the real headers at build time. ``FUNCTIONS`` lists
 we call: ``_build.py`` turns each into a function pointer resolved with ``dlsym`` from the libheif that
 ``_lib.py`` loads by absolute path, so the extension never links against whatever ``libheif.so.1`` the
 loader would find first. ``HELPER_FUNCTIONS`` are libheif functions only our C code calls (bound the
-same way, not exposed to Python). ``HELPERS`` declares our own C helpers (defined in ``_helpers.c``).
+same way, not exposed to Python). ``HELPERS`` declares our own C helpers (defined in ``_helpers.c``)
+and the Python functions C calls back (``extern "Python"``, defined in ``_reader.py``).
 ``HEADERS`` are the libheif headers the extension is compiled against.
 """
 
@@ -76,6 +77,11 @@ typedef struct heif_encoder heif_encoder;
 typedef struct heif_encoder_descriptor heif_encoder_descriptor;
 typedef struct heif_decoder_descriptor heif_decoder_descriptor;
 typedef struct heif_reading_options heif_reading_options;
+typedef enum heif_reader_grow_status { heif_reader_grow_status_size_reached, heif_reader_grow_status_timeout,
+    heif_reader_grow_status_size_beyond_eof, heif_reader_grow_status_error, ... } heif_reader_grow_status;
+typedef struct heif_reader { int reader_api_version; int64_t (*get_position)(void* userdata);
+    int (*read)(void* data, size_t size, void* userdata); int (*seek)(int64_t position, void* userdata);
+    heif_reader_grow_status (*wait_for_file_size)(int64_t target_size, void* userdata); ...; } heif_reader;
 typedef struct heif_init_params heif_init_params;
 typedef struct heif_plugin_info heif_plugin_info;
 typedef struct heif_camera_extrinsic_matrix heif_camera_extrinsic_matrix;
@@ -150,6 +156,8 @@ FUNCTIONS = [
     "heif_error heif_has_compatible_filetype(const uint8_t* data, int len);",
     "heif_error heif_context_set_security_limits(heif_context*, const heif_security_limits*);",
     "heif_error heif_context_read_from_file(heif_context*, const char* filename, const heif_reading_options*);",
+    "heif_error heif_context_read_from_reader(heif_context*, const heif_reader* reader, void* userdata,"
+    " const heif_reading_options*);",
     "heif_error heif_context_read_from_memory_without_copy(heif_context*, const void* mem, size_t size,"
     " const heif_reading_options*);",
     "void heif_context_set_max_decoding_threads(heif_context* ctx, int max_threads);",
@@ -298,6 +306,10 @@ FUNCTIONS = [
 ]
 
 HELPERS = """
+extern "Python" int64_t hk_reader_get_position(void* userdata);
+extern "Python" int hk_reader_read(void* data, size_t size, void* userdata);
+extern "Python" int hk_reader_seek(int64_t position, void* userdata);
+extern "Python" heif_reader_grow_status hk_reader_wait_for_file_size(int64_t target_size, void* userdata);
 int hk_dav1d_bind(const char* path, char* errbuf, size_t errlen);
 heif_error hk_dav1d_register(void);
 struct ArrowSchema;

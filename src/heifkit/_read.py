@@ -1,4 +1,4 @@
-"""Reading a file: input (path, bytes, stream) -> libheif context -> each image's handle, mode and ``info``.
+"""Reading a file: libheif context (``_input``) -> each image's handle, mode and ``info``.
 
 Nothing is decoded here. :func:`read_file` gives one :class:`Entry` per top-level image, with its depth
 images; :func:`thumbnail` and :func:`aux_image` give entries for an image's thumbnails and auxiliary
@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
-import os
 from dataclasses import dataclass, field
-from typing import IO, Any, Union
+from typing import Any
 
 from . import _dav1d, options
+from ._input import open_context
 from ._lib import Context, Handle, check, ffi, lib, string
+from ._reader import StreamSource
 from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
 
-__all__ = ["FileLike", "OpenFlags", "Entry", "open_flags", "peek", "sniff", "read_file", "thumbnail", "aux_image"]
-
-FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
-
-LAZY_READ_THRESHOLD = 16 * 1024 * 1024
-"""Files up to this size are read into memory at once; bigger ones are read by libheif as needed."""
-
-FTYP_PEEK = 4096
-"""Bytes of a file's start given to libheif to recognise its type (the whole ``ftyp`` box, as a rule)."""
-
-_TEXT_MODE = "fp is a text stream: open the file in binary mode ('rb')"
+__all__ = ["OpenFlags", "Entry", "open_flags", "read_file", "thumbnail", "aux_image"]
 
 
 @dataclass(frozen=True)
@@ -91,120 +81,26 @@ class Entry:
     transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transformations`
 
 
-# --- input --------------------------------------------------------------------------------------------
-
-
-def peek(fp: Any, length: int) -> bytes:
-    """The first ``length`` bytes of a path or bytes-like object, or of a file object from its current
-    position (restored afterwards, as pillow_heif's ``is_supported`` does)."""
-    if isinstance(fp, (str, os.PathLike)):
-        with open(fp, "rb") as f:
-            return f.read(length)
-    if isinstance(fp, (bytes, bytearray, memoryview)):
-        return bytes(memoryview(fp).cast("B")[:length])
-    if isinstance(fp, io.TextIOBase):
-        raise TypeError(_TEXT_MODE)
-    pos = fp.tell()
-    try:
-        data = fp.read(length)
-    finally:
-        fp.seek(pos)
-    if isinstance(data, str):
-        raise TypeError(_TEXT_MODE)
-    return bytes(data)
-
-
-def sniff(header: bytes) -> tuple[bool, str]:
-    """Ask libheif about a file's first bytes: (libheif reads this file type, its MIME type).
-
-    libheif knows every brand it reads (``mif3`` "mini" files included) better than a table of ours. The
-    MIME type is libheif's (``image/heic``, ``image/avif``, ``image/heif-sequence``...); a HEIF file whose
-    codec libheif names no type for (JPEG, VVC) is ``image/heif``. Not HEIF: ``(False, "")``.
-    """
-    if len(header) < 12 or header[4:8] != b"ftyp":
-        return False, ""
-    mime = string(lib.heif_get_file_mime_type(header, len(header)))
-    if mime in ("image/jpeg", "image/png"):
-        return False, ""
-    known = (
-        bool(mime)
-        or lib.heif_check_filetype(header, len(header)) == lib.heif_filetype_yes_supported
-        or lib.heif_has_compatible_filetype(header, len(header)).code == 0
-    )
-    return known, (mime or "image/heif") if known else ""
-
-
-def _read_input(fp: Any) -> Any:
-    """The bytes to parse from memory, or None for a big file that libheif should read lazily by path."""
-    if isinstance(fp, (str, os.PathLike)):
-        with open(fp, "rb") as f:  # clear FileNotFoundError/IsADirectoryError before libheif sees it
-            if os.fstat(f.fileno()).st_size > LAZY_READ_THRESHOLD:
-                return None
-            return f.read()  # one read beats libheif's many small ones for typical photos
-    if isinstance(fp, bytes) or (isinstance(fp, memoryview) and isinstance(fp.obj, bytes)):
-        return fp  # immutable: libheif reads it without a copy
-    if isinstance(fp, (bytearray, memoryview)):
-        return bytes(fp)  # a private copy: the caller may change its buffer before pixels are decoded
-    if hasattr(fp, "read"):
-        return _read_stream(fp)
-    raise TypeError("fp must be a path, a bytes-like object or a binary file object")
-
-
-def _read_stream(fp: Any) -> bytes:
-    """All of a binary stream: from offset 0 and left at 0 when it can seek (as Pillow's ``Image.open`` and
-    pillow_heif read), from where it is when it can't (pipes, sockets)."""
-    if isinstance(fp, io.TextIOBase):
-        raise TypeError(_TEXT_MODE)
-    seekable = _rewind(fp)
-    data = fp.read()
-    if isinstance(data, str):
-        raise TypeError(_TEXT_MODE)
-    if seekable:
-        fp.seek(0)
-    return data if isinstance(data, bytes) else bytes(data)
-
-
-def _rewind(fp: Any) -> bool:
-    """Seek ``fp`` to its start; False for a stream that cannot seek."""
-    seekable = getattr(fp, "seekable", None)
-    if seekable is not None and not seekable():
-        return False
-    try:
-        fp.seek(0)
-    except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
-        return False
-    return True
-
-
-def _open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
-    ctx = Context()
-    if flags.disable_security_limits:
-        check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
-    data = _read_input(fp)
-    if data is None:
-        # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
-        header = peek(fp, FTYP_PEEK)
-        ctx.source = os.fspath(fp)
-        check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(ctx.source), ffi.NULL))
-    else:
-        header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
-        buf = ffi.from_buffer(data)
-        ctx.source = data
-        ctx.borrow(buf)
-        check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
-    return ctx, sniff(header)[1]
-
-
 # --- the file ----------------------------------------------------------------------------------------
 
 
-def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
+def read_file(fp: Any, flags: OpenFlags, lazy_stream: bool = False) -> tuple[str, OpenFlags, list[Entry]]:
     """Parse ``fp``: its MIME type, the flags with the decoder chosen, and an entry per top-level image.
 
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
-    out, as heif-info and pillow_heif do; the file fails only when no image opens.
+    out, as heif-info and pillow_heif do; the file fails only when no image opens. ``lazy_stream``: a
+    seekable stream is read only as far as opening needs, the rest at the first decode (``_reader``); the
+    caller must keep it open until then.
     """
-    ctx, mimetype = _open_context(fp, flags)
+    ctx, mimetype = open_context(fp, flags.disable_security_limits, lazy_stream)
+    try:
+        return _read_entries(ctx, mimetype, flags)
+    finally:
+        if isinstance(ctx.source, StreamSource):
+            ctx.source.opened()
+
+
+def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
     key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from . import _arrow
 from ._lib import Handle, check, ffi, lib, owned
 from ._oversized import open_patched
+from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 
@@ -122,6 +123,15 @@ def _plane(image: Any, layout: Layout) -> tuple[Any, int, int, int, int]:
     return ptr, int(stride[0]), width, height, bits
 
 
+def _check_read(err: Any, handle: Handle) -> None:
+    """``check`` a decode's error; when reading a stream failed under it, raise what the stream raised."""
+    source = handle.ctx.source
+    error = source.take_error() if isinstance(source, StreamSource) else None
+    if err.code != 0 and error is not None:
+        raise error
+    check(err)
+
+
 def _shift(layout: Layout, bits: int) -> int:
     return 16 - bits if (layout.shift_to_16 and 8 < bits < 16) else 0
 
@@ -146,7 +156,7 @@ def decode_into(
     """
     opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
     out = ffi.new("heif_image**")
-    check(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts))
+    _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
     image = handle.ctx.adopt_image(out[0])
     ptr, src_stride, width, height, bits = _plane(image, layout)
     row_bytes = width * layout.channels * layout.bytes_per_sample
@@ -215,7 +225,8 @@ def decode_tiles_into(
         tx, ty = position
         opts = _decoding_options(layout.to_8bit, decoder_id)
         out = ffi.new("heif_image**")
-        check(lib.heif_image_handle_decode_image_tile(handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty))
+        err = lib.heif_image_handle_decode_image_tile(handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty)
+        _check_read(err, handle)
         image = handle.ctx.adopt_image(out[0])
         ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         x0, y0 = tx * tile_w - left, ty * tile_h - top  # where the tile's top-left lands in the image
@@ -306,7 +317,8 @@ _INVALID_IMAGE_SIZE = int(lib.heif_suberror_Invalid_image_size)
 
 def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str) -> Pixels | None:
     """An image whose coded picture is bigger than its ``ispe``, decoded and cropped to size (``_oversized``)."""
-    found = open_patched(handle, handle.ctx.source)
+    source = handle.ctx.source
+    found = open_patched(handle, source.all_bytes() if isinstance(source, StreamSource) else source)
     if found is None:
         return None
     width, height = lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import _read, _write
-from ._read import FileLike
+from ._input import FTYP_PEEK, FileLike, peek, sniff
 from .image import (
     HeifAuxImage,
     HeifImage,
@@ -41,7 +41,7 @@ def get_file_mimetype(fp: FileLike) -> str:
 
     A file object is read from its current position, which is restored.
     """
-    return _read.sniff(_read.peek(fp, _read.FTYP_PEEK))[1]
+    return sniff(peek(fp, FTYP_PEEK))[1]
 
 
 def is_supported(fp: FileLike) -> bool:
@@ -49,7 +49,7 @@ def is_supported(fp: FileLike) -> bool:
 
     Only the ``ftyp`` box is checked; a damaged file with a valid header still returns True.
     """
-    return _read.sniff(_read.peek(fp, _read.FTYP_PEEK))[0]
+    return sniff(peek(fp, FTYP_PEEK))[0]
 
 
 class HeifFile:
@@ -73,6 +73,16 @@ class HeifFile:
             flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
             self.mimetype, flags, entries = _read.read_file(fp, flags)
             self._images = [image_from_entry(entry, flags) for entry in entries]
+
+    @classmethod
+    def _open_stream_lazily(cls, fp: FileLike, **kwargs: Any) -> HeifFile:
+        """Open ``fp`` reading only what opening needs; the rest is read at the first decode, so ``fp`` must
+        stay open until then (the Pillow plugin, where Pillow keeps it open until ``load()``)."""
+        heif_file = cls()
+        flags = _read.open_flags(True, False, kwargs)
+        heif_file.mimetype, flags, entries = _read.read_file(fp, flags, lazy_stream=True)
+        heif_file._images = [image_from_entry(entry, flags) for entry in entries]
+        return heif_file
 
     # --- primary image -----------------------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ from typing import IO, Any
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import _write, options
-from ._read import sniff
+from ._input import sniff
 from .codecs import libheif_info
 from .errors import HeifError
 from .heif import HeifFile, check_pillow_size, frame_of
@@ -44,9 +44,10 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 
     def _open(self) -> None:
         try:
-            # The whole stream is read into memory: Pillow truncates the target file before encoding when
-            # an image is saved over the file it was opened from, so frames must not be read lazily from it.
-            self._heif_file = HeifFile(self.fp, convert_hdr_to_8bit=True, hdr_to_16bit=True)
+            # Only what opening needs is read now (size, mode, info); the first decode reads the whole stream
+            # into memory (Pillow truncates a file before saving over it, so later frames must not read it).
+            assert self.fp is not None  # Image.open always gives one
+            self._heif_file = HeifFile._open_stream_lazily(self.fp, hdr_to_16bit=True)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
             # The brand matched, so no other plugin can read it: say why instead of Pillow's bare
             # "cannot identify image file" (Pillow drops a plugin's SyntaxError message).
@@ -135,8 +136,8 @@ class _LibHeifImageFile(ImageFile.ImageFile):
                 self.im = img.im
                 self.readonly = img.readonly
             self._loaded_frame = self._frame
-            # Everything was read at open: let go of the stream, as pillow_heif does. A file Pillow opened is
-            # closed; a caller's stream is left open and untouched, so im.close() cannot close it.
+            # The decode read the whole stream into memory: let go of it, as pillow_heif does. A file Pillow
+            # opened is closed; a caller's stream is left open and untouched, so im.close() cannot close it.
             if self._exclusive_fp and self._close_exclusive_fp_after_loading and self.fp is not None:
                 self.fp.close()
             self.fp = None
