@@ -105,3 +105,64 @@ def test_public_api_uses_tiles_for_big_grids(monkeypatch):
     calls.clear()
     heifkit.open_heif(CORPUS / "pheif_arrow.heic", remove_stride=False).data  # noqa: B018
     assert not calls
+
+
+def _grid_files() -> list[str]:
+    from conftest import decodable_files
+
+    names = []
+    for name in decodable_files():
+        f = heifkit.open_heif(CORPUS / name)
+        if decode.image_tiling(f._primary()._handle) is not None:
+            names.append(name)
+    return names
+
+
+GRIDS = _grid_files()
+
+
+def test_the_corpus_has_grids_of_both_codecs():
+    assert len(GRIDS) >= 8
+    assert any(n.endswith(".avif") for n in GRIDS) and any(n.endswith((".heic", ".hif")) for n in GRIDS)
+
+
+@pytest.mark.parametrize("name", [n for n in GRIDS if n != "pheif_200MP.heic"])
+def test_every_corpus_grid_matches_on_thread_contexts(name):
+    """Threads decode tiles through contexts of their own over the file's bytes; the pixels are libheif's."""
+    f = heifkit.open_heif(CORPUS / name)
+    assert len(decode._worker_handles(f._primary()._handle, 3)) == 3
+    for threads in (1, 3):
+        whole, tiled = _both(f, threads=threads)
+        assert whole == tiled, f"{name}: {threads} threads"
+
+
+def test_files_read_by_path_decode_through_one_context(monkeypatch):
+    from heifkit import _input
+
+    monkeypatch.setattr(_input, "LAZY_READ_THRESHOLD", 0)  # libheif reads the file by path
+    f = heifkit.open_heif(CORPUS / "pheif_xiaomi.heic")
+    assert decode._worker_handles(f._primary()._handle, 3) == [f._primary()._handle]
+    whole, tiled = _both(f, threads=3)
+    assert whole == tiled
+
+
+def test_thread_contexts_keep_disabled_security_limits():
+    f = heifkit.open_heif(CORPUS / "pheif_arrow.heic", disable_security_limits=True)
+    handle = f._primary()._handle
+    assert all(h.ctx.limits_disabled for h in decode._worker_handles(handle, 2))
+
+
+def test_thread_contexts_dropped_in_any_order_then_another_file():
+    """Images decoded through the thread contexts are copied out and released before their contexts."""
+    import gc
+
+    for _ in range(3):
+        f = heifkit.open_heif(CORPUS / "pheif_xiaomi.heic")
+        handle, layout = _handle_and_layout(f)
+        pixels = decode.decode_tiles_into(handle, layout, decode.image_tiling(handle), threads=3)
+        del f, handle
+        gc.collect()
+        assert len(pixels.buffer) == pixels.stride * pixels.height
+        del pixels
+        gc.collect()
+    assert heifkit.open_heif(CORPUS / "pheif_zPug_3.heic").size == (64, 64)

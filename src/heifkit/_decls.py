@@ -332,4 +332,5 @@ void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32
     uint32_t width, uint32_t height, int bytes_per_pixel);
 heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size);
 void hk_free(void* p);
+void* hk_malloc(size_t size);
 """

@@ -124,7 +124,7 @@ def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> t
     """
     ctx = Context()
     if disable_security_limits:
-        check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
+        ctx.disable_limits()
     size = stream_size(fp) if lazy_stream and _is_binary_stream(fp) else None
     if size is not None:
         # libheif reads the boxes it parses through the stream; the rest waits for the first decode (_reader).
@@ -147,8 +147,5 @@ def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> t
         check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(ctx.source), ffi.NULL))
     else:
         header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
-        buf = ffi.from_buffer(data)
-        ctx.source = data
-        ctx.borrow(buf)
-        check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
+        ctx.read_memory(data)
     return ctx, sniff(header)[1]

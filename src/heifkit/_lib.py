@@ -123,14 +123,37 @@ class Context:
     decode through one holds ``lock``.
     """
 
-    __slots__ = ("_owner", "ptr", "lock", "source", "_borrowed", "__weakref__")
+    __slots__ = ("_owner", "ptr", "lock", "source", "limits_disabled", "_borrowed", "__weakref__")
 
     def __init__(self, *borrowed: Any) -> None:
         self._owner = owned(lib.hk_context_new(), lib.hk_context_release)
         self.ptr = self._owner.ctx
         self.lock = threading.RLock()
-        self.source: Any = None  # what was read: the file's bytes, or its path (for files read lazily)
+        self.source: Any = None  # what was read: the file's bytes, its path (read lazily), or a stream source
+        self.limits_disabled = False
         self._borrowed = list(borrowed)
+
+    def disable_limits(self) -> None:
+        """Turn off libheif's security limits for this context (trusted files only)."""
+        check(lib.heif_context_set_security_limits(self.ptr, lib.heif_get_disabled_security_limits()))
+        self.limits_disabled = True
+
+    def read_memory(self, data: Any) -> None:
+        """Read the file in ``data``, a bytes-like object nobody changes, kept alive with this context
+        (libheif reads it without a copy)."""
+        buf = ffi.from_buffer(data)
+        self.source = data
+        self.borrow(buf)
+        check(lib.heif_context_read_from_memory_without_copy(self.ptr, buf, len(buf), ffi.NULL))
+
+    def twin(self, data: Any) -> Context:
+        """Another context reading ``data``, this context's file, with the same limits: libheif decodes one
+        image at a time per context, so threads that decode at once each need their own."""
+        other = Context()
+        if self.limits_disabled:
+            other.disable_limits()
+        other.read_memory(data)
+        return other
 
     def borrow(self, obj: Any) -> None:
         """Keep ``obj`` alive as long as this context (memory libheif reads without a copy)."""
