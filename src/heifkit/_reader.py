@@ -78,6 +78,7 @@ class StreamSource:
                 self._load_all()
             if self.data is not None:
                 return self.data[position : position + size]
+            self._check_open()
             self.fp.seek(position)
             chunk = self.fp.read(size)
             if not isinstance(chunk, bytes):
@@ -93,7 +94,12 @@ class StreamSource:
             assert self.data is not None
             return self.data
 
+    def _check_open(self) -> None:
+        if getattr(self.fp, "closed", False):
+            raise ValueError("I/O operation on closed file: the stream was closed before its image was loaded")
+
     def _load_all(self) -> None:
+        self._check_open()
         self.fp.seek(0)
         data = self.fp.read()
         data = data if isinstance(data, bytes) else bytes(data or b"")
