@@ -176,7 +176,8 @@ def _rewind(fp: Any) -> bool:
     return True
 
 
-def _open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
+def open_context(fp: Any, flags: OpenFlags) -> tuple[Context, str]:
+    """A libheif context that has parsed ``fp`` (with the flags' security limits), and libheif's MIME type."""
     ctx = Context()
     if flags.disable_security_limits:
         check(lib.heif_context_set_security_limits(ctx.ptr, lib.heif_get_disabled_security_limits()))
@@ -204,8 +205,12 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
     out, as heif-info and pillow_heif do; the file fails only when no image opens.
     """
-    ctx, mimetype = _open_context(fp, flags)
-    key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
+    return read_context(*open_context(fp, flags), flags)
+
+
+def read_context(ctx: Context, mime: str, flags: OpenFlags, stills: bool = True) -> tuple[str, OpenFlags, list[Entry]]:
+    """:func:`read_file` of a parsed context; without ``stills``, a file with only an image sequence gives []."""
+    key = "AVIF" if mime.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
     codec_threads = options.CODEC_THREADS.get(key) if flags.codec_threads is None else flags.codec_threads
@@ -214,7 +219,7 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
         codec_threads = 1 if aom else -1  # -1: the decode's share of the cores (decode.decode)
     flags = dataclasses.replace(flags, codec_threads=codec_threads)
     n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
-    if n <= 0:
+    if n <= 0 and (stills or not lib.heif_context_has_sequence(ctx.ptr)):
         raise InvalidInputError("Invalid input: the file has no images")
     ids = ffi.new("heif_item_id[]", n)
     n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
@@ -235,8 +240,7 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
             continue
         index_of[int(ids[i])] = len(entries)
         entries.append(entry)
-    if not entries:
-        assert first_error is not None
+    if not entries and first_error is not None:
         raise first_error
     if primary_refused:
         entries[0].info["primary"] = True  # stands in for the primary image, which could not be opened
@@ -244,7 +248,7 @@ def read_file(fp: Any, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
     if groups:
         for entry in entries:
             entry.info["entity_groups"] = copy.deepcopy(groups)
-    return mimetype, flags, entries
+    return mime, flags, entries
 
 
 def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any]]:

@@ -23,7 +23,17 @@ from ._oversized import open_patched
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 
-__all__ = ["Layout", "Pixels", "Settings", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
+__all__ = [
+    "Layout",
+    "Pixels",
+    "Settings",
+    "layout_of",
+    "decode",
+    "decode_into",
+    "decode_tiles_into",
+    "image_pixels",
+    "pillow_image",
+]
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,12 @@ def decode_into(
     opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
     out = ffi.new("heif_image**")
     check(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts))
-    image = handle.ctx.adopt_image(out[0])
+    return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
+
+
+def image_pixels(image: Any, layout: Layout, remove_stride: bool = True, dst: Any = None) -> Pixels:
+    """The pixels of a decoded ``heif_image`` (owned, see ``Context.adopt_image``) in ``layout``: into ``dst``,
+    or in place in the image's own buffer when it is None (see :func:`decode_into`)."""
     ptr, src_stride, width, height, bits = _plane(image, layout)
     row_bytes = width * layout.channels * layout.bytes_per_sample
     stride = row_bytes if remove_stride else src_stride
