@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import _read, _write
+from . import _read, _write, sequence
 from ._read import FileLike
 from .image import (
     HeifAuxImage,
@@ -69,10 +69,24 @@ class HeifFile:
     ) -> None:
         self._images: list[HeifImage] = []
         self.mimetype = ""
+        self._has_sequence = False
+        self._source: tuple[Any, _read.OpenFlags] | None = None  # the parsed file, for its sequence
         if fp is not None:
             flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
-            self.mimetype, flags, entries = _read.read_file(fp, flags)
-            self._images = [image_from_entry(entry, flags) for entry in entries]
+            ctx, mimetype = _read.open_context(fp, flags)
+            self.mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
+            self._images = [image_from_entry(entry, read_flags) for entry in entries]
+            self._has_sequence = sequence.has_sequence(ctx)
+            self._source = (ctx, flags)
+            if not entries:  # an image sequence alone: its first frame
+                self._images = [sequence.first_frame_image(ctx, mimetype, flags)]
+
+    @property
+    def has_sequence(self) -> bool:
+        """True when the file also holds an image sequence (an animation track): read its frames with
+        :func:`~heifkit.open_sequence`. The images here are the file's still images; a file with a sequence
+        and no still image shows its first frame as its one image."""
+        return self._has_sequence
 
     # --- primary image -----------------------------------------------------------------------------
     @property
@@ -219,20 +233,22 @@ class HeifFile:
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence, other._source = self.mimetype, self._has_sequence, self._source
         other._images = list(self._images)
         return other
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"mimetype": self.mimetype, "images": self._images}
+        return {"mimetype": self.mimetype, "images": self._images, "has_sequence": self._has_sequence}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.mimetype = state["mimetype"]
         self._images = list(state["images"])
+        self._has_sequence = bool(state.get("has_sequence", False))
+        self._source = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence = self.mimetype, self._has_sequence
         for image in self._images:
             clone = HeifImage.__new__(HeifImage)
             clone.__setstate__(copy.deepcopy(image.__getstate__(), memo))
@@ -260,7 +276,9 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
             ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
             ``disable_security_limits``.
 
-    Images libheif cannot open are left out; the file fails only when none opens.
+    Images libheif cannot open are left out; the file fails only when none opens. A file that holds an image
+    sequence (``has_sequence``) shows its still images here; one with a sequence and no still image shows the
+    sequence's first frame. :func:`~heifkit.open_sequence` reads every frame.
 
     Raises:
         HeifError: the subclass for what libheif reports (see the "Errors" page).

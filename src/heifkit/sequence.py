@@ -107,7 +107,7 @@ class HeifSequence:
         timescale: the track's clock ticks per second (durations in the file are in ticks).
         info: ``loop`` (0: play forever, else the number of plays), ``bit_depth``, ``chroma``, the colour
             profile (``nclx_profile`` or ``icc_profile``) the track's sample entry or the file's still image
-            gives, the still image's ``exif``/``xmp``, and ``aux``: auxiliary tracks other than alpha
+            gives, the still image's ``exif``/``xmp``, and ``aux_tracks``: auxiliary tracks other than alpha
             (URN -> track ids, e.g. depth), read with :meth:`get_aux_sequence`.
     """
 
@@ -168,7 +168,7 @@ class HeifSequence:
             for key in ("icc_profile", "icc_profile_type", "nclx_profile"):
                 info.pop(key, None)
             info.update(entry.color)
-        info["aux"], alpha_track = aux_tracks(ctx, self.track_id)
+        info["aux_tracks"], alpha_track = aux_tracks(ctx, self.track_id)
         alpha = tables.get(alpha_track) if alpha_track is not None and mode_of(self.mode).alpha else None
         nclx = alpha.entry.color.get("nclx_profile") if alpha and alpha.entry else None
         self._alpha_limited = bool(nclx and not nclx["full_range_flag"])  # expanded, as libavif reads it
@@ -254,14 +254,19 @@ class HeifSequence:
             )  # fmt: skip
         return pixels
 
+    def save(self, fp: Any, **kwargs: Any) -> None:
+        """Save the frames as a new sequence (:func:`save_sequence`'s parameters; durations and ``loop`` are
+        this sequence's unless given). Frames are decoded and encoded one at a time."""
+        save_sequence(self, fp, **kwargs)
+
     def get_aux_sequence(self, track_id: int) -> HeifSequence:
-        """The auxiliary track ``track_id`` (from ``info["aux"]``, e.g. a depth map per frame) as a sequence of
-        grey frames.
+        """The auxiliary track ``track_id`` (from ``info["aux_tracks"]``, e.g. a depth map per frame) as a
+        sequence of grey frames.
 
         Raises:
             InvalidInputError: there is no such auxiliary track of this sequence.
         """
-        if not any(track_id in ids for ids in self.info["aux"].values()):
+        if not any(track_id in ids for ids in self.info["aux_tracks"].values()):
             raise InvalidInputError(f"track {track_id} is not an auxiliary track of track {self.track_id}")
         return HeifSequence(reopen(self._source, self._flags), self.mimetype, self._flags, track_id, aux=True)
 
@@ -378,11 +383,14 @@ def save_sequence(
     checked = save_params({**params, "format": format}, format_for(fp))
     if loop is None:
         loop = int(frames.info["loop"]) if isinstance(frames, HeifSequence) else 0
-    count = len(frames) if isinstance(frames, (HeifSequence, list, tuple)) and durations is not None else None
-    given = durations_of(durations, count) if isinstance(durations, (list, tuple)) and count is not None else None
-    pairs = _timed_frames(frames, durations if given is None else given)
+    loop = loop_of(loop)
+    if isinstance(durations, (list, tuple)):
+        durations = durations_of(durations, len(durations))  # each checked now; their count as frames come
+    elif durations is not None:
+        durations = durations_of(durations, 1)[0]
+    pairs = _timed_frames(frames, durations)
     check_target(fp)
-    write_output(fp, encode_sequence(pairs, loop_of(loop), checked.file, checked.image))
+    write_output(fp, encode_sequence(pairs, loop, checked.file, checked.image))
 
 
 def _timed_frames(items: Any, durations: Any) -> Iterator[tuple[Frame, int]]:
