@@ -134,7 +134,6 @@ typedef struct heif_entity_group { heif_entity_group_id entity_group_id; uint32_
 typedef struct heif_track heif_track;
 typedef uint32_t heif_track_type;
 typedef struct heif_track_options heif_track_options;
-typedef struct heif_raw_sequence_sample heif_raw_sequence_sample;
 typedef enum heif_auxiliary_track_info_type { heif_auxiliary_track_info_type_unknown,
     heif_auxiliary_track_info_type_alpha, ... } heif_auxiliary_track_info_type;
 typedef enum heif_sequence_gop_structure { heif_sequence_gop_structure_intra_only,
@@ -287,8 +286,6 @@ FUNCTIONS = [
     "void heif_nclx_color_profile_free(heif_color_profile_nclx* nclx_profile);",
     # sequences (read)
     "int heif_context_has_sequence(const heif_context*);",
-    "uint32_t heif_context_get_sequence_timescale(const heif_context*);",
-    "uint64_t heif_context_get_sequence_duration(const heif_context*);",
     "int heif_context_number_of_sequence_tracks(const heif_context*);",
     "void heif_context_get_track_ids(const heif_context* ctx, uint32_t out_track_id_array[]);",
     "heif_track* heif_context_get_track(const heif_context*, uint32_t id);",
@@ -303,18 +300,9 @@ FUNCTIONS = [
     "heif_error heif_track_get_image_resolution(const heif_track*, uint16_t* out_width, uint16_t* out_height);",
     "heif_error heif_track_decode_next_image(heif_track* track, heif_image** out_img, heif_colorspace colorspace,"
     " heif_chroma chroma, const heif_decoding_options* options);",
-    "uint32_t heif_image_get_duration(const heif_image*);",
-    "heif_error heif_track_get_next_raw_sequence_sample(heif_track*, heif_raw_sequence_sample** out_sample);",
-    "void heif_raw_sequence_sample_release(heif_raw_sequence_sample*);",
-    "uint32_t heif_raw_sequence_sample_get_duration(const heif_raw_sequence_sample*);",
-    "size_t heif_raw_sequence_sample_get_data_size(const heif_raw_sequence_sample*);",
     "size_t heif_track_get_number_of_track_reference_of_type(const heif_track*, uint32_t reference_type);",
     "size_t heif_track_get_references_from_track(const heif_track*, uint32_t reference_type,"
     " uint32_t out_to_track_id[]);",
-    "heif_color_profile_type heif_image_get_color_profile_type(const heif_image* image);",
-    "size_t heif_image_get_raw_color_profile_size(const heif_image* image);",
-    "heif_error heif_image_get_raw_color_profile(const heif_image* image, void* out_data);",
-    "heif_error heif_image_get_nclx_color_profile(const heif_image* image, heif_color_profile_nclx** out_data);",
     # sequences (write)
     "void heif_context_set_sequence_timescale(heif_context*, uint32_t timescale);",
     "void heif_context_set_number_of_sequence_repetitions(heif_context*, uint32_t number_of_repetitions);",
