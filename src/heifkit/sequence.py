@@ -174,6 +174,11 @@ class HeifSequence:
         self._alpha_limited = bool(nclx and not nclx["full_range_flag"])  # expanded, as libavif reads it
         return info
 
+    @property
+    def has_alpha(self) -> bool:
+        """True when the frames have alpha (an alpha track merged into them)."""
+        return mode_of(self.mode).alpha
+
     # --- frames ------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._table.samples
