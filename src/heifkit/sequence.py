@@ -1,16 +1,18 @@
 """Timed image sequences (animated HEIF and AVIF): a file's visual track, read frame by frame.
 
-:func:`open_sequence` parses the file (``_read``) and the track's sample table (``_tracks``): the frame
-count, each frame's duration and timestamp and the frames' mode are known before anything is decoded.
+:func:`open_sequence` parses the file (``_read``) and the track's sample table (``_sample_tables``): the
+frame count, each frame's duration and timestamp and the frames' mode are known before anything is decoded.
 Frames decode lazily and in order: libheif decodes a track one sample after the other (later samples are
-predicted from earlier ones), so the sequence keeps one decoding position (a libheif context and its track)
-and moves it forward; going back starts again from the first frame in a fresh context. Nothing keeps
-decoded frames but the frames themselves, so iterating a long track holds one or two frames in memory.
+predicted from earlier ones), so the sequence keeps one decoding position (``_track.Cursor``: a libheif
+context and its track) and moves it forward; going back starts again from the first frame in a fresh context.
+Nothing keeps decoded frames but the frames themselves, so iterating a long track holds one or two frames in
+memory, besides the codec's own reference pictures.
 
 Edit lists: frames are the track's samples, each once, in order (libheif's ``ignore_sequence_editlist``);
 how often the file asks for them to be played is ``info["loop"]`` (0: forever).
 
-Saving frames as a sequence is in :mod:`heifkit.sequence_save`.
+:func:`save_sequence` turns Pillow images, images and frames into the writer's frames one at a time and hands
+them to ``_write_sequence``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from . import _read
 from ._lib import Context, check, ffi, lib, owned
 from ._output import check_target, write_output
-from ._sample_tables import TrackTable, read_tables
+from ._sample_tables import read_tables
 from ._save_params import format_for, save_params
 from ._track import Cursor, aux_tracks, decoder_for, frame_limit, reopen
 from ._write import Frame
@@ -151,13 +153,15 @@ class HeifSequence:
         self._layout = layout_of(self.mode, bits)
         self._decoder_id, codec_threads = decoder_for(flags, mimetype, entry.kind if entry else "")
         self._codec_threads = codec_threads
-        self.info = self._info(ctx, track, bits, still or {}, tables)
+        self.info = self._info(track, bits, still or {})
+        self.info["aux_tracks"], alpha_track = aux_tracks(ctx, self.track_id)
+        alpha_table = tables.get(alpha_track) if alpha_track is not None and self.has_alpha else None
+        nclx = alpha_table.entry.color.get("nclx_profile") if alpha_table and alpha_table.entry else None
+        self._alpha_limited = bool(nclx and not nclx["full_range_flag"])  # expanded, as libavif reads it
         self._lock = threading.Lock()
         self._cursor: Cursor | None = None
 
-    def _info(
-        self, ctx: Context, track: Any, bits: int, still: dict[str, Any], tables: dict[int, TrackTable]
-    ) -> dict[str, Any]:
+    def _info(self, track: Any, bits: int, still: dict[str, Any]) -> dict[str, Any]:
         repetitions = int(lib.heif_track_get_number_of_repetitions(track))
         info: dict[str, Any] = {"loop": 0 if repetitions == _INFINITE else max(repetitions, 1), "bit_depth": bits}
         entry = self._table.entry
@@ -168,10 +172,6 @@ class HeifSequence:
             for key in ("icc_profile", "icc_profile_type", "nclx_profile"):
                 info.pop(key, None)
             info.update(entry.color)
-        info["aux_tracks"], alpha_track = aux_tracks(ctx, self.track_id)
-        alpha = tables.get(alpha_track) if alpha_track is not None and mode_of(self.mode).alpha else None
-        nclx = alpha.entry.color.get("nclx_profile") if alpha and alpha.entry else None
-        self._alpha_limited = bool(nclx and not nclx["full_range_flag"])  # expanded, as libavif reads it
         return info
 
     @property
