@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._isobmff import boxes, child
+
 __all__ = ["SampleEntry", "TrackTable", "read_tables"]
 
 _MAX_BOX_READ = 1 << 28
@@ -81,33 +83,8 @@ class TrackTable:
 # --- boxes ---------------------------------------------------------------------------------------------
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[str, int, int]]:
-    """The boxes in ``data[start:end]``: (type, payload start, payload end), stopping at a malformed one."""
-    end = len(data) if end is None else min(end, len(data))
-    found = []
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                break
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            break
-        found.append((kind.decode("latin-1"), pos + header, pos + size))
-        pos += size
-    return found
-
-
 def _child(data: bytes, start: int, end: int, kind: str) -> tuple[int, int] | None:
-    for name, begin, stop in _boxes(data, start, end):
-        if name == kind:
-            return begin, stop
-    return None
+    return child(data, start, end, kind.encode("latin-1"))
 
 
 def _path(data: bytes, start: int, end: int, *kinds: str) -> tuple[int, int] | None:
@@ -182,33 +159,33 @@ def _sample_entry(data: bytes, stbl: tuple[int, int]) -> SampleEntry | None:
     span = _child(data, *stbl, "stsd")
     if span is None:
         return None
-    entries = _boxes(data, span[0] + 8, span[1])  # after version/flags and entry_count
-    if not entries:
+    entry = next(boxes(data, span[0] + 8, span[1]), None)  # after version/flags and entry_count
+    if entry is None:
         return None
-    kind, start, end = entries[0]
+    kind, start, end = entry
     bits = monochrome = chroma = None
     color: dict[str, Any] = {}
-    for name, begin, stop in _boxes(data, start + _VISUAL_SAMPLE_ENTRY, end):
-        if name == "av1C" and stop - begin >= 4:
+    for name, begin, stop in boxes(data, start + _VISUAL_SAMPLE_ENTRY, end):
+        if name == b"av1C" and stop - begin >= 4:
             flags = data[begin + 2]
             bits = 12 if flags & 0x20 else 10 if flags & 0x40 else 8
             monochrome = bool(flags & 0x10)
             sub_x, sub_y = (flags >> 3) & 1, (flags >> 2) & 1
             chroma = 420 if sub_x and sub_y else 422 if sub_x else 444
-        elif name == "hvcC" and stop - begin >= 23:
+        elif name == b"hvcC" and stop - begin >= 23:
             chroma_idc = data[begin + 16] & 0x03
             bits = (data[begin + 17] & 0x07) + 8
             monochrome = chroma_idc == 0
             chroma = {1: 420, 2: 422, 3: 444}.get(chroma_idc)
-        elif name == "colr" and not color:
+        elif name == b"colr" and not color:
             color = _colr(data, begin, stop)
-    return SampleEntry(kind, bits, monochrome, None if monochrome else chroma, color)
+    return SampleEntry(kind.decode("latin-1"), bits, monochrome, None if monochrome else chroma, color)
 
 
 def _tables(moov: bytes) -> dict[int, TrackTable]:
     tables = {}
-    for name, start, end in _boxes(moov):
-        if name != "trak":
+    for name, start, end in boxes(moov, 0, len(moov)):
+        if name != b"trak":
             continue
         tkhd = _child(moov, start, end, "tkhd")
         stbl = _path(moov, start, end, "mdia", "minf", "stbl")
@@ -226,20 +203,8 @@ def _tables(moov: bytes) -> dict[int, TrackTable]:
 
 def _moov_from_bytes(data: Any) -> bytes | None:
     view = memoryview(data).cast("B")
-    pos, end = 0, len(view)
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", view, pos)
-        header = 8
-        if size == 1 and pos + 16 <= end:
-            size, header = struct.unpack_from(">Q", view, pos + 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            return None
-        if kind == b"moov":
-            return bytes(view[pos + header : min(pos + size, end)])
-        pos += size
-    return None
+    span = child(view, 0, len(view), b"moov")
+    return bytes(view[span[0] : span[1]]) if span else None
 
 
 def _moov_from_path(path: str) -> bytes | None:

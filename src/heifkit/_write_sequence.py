@@ -34,8 +34,8 @@ from ._write import (
     _output_bits,
     _output_nclx,
     _pixels,
+    file_bytes,
 )
-from .errors import EncoderError
 from .properties import nclx_profile
 
 __all__ = ["TIMESCALE", "MAX_SIDE", "durations_of", "loop_of", "encode_sequence"]
@@ -187,11 +187,4 @@ def encode_sequence(
         index += 1
         job = plan.job(frame, index)
     check(lib.heif_track_encode_end_of_sequence(track, encoder.ptr), "ending the sequence")
-    out_data, out_size = ffi.new("uint8_t**"), ffi.new("size_t*")
-    check(lib.hk_write_to_memory(ctx.ptr, out_data, out_size), "writing the file")
-    if out_data[0] == ffi.NULL:
-        raise EncoderError("libheif wrote an empty file")
-    try:
-        return bytes(ffi.buffer(out_data[0], out_size[0]))
-    finally:
-        lib.hk_free(out_data[0])
+    return file_bytes(ctx)
