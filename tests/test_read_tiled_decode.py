@@ -166,3 +166,27 @@ def test_thread_contexts_dropped_in_any_order_then_another_file():
         del pixels
         gc.collect()
     assert heifkit.open_heif(CORPUS / "pheif_zPug_3.heic").size == (64, 64)
+
+
+def test_every_corpus_grid_has_tiles_coded_alike():
+    """So the tile path is taken for them (a grid mixing codings goes to libheif's whole-image decode)."""
+    for name in GRIDS:
+        f = heifkit.open_heif(CORPUS / name)
+        handle = f._primary()._handle
+        assert decode._tiles_agree(handle, decode.image_tiling(handle)), name
+
+
+def test_a_grid_mixing_tile_codings_is_refused_as_libheif_refuses_it():
+    """Each tile would decode on its own, but libheif refuses the grid: heifkit says what libheif says."""
+    import oracle
+
+    name = "libavif_color_grid_alpha_grid_tile_shared_in_dimg.avif"
+    f = heifkit.open_heif(CORPUS / name)
+    handle = f._primary()._handle
+    assert not decode._tiles_agree(handle, decode.image_tiling(handle))
+    with pytest.raises(oracle.OracleError) as expected:
+        oracle.decode_rgb(CORPUS / name)
+    for threads in (1, 4):
+        with pytest.raises(heifkit.HeifError) as got:
+            heifkit.open_heif(CORPUS / name, decode_threads=threads).data  # noqa: B018
+        assert (got.value.code, got.value.subcode) == (expected.value.code, expected.value.subcode)

@@ -35,6 +35,7 @@ from .heif import (
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
+from .sequence import HeifFrame, HeifSequence, open_sequence, save_sequence
 
 __all__ = [
     "__version__",
@@ -51,9 +52,11 @@ __all__ = [
     "HeifDepthRepresentationType",
     "HeifError",
     "HeifFile",
+    "HeifFrame",
     "HeifImage",
     "HeifImageFile",
     "HeifMatrixCoefficients",
+    "HeifSequence",
     "HeifThumbnail",
     "HeifTransferCharacteristics",
     "InternalError",
@@ -63,10 +66,12 @@ __all__ = [
     "libheif_version",
     "load_libheif_plugin",
     "open_heif",
+    "open_sequence",
     "options",
     "read_heif",
     "register_avif_opener",
     "register_heif_opener",
+    "save_sequence",
     "SecurityLimitError",
     "set_orientation",
     "TruncatedError",

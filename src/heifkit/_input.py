@@ -13,7 +13,7 @@ from typing import IO, Any, Union
 from ._lib import Context, check, ffi, lib, string
 from ._reader import READER, StreamSource, stream_size
 
-__all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context"]
+__all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context", "file_data"]
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
@@ -149,3 +149,9 @@ def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> t
         header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
         ctx.read_memory(data)
     return ctx, sniff(header)[1]
+
+
+def file_data(source: Any) -> Any:
+    """What a context read (``Context.source``) as :func:`open_context` can read it again: the file's bytes,
+    or its path; a stream source gives its whole stream (read into memory once)."""
+    return source.all_bytes() if isinstance(source, StreamSource) else source

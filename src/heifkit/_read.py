@@ -1,6 +1,6 @@
 """Reading a file: libheif context (``_input``) -> each image's handle, mode and ``info``.
 
-Nothing is decoded here. :func:`read_file` gives one :class:`Entry` per top-level image, with its depth
+Nothing is decoded here. :func:`read_context` gives one :class:`Entry` per top-level image, with its depth
 images; :func:`thumbnail` and :func:`aux_image` give entries for an image's thumbnails and auxiliary
 images on demand. The image model (``image.py``) turns entries into images that decode lazily.
 """
@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _dav1d, options
-from ._input import open_context
 from ._lib import Context, Handle, check, ffi, lib, string
-from ._reader import StreamSource
 from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
 
-__all__ = ["OpenFlags", "Entry", "open_flags", "read_file", "thumbnail", "aux_image"]
+__all__ = ["OpenFlags", "Entry", "open_flags", "read_context", "thumbnail", "aux_image"]
 
 
 @dataclass(frozen=True)
@@ -84,24 +82,14 @@ class Entry:
 # --- the file ----------------------------------------------------------------------------------------
 
 
-def read_file(fp: Any, flags: OpenFlags, lazy_stream: bool = False) -> tuple[str, OpenFlags, list[Entry]]:
-    """Parse ``fp``: its MIME type, the flags with the decoder chosen, and an entry per top-level image.
+def read_context(ctx: Context, mime: str, flags: OpenFlags, stills: bool = True) -> tuple[str, OpenFlags, list[Entry]]:
+    """A parsed file (``_input.open_context``): its MIME type, the flags with the decoder chosen, and an entry
+    per top-level image; without ``stills``, a file with only an image sequence gives [].
 
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
-    out, as heif-info and pillow_heif do; the file fails only when no image opens. ``lazy_stream``: a
-    seekable stream is read only as far as opening needs, the rest at the first decode (``_reader``); the
-    caller must keep it open until then.
+    out, as heif-info and pillow_heif do; the file fails only when no image opens.
     """
-    ctx, mimetype = open_context(fp, flags.disable_security_limits, lazy_stream)
-    try:
-        return _read_entries(ctx, mimetype, flags)
-    finally:
-        if isinstance(ctx.source, StreamSource):
-            ctx.source.opened()
-
-
-def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
-    key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
+    key = "AVIF" if mime.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
     codec_threads = options.CODEC_THREADS.get(key) if flags.codec_threads is None else flags.codec_threads
@@ -110,7 +98,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
         codec_threads = 1 if aom else -1  # -1: the decode's share of the cores (decode.decode)
     flags = dataclasses.replace(flags, codec_threads=codec_threads)
     n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
-    if n <= 0:
+    if n <= 0 and (stills or not lib.heif_context_has_sequence(ctx.ptr)):
         raise InvalidInputError("Invalid input: the file has no images")
     ids = ffi.new("heif_item_id[]", n)
     n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
@@ -131,8 +119,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
             continue
         index_of[int(ids[i])] = len(entries)
         entries.append(entry)
-    if not entries:
-        assert first_error is not None
+    if not entries and first_error is not None:
         raise first_error
     if primary_refused:
         entries[0].info["primary"] = True  # stands in for the primary image, which could not be opened
@@ -140,7 +127,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
     if groups:
         for entry in entries:
             entry.info["entity_groups"] = copy.deepcopy(groups)
-    return mimetype, flags, entries
+    return mime, flags, entries
 
 
 def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ __all__ = [
     "check_target",
     "check_size",
     "encode_frames",
+    "file_bytes",
     "save",
     "save_pillow",
 ]
@@ -474,6 +475,11 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
         handle = _encode_one(ctx.ptr, encoder, job)
         if i == primary:
             check(lib.heif_context_set_primary_image(ctx.ptr, handle))
+    return file_bytes(ctx)
+
+
+def file_bytes(ctx: Context) -> bytes:
+    """The file libheif writes of what was encoded into ``ctx``."""
     out_data, out_size = ffi.new("uint8_t**"), ffi.new("size_t*")
     check(lib.hk_write_to_memory(ctx.ptr, out_data, out_size), "writing the file")
     if out_data[0] == ffi.NULL:

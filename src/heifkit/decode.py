@@ -24,7 +24,17 @@ from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 
-__all__ = ["Layout", "Pixels", "Settings", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
+__all__ = [
+    "Layout",
+    "Pixels",
+    "Settings",
+    "layout_of",
+    "decode",
+    "decode_into",
+    "decode_tiles_into",
+    "image_pixels",
+    "pillow_image",
+]
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,12 @@ def decode_into(
     opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
     out = ffi.new("heif_image**")
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
-    image = handle.ctx.adopt_image(out[0])
+    return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
+
+
+def image_pixels(image: Any, layout: Layout, remove_stride: bool = True, dst: Any = None) -> Pixels:
+    """The pixels of a decoded ``heif_image`` (owned, see ``Context.adopt_image``) in ``layout``: into ``dst``,
+    or in place in the image's own buffer when it is None (see :func:`decode_into`)."""
     ptr, src_stride, width, height, bits = _plane(image, layout)
     row_bytes = width * layout.channels * layout.bytes_per_sample
     stride = row_bytes if remove_stride else src_stride
@@ -272,6 +287,37 @@ def decode_tiles_into(
     return Pixels(width, height, stride, dst)
 
 
+def _tiles_agree(handle: Handle, tiling: Any) -> bool:
+    """Whether every tile of a grid is coded alike (colorspace, chroma, bit depths, alpha), as libheif's
+    whole-image decode requires (it refuses a grid that mixes them, where tiles decoded one by one would
+    each convert fine); False also when a tile cannot be looked at."""
+    item = ffi.new("heif_item_id*")
+    out = ffi.new("heif_image_handle**")
+    colorspace, chroma = ffi.new("heif_colorspace*"), ffi.new("heif_chroma*")
+    first = None
+    for ty in range(int(tiling.num_rows)):
+        for tx in range(int(tiling.num_columns)):
+            if lib.heif_image_handle_get_grid_image_tile_id(handle.ptr, 1, tx, ty, item).code != 0:
+                return False
+            if lib.heif_context_get_image_handle(handle.ctx.ptr, item[0], out).code != 0:
+                return False
+            tile = Handle(out[0], handle.ctx)
+            if lib.heif_image_handle_get_preferred_decoding_colorspace(tile.ptr, colorspace, chroma).code != 0:
+                return False
+            coding = (
+                int(colorspace[0]),
+                int(chroma[0]),
+                lib.heif_image_handle_get_luma_bits_per_pixel(tile.ptr),
+                lib.heif_image_handle_get_chroma_bits_per_pixel(tile.ptr),
+                lib.heif_image_handle_has_alpha_channel(tile.ptr),
+            )
+            if first is None:
+                first = coding
+            elif coding != first:
+                return False
+    return True
+
+
 def _in_memory(handle: Handle) -> bool:
     """Whether ``handle``'s file is in memory (bytes, or a stream source), so threads can open it again."""
     return isinstance(handle.ctx.source, (bytes, memoryview, StreamSource))
@@ -357,6 +403,7 @@ def decode(handle: Handle, layout: Layout, settings: Settings) -> Pixels:
             )
             and (tiling.image_width, tiling.image_height)
             == (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr))
+            and _tiles_agree(handle, tiling)
         ):
             try:
                 return decode_tiles_into(

@@ -11,8 +11,9 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import _read, _write
-from ._input import FTYP_PEEK, FileLike, peek, sniff
+from . import _read, _write, sequence
+from ._input import FTYP_PEEK, FileLike, open_context, peek, sniff
+from ._reader import StreamSource
 from .image import (
     HeifAuxImage,
     HeifImage,
@@ -69,19 +70,39 @@ class HeifFile:
     ) -> None:
         self._images: list[HeifImage] = []
         self.mimetype = ""
+        self._has_sequence = False
+        self._source: tuple[Any, _read.OpenFlags] | None = None  # the parsed file, for its sequence
         if fp is not None:
-            flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
-            self.mimetype, flags, entries = _read.read_file(fp, flags)
-            self._images = [image_from_entry(entry, flags) for entry in entries]
+            self._read(fp, _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs), lazy_stream=False)
+
+    def _read(self, fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool) -> None:
+        """Parse ``fp`` into this (empty) file. ``lazy_stream``: a seekable stream is read only as far as
+        opening needs, the rest at the first decode (``_reader``), so it must stay open until then."""
+        ctx, mimetype = open_context(fp, flags.disable_security_limits, lazy_stream)
+        try:
+            self.mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
+            self._images = [image_from_entry(entry, read_flags) for entry in entries]
+            self._has_sequence = sequence.has_sequence(ctx)
+            self._source = (ctx, flags)
+            if not entries:  # an image sequence alone: its first frame
+                self._images = [sequence.first_frame_image(ctx, mimetype, flags)]
+        finally:
+            if isinstance(ctx.source, StreamSource):
+                ctx.source.opened()
+
+    @property
+    def has_sequence(self) -> bool:
+        """True when the file also holds an image sequence (an animation track): read its frames with
+        :func:`~heifkit.open_sequence`. The images here are the file's still images; a file with a sequence
+        and no still image shows its first frame as its one image."""
+        return self._has_sequence
 
     @classmethod
     def _open_stream_lazily(cls, fp: FileLike, **kwargs: Any) -> HeifFile:
         """Open ``fp`` reading only what opening needs; the rest is read at the first decode, so ``fp`` must
         stay open until then (the Pillow plugin, where Pillow keeps it open until ``load()``)."""
         heif_file = cls()
-        flags = _read.open_flags(True, False, kwargs)
-        heif_file.mimetype, flags, entries = _read.read_file(fp, flags, lazy_stream=True)
-        heif_file._images = [image_from_entry(entry, flags) for entry in entries]
+        heif_file._read(fp, _read.open_flags(True, False, kwargs), lazy_stream=True)
         return heif_file
 
     # --- primary image -----------------------------------------------------------------------------
@@ -229,20 +250,22 @@ class HeifFile:
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence, other._source = self.mimetype, self._has_sequence, self._source
         other._images = list(self._images)
         return other
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"mimetype": self.mimetype, "images": self._images}
+        return {"mimetype": self.mimetype, "images": self._images, "has_sequence": self._has_sequence}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.mimetype = state["mimetype"]
         self._images = list(state["images"])
+        self._has_sequence = bool(state.get("has_sequence", False))
+        self._source = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence = self.mimetype, self._has_sequence
         for image in self._images:
             clone = HeifImage.__new__(HeifImage)
             clone.__setstate__(copy.deepcopy(image.__getstate__(), memo))
@@ -270,7 +293,9 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
             ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
             ``disable_security_limits``.
 
-    Images libheif cannot open are left out; the file fails only when none opens.
+    Images libheif cannot open are left out; the file fails only when none opens. A file that holds an image
+    sequence (``has_sequence``) shows its still images here; one with a sequence and no still image shows the
+    sequence's first frame. :func:`~heifkit.open_sequence` reads every frame.
 
     Raises:
         HeifError: the subclass for what libheif reports (see the "Errors" page).

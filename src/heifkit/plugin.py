@@ -24,6 +24,7 @@ from .heif import HeifFile, check_pillow_size, frame_of
 from .image import HeifImage, HeifThumbnail, image_from_pillow
 from .metadata import set_orientation
 from .properties import NCLX_KEYS
+from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
 
@@ -36,7 +37,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 
     _close_exclusive_fp_after_loading = True
     # What an instance made without _open() (pickle.loads, copy.deepcopy) sees: one frame, already loaded.
-    _heif_file: HeifFile | None = None
+    _heif_file: HeifFile | HeifSequence | None = None
     _n_frames = 1
     _frame = 0
     _loaded_frame = -1
@@ -47,7 +48,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             # Only what opening needs is read now (size, mode, info); the first decode reads the whole stream
             # into memory (Pillow truncates a file before saving over it, so later frames must not read it).
             assert self.fp is not None  # Image.open always gives one
-            self._heif_file = HeifFile._open_stream_lazily(self.fp, hdr_to_16bit=True)
+            self._heif_file = _content(self.fp)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
             # The brand matched, so no other plugin can read it: say why instead of Pillow's bare
             # "cannot identify image file" (Pillow drops a plugin's SyntaxError message).
@@ -59,7 +60,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._loaded_frame = -1
         self._frame = -1
         self._draft = None
-        self._init_frame(self._heif_file.primary_index)
+        self._init_frame(self._heif_file.primary_index if isinstance(self._heif_file, HeifFile) else 0)
         self.tile = []
 
     def _init_frame(self, index: int) -> None:
@@ -113,7 +114,12 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         milliseconds.
         Returns ``(mode, box)`` as Pillow expects, or None when no thumbnail fits.
         """
-        if not size or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+        if (
+            not isinstance(self._heif_file, HeifFile)
+            or not size
+            or self._loaded_frame == self._frame
+            or self._draft is not None
+        ):
             return None
         thumbnail = _thumbnail_for(self._heif_file[self._frame], size)
         if thumbnail is None:
@@ -146,6 +152,18 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         if getattr(self, "tile", None) is None:  # an unpickled copy: its pixels are already there
             return Image.Image.load(self)
         return super().load()
+
+
+def _content(fp: Any) -> HeifFile | HeifSequence:
+    """What Pillow shows of a file: the frames of its image sequence when that is its main content (an AVIF
+    sequence, ``avis``, or a file with no still image), else its still images."""
+    heif_file = HeifFile._open_stream_lazily(fp, hdr_to_16bit=True)
+    if heif_file.has_sequence and heif_file._source is not None:
+        ctx, flags = heif_file._source
+        frames = main_sequence(ctx, heif_file.mimetype, flags, heif_file.info)
+        if frames is not None:
+            return frames
+    return heif_file
 
 
 def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
@@ -261,6 +279,9 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
     holds the parameters, which apply to every frame. Every parameter and frame is checked before encoding."""
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
+    if save_all and kwargs.get("duration") is not None:  # a timed sequence, as Pillow's AVIF plugin writes
+        _save_sequence(im, fp, fmt, kwargs)
+        return
     params = _write.save_params(kwargs, fmt, strict=False)  # Pillow passes its own parameters too
     params.file["format"] = fmt
     frames = []
@@ -278,6 +299,19 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         if im.tell() != current:
             im.seek(current)
     _write.save_pillow(frames, fp, params)
+
+
+def _save_sequence(im: Image.Image, fp: IO[bytes], fmt: str, kwargs: dict[str, Any]) -> None:
+    """``save_all`` with ``duration``: ``im``'s frames and ``append_images``' as an image sequence, ``loop``
+    times (default 0: forever)."""
+    params = {k: v for k, v in kwargs.items() if k in SEQUENCE_PARAMS}
+    sources = [im, *_pillow_sources(kwargs.get("append_images"))]
+    current = im.tell()
+    try:
+        save_sequence(sources, fp, kwargs["duration"], kwargs.get("loop", 0), fmt, **params)
+    finally:
+        if im.tell() != current:
+            im.seek(current)
 
 
 def _pillow_sources(items: Any) -> list[Any]:
