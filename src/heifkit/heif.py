@@ -142,6 +142,10 @@ class HeifFile:
         """The primary image as a Pillow image."""
         return self._primary().to_pillow()
 
+    def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
+        """The region ``box`` of the primary image, decoding only that region (:meth:`HeifImage.crop`)."""
+        return self._primary().crop(box)
+
     def get_thumbnail(self, index: int) -> HeifThumbnail:
         """Thumbnail ``index`` of the primary image."""
         return self._primary().get_thumbnail(index)

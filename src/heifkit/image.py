@@ -20,6 +20,7 @@ from .decode import Pixels, Settings, decode, decode_to_pillow, layout_of, pillo
 from .errors import InvalidInputError
 from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
+from .region import check_box, crop_rows
 
 __all__ = [
     "HeifImage",
@@ -242,6 +243,8 @@ class HeifImage(_BaseImage):
         self._handle = handle  # of images read from a file: for thumbnails and auxiliary images
         self._flags = flags
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
+        # of images read from a file: decoders that take a region (``box=``), kept after the pixels are loaded
+        self._region_decoders: tuple[Callable[..., Pixels], Callable[..., Any]] | None = None
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -262,6 +265,30 @@ class HeifImage(_BaseImage):
         if self.pending_orientation and img.info["original_orientation"]:
             img = _transposed(img, img.info["original_orientation"])
         return img
+
+    def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
+        """A new image holding the region ``box`` = (left, top, right, bottom) of this one (right and bottom
+        excluded, as in Pillow), in the coordinates of ``size``.
+
+        An image read from a file and not decoded yet decodes only the region, when its pixels are first
+        used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the
+        box's size; any other image decodes whole and the box is copied out. Pixels already in memory are
+        copied. The new image has a copy of ``info`` without what belongs to the whole image (depth images,
+        gain maps, auxiliary images, entity groups): it is saved as a new image.
+
+        Raises:
+            TypeError: ``box`` is not four integers.
+            ValueError: the box is empty or reaches outside the image.
+        """
+        left, top, right, bottom = box = check_box(box, self.size)
+        size = (right - left, bottom - top)
+        info = _whole_image_info_removed(self.info)
+        if self._data is None and self._region_decoders is not None:
+            decoder, pillow_decoder = (functools.partial(d, box=box) for d in self._region_decoders)
+            return HeifImage(size, self.mode, info, decoder=decoder, pillow_decoder=pillow_decoder)
+        self.load()
+        data, stride = crop_rows(self._data, self._stride, box, mode_of(self.mode).pixel_bytes)
+        return HeifImage(size, self.mode, info, data, stride, pending_orientation=self.pending_orientation)
 
     def get_thumbnail(self, index: int) -> HeifThumbnail:
         """The embedded thumbnail at position ``index`` of ``info["thumbnails"]``, decoded on access.
@@ -294,6 +321,7 @@ class HeifImage(_BaseImage):
         self._handle = None
         self._flags = None
         self._transforms = ()
+        self._region_decoders = None
 
 
 # EXIF orientation -> the Pillow transpose that shows the image upright
@@ -340,10 +368,24 @@ def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
         depth_images.append(HeifDepthImage(depth.size, depth.mode, depth.info, decoder, pillow_decoder=pillow_decoder))
     entry.info["depth_images"] = depth_images
     decoder, pillow_decoder = _decoders(entry, flags)
-    return HeifImage(
+    image = HeifImage(
         entry.size, entry.mode, entry.info, decoder=decoder, handle=entry.handle, flags=flags,
         transforms=entry.transforms, pillow_decoder=pillow_decoder,
     )  # fmt: skip
+    image._region_decoders = (decoder, pillow_decoder)
+    return image
+
+
+_WHOLE_IMAGE_KEYS = ("primary", "depth_images", "gain_maps", "aux", "entity_groups", "transformations")
+
+
+def _whole_image_info_removed(info: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``info`` for a part of the image: what describes the whole image left out or emptied."""
+    kept = copy.deepcopy({k: v for k, v in info.items() if k not in _WHOLE_IMAGE_KEYS})
+    kept.update(primary=False, depth_images=[])
+    if "aux" in info:
+        kept["aux"] = {}
+    return kept
 
 
 def _new_info(bits: int) -> dict[str, Any]:

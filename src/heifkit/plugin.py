@@ -121,6 +121,35 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._size = thumbnail.size
         return self.mode, (0, 0, *thumbnail.size)
 
+    def crop(self, box: tuple[float, float, float, float] | None = None) -> Image.Image:
+        """Pillow's ``crop``; before ``load()``, only the region is decoded (only the tiles that cover it,
+        for a grid image), so a small crop of a huge photo takes little time and memory."""
+        region = self._region(box)
+        return region if region is not None else super().crop(box)
+
+    def reduce(self, factor: int | tuple[int, int], box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """Pillow's ``reduce``; with a ``box``, before ``load()``, only that region is decoded and reduced."""
+        region = self._region(box)
+        return region.reduce(factor) if region is not None else super().reduce(factor, box)
+
+    def _region(self, box: Any) -> Image.Image | None:
+        """The current frame's ``box`` (rounded as Pillow's ``crop`` rounds it) decoded on its own, as a new
+        Pillow image with a copy of ``info``; None when the pixels are loaded already (or a thumbnail was
+        chosen by ``draft()``) or the box is not a smaller part of the image: Pillow's own way is used then."""
+        if box is None or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+            return None
+        try:
+            rounded = tuple(int(round(v)) for v in box)
+        except (TypeError, ValueError):
+            return None
+        left, top, right, bottom = rounded if len(rounded) == 4 else (0, 0, 0, 0)
+        width, height = self.size
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height) or rounded == (0, 0, width, height):
+            return None
+        img = self._heif_file[self._frame].crop(rounded)._pillow()
+        img.info = self.info.copy()
+        return img
+
     def load(self) -> Any:
         if self._heif_file is not None and self._loaded_frame != self._frame:
             frame: Any = self._draft or self._heif_file[self._frame]
