@@ -35,9 +35,11 @@ from .heif import (
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
+from .transforms import apply_transformations
 
 __all__ = [
     "__version__",
+    "apply_transformations",
     "AvifImageFile",
     "DecoderError",
     "encode",

@@ -20,6 +20,7 @@ from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
+from .transforms import as_data, image_size, transformations
 
 __all__ = ["FileLike", "OpenFlags", "Entry", "open_flags", "peek", "sniff", "read_file", "thumbnail", "aux_image"]
 
@@ -46,6 +47,7 @@ class OpenFlags:
     disable_security_limits: bool = False
     decoder_id: str = ""
     codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
+    apply_transformations: bool = True  # False: stored pixels, the transforms in info["transformations"]
 
 
 def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> OpenFlags:
@@ -67,6 +69,7 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
         disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
+        apply_transformations=bool(kwargs.get("apply_transformations", True)),
     )
 
 
@@ -88,7 +91,7 @@ class Entry:
     bits: int  # bits per sample as stored in the file
     info: dict[str, Any]
     depth: list[Entry] = field(default_factory=list)
-    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transformations`
+    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transforms.transformations`
 
 
 # --- input --------------------------------------------------------------------------------------------
@@ -277,8 +280,18 @@ def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any
 # --- one image ---------------------------------------------------------------------------------------
 
 
-def _size(handle: Handle) -> tuple[int, int]:
-    return lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
+def _size(handle: Handle, flags: OpenFlags | None = None) -> tuple[int, int]:
+    return image_size(handle, flags is None or flags.apply_transformations)
+
+
+def _entry(
+    handle: Handle, mode: str, info: dict[str, Any], flags: OpenFlags, depth: list[Entry] | None = None
+) -> Entry:
+    """The entry of an image whose ``info`` is known; without transformations applied, ``info`` lists them."""
+    transforms = transformations(handle)
+    if not flags.apply_transformations:
+        info["transformations"] = as_data(transforms)
+    return Entry(handle, _size(handle, flags), mode, _bits(handle), info, depth or [], transforms)
 
 
 def _bits(handle: Handle) -> int:
@@ -341,38 +354,7 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
         info["chroma"] = chroma
     read_color(handle.ptr, info)
     read_properties(handle.ptr, info)
-    return Entry(handle, _size(handle), _mode(handle, flags), _bits(handle), info, depth, transformations(handle))
-
-
-def transformations(handle: Handle) -> tuple[tuple[Any, ...], ...]:
-    """The transforms libheif applies to an image, in order: ``("irot", degrees ccw)``, ``("imir", axis)``
-    (0 vertical, 1 horizontal) and ``("clap", left, top, right, bottom, width, height)`` (pixels removed
-    from each edge of a ``width`` x ``height`` image)."""
-    ctx, item = handle.ctx.ptr, lib.heif_image_handle_get_item_id(handle.ptr)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ffi.NULL, 0)
-    if n <= 0:
-        return ()
-    ids = ffi.new("heif_property_id[]", n)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ids, n)
-    width = lib.heif_image_handle_get_ispe_width(handle.ptr)
-    height = lib.heif_image_handle_get_ispe_height(handle.ptr)
-    result: list[tuple[Any, ...]] = []
-    for prop in ids[0:n]:
-        kind = lib.heif_item_get_property_type(ctx, item, prop)
-        if kind == lib.heif_item_property_type_transform_rotation:
-            angle = lib.heif_item_get_property_transform_rotation_ccw(ctx, item, prop)
-            result.append(("irot", angle))
-            if angle in (90, 270):
-                width, height = height, width
-        elif kind == lib.heif_item_property_type_transform_mirror:
-            result.append(("imir", int(lib.heif_item_get_property_transform_mirror(ctx, item, prop))))
-        elif kind == lib.heif_item_property_type_transform_crop:
-            borders = [ffi.new("int*") for _ in range(4)]
-            lib.heif_item_get_property_transform_crop_borders(ctx, item, prop, width, height, *borders)
-            left, top, right, bottom = (b[0] for b in borders)
-            result.append(("clap", left, top, right, bottom, width, height))
-            width, height = width - left - right, height - top - bottom
-    return tuple(result)
+    return _entry(handle, _mode(handle, flags), info, flags, depth)
 
 
 def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
@@ -444,7 +426,7 @@ def _depth_entries(handle: Handle, flags: OpenFlags) -> list[Entry]:
         if not 1 <= bits <= 16:
             continue
         mode = decoded_mode(bits, True, False, False, hdr_to_16bit=flags.hdr_to_16bit)
-        entries.append(Entry(depth, _size(depth), mode, bits, {"metadata": _depth_metadata(handle, item)}))
+        entries.append(_entry(depth, mode, {"metadata": _depth_metadata(handle, item)}, flags))
     return entries
 
 
@@ -504,7 +486,7 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
     if chroma is not None:
         info["chroma"] = chroma
     read_color(found.ptr, info)
-    return Entry(found, _size(found), _mode(found, flags), _bits(found), info, transforms=transformations(found))
+    return _entry(found, _mode(found, flags), info, flags)
 
 
 def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
@@ -512,4 +494,4 @@ def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
     out = ffi.new("heif_image_handle**")
     check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
     aux = Handle(out[0], handle.ctx)
-    return Entry(aux, _size(aux), _mode(aux, flags, aux=True), _bits(aux), {})
+    return _entry(aux, _mode(aux, flags, aux=True), {}, flags)

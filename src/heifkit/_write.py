@@ -55,6 +55,7 @@ class Frame:
     stride: int
     info: dict[str, Any]
     pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
+    orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
 
 
 def _mode(name: str) -> Mode:
@@ -93,7 +94,11 @@ def _prepare_info(frame: Frame, overrides: dict[str, Any]) -> tuple[dict[str, An
         info["xmp"] = bytes(xmp)
     # Decoded pixels are upright whatever EXIF/XMP is passed with them (e.g. ``exif=f.info["exif"]``, which
     # open_heif leaves untouched): writing that orientation as irot/imir would rotate them a second time.
-    if frame.pending_orientation:
+    if frame.orientation:
+        orientation = frame.orientation
+        if get_orientation(info):
+            set_orientation(info)  # irot/imir carry it: EXIF/XMP must not rotate the pixels again
+    elif frame.pending_orientation:
         orientation = get_orientation(info) or 1
     else:
         orientation = 1

@@ -23,6 +23,7 @@ from ._oversized import open_patched
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
 from .region import Box, covering_tiles, crop_rows
+from .transforms import image_size
 
 __all__ = ["Layout", "Pixels", "Settings", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
 
@@ -286,13 +287,6 @@ def _core_share() -> Iterator[int]:
     finally:
         with _running_lock:
             _running -= 1
-
-
-def image_size(handle: Handle, transformations: bool = True) -> tuple[int, int]:
-    """An image's size as shown (after rotation and crop), or as stored with ``transformations=False``."""
-    if transformations:
-        return lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
-    return lib.heif_image_handle_get_ispe_width(handle.ptr), lib.heif_image_handle_get_ispe_height(handle.ptr)
 
 
 def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None = None) -> Pixels:

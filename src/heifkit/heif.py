@@ -23,6 +23,9 @@ from .image import (
     image_from_pillow,
     pillow_target,
 )
+from .modes import mode_of
+from .region import check_box, crop_rows
+from .transforms import stored_geometry
 
 __all__ = [
     "HeifFile",
@@ -304,9 +307,22 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
 
 
 def frame_of(image: HeifImage) -> _write.Frame:
-    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file)."""
+    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file).
+
+    Stored pixels read with ``apply_transformations=False`` are written so that they show as before: their
+    rotation and mirroring as ``irot``/``imir``, their crop applied (see :func:`transforms.stored_geometry`).
+    """
     image.load()
-    return _write.Frame(image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation)
+    steps = image.info.get("transformations")
+    if not steps:
+        return _write.Frame(image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation)
+    box, orientation = stored_geometry(steps)
+    data, stride, size = image._data, image._stride, image.size
+    if box is not None:
+        box = check_box(box, size)
+        data, stride = crop_rows(data, stride, box, mode_of(image.mode).pixel_bytes)
+        size = (box[2] - box[0], box[3] - box[1])
+    return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation)
 
 
 def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:

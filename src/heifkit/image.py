@@ -21,6 +21,7 @@ from .errors import InvalidInputError
 from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
 from .region import check_box, crop_rows
+from .transforms import transposed
 
 __all__ = [
     "HeifImage",
@@ -263,7 +264,7 @@ class HeifImage(_BaseImage):
         img.info = self.info.copy()
         img.info["original_orientation"] = set_orientation(img.info)
         if self.pending_orientation and img.info["original_orientation"]:
-            img = _transposed(img, img.info["original_orientation"])
+            img = transposed(img, img.info["original_orientation"])
         return img
 
     def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
@@ -324,36 +325,18 @@ class HeifImage(_BaseImage):
         self._region_decoders = None
 
 
-# EXIF orientation -> the Pillow transpose that shows the image upright
-_TRANSPOSE = {
-    2: "FLIP_LEFT_RIGHT",
-    3: "ROTATE_180",
-    4: "FLIP_TOP_BOTTOM",
-    5: "TRANSPOSE",
-    6: "ROTATE_270",
-    7: "TRANSVERSE",
-    8: "ROTATE_90",
-}
-
-
-def _transposed(img: Any, orientation: int) -> Any:
-    from PIL import Image
-
-    method = _TRANSPOSE.get(orientation)
-    if method is None:
-        return img
-    info = img.info
-    out = img.transpose(getattr(Image.Transpose, method))
-    out.info = info
-    return out
-
-
 # --- constructors -----------------------------------------------------------------------------------
 
 
 def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Decoder, Callable[[], Any]]:
     """The decoder of an entry's pixels, and the one that decodes them straight into a Pillow image."""
-    settings = Settings(flags.decoder_id, flags.decode_threads, flags.codec_threads or 0, flags.remove_stride)
+    settings = Settings(
+        flags.decoder_id,
+        flags.decode_threads,
+        flags.codec_threads or 0,
+        flags.remove_stride,
+        flags.apply_transformations,
+    )
     return (
         functools.partial(decode, entry.handle, layout_of(entry.mode, entry.bits), settings),
         functools.partial(decode_to_pillow, entry.handle, entry.mode, entry.bits, settings),
