@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import IO, Any, Union
 
-from . import _dav1d, options
+from . import _dav1d, _items, options
 from ._lib import Context, Handle, check, ffi, lib, string
 from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
@@ -255,26 +255,10 @@ def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any
 
     ``images`` maps each entity to its index among the top-level images (None when it is not one).
     """
-    count = ffi.new("int*")
-    raw = lib.heif_context_get_entity_groups(ctx.ptr, 0, 0, count)
-    if raw == ffi.NULL or count[0] <= 0:
-        return []
-    try:
-        groups = []
-        for g in range(count[0]):
-            group = raw[g]
-            entities = [int(group.entities[k]) for k in range(group.num_entities)] if group.entities != ffi.NULL else []
-            groups.append(
-                {
-                    "id": int(group.entity_group_id),
-                    "type": int(group.entity_group_type).to_bytes(4, "big").decode("latin-1"),
-                    "entities": entities,
-                    "images": [index_of.get(e) for e in entities],
-                }
-            )
-        return groups
-    finally:
-        lib.heif_entity_groups_release(raw, count[0])
+    return [
+        {"id": group_id, "type": kind, "entities": entities, "images": [index_of.get(e) for e in entities]}
+        for group_id, kind, entities in _items.entity_groups(ctx.ptr)
+    ]
 
 
 # --- one image ---------------------------------------------------------------------------------------
@@ -383,12 +367,7 @@ def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
 
 def _ids(handle: Handle, count: Any, list_ids: Any, *filters: int) -> list[int]:
     """The item ids a libheif ``count``/``list`` pair gives for ``handle``."""
-    n = count(handle.ptr, *filters)
-    if n <= 0:
-        return []
-    ids = ffi.new("heif_item_id[]", n)
-    n = list_ids(handle.ptr, *filters, ids, n)
-    return [int(ids[i]) for i in range(n)]
+    return _items.listed(count, list_ids, handle.ptr, *filters)
 
 
 def _thumbnail_handle(handle: Handle, item: int) -> Handle:

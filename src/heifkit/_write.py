@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import options
+from ._attached import Attached, Copies
 from ._checks import as_int, flag
 from ._encoder import MAX_GRID, MAX_ITEMS, Codec, Encoder, codec_of, size_problem, thumbnail_size
 from ._lib import Context, check, ffi, lib, owned
@@ -56,6 +57,7 @@ class Frame:
     info: dict[str, Any]
     pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
     orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
+    attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
 
 
 def _mode(name: str) -> Mode:
@@ -236,6 +238,7 @@ def _count_items(jobs: list[_Job]) -> int:
         count += 1 if job.info.get("xmp") else 0
         count += len([m for m in job.info.get("metadata") or [] if m])
         count += 1 if _mode(job.frame.mode).alpha else 0
+        count += len(job.frame.attached.items) if job.frame.attached else 0
     return count
 
 
@@ -475,8 +478,10 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
     jobs = _plan(frames, params, per_frame)
     ctx = Context()
     encoder = Encoder(ctx.ptr, params.get("format") or "HEIF", params)
+    copies = Copies(params.get("format") or "HEIF")
     for i, job in enumerate(jobs):
         handle = _encode_one(ctx.ptr, encoder, job)
+        copies.add(ctx.ptr, handle, job.frame.attached)
         if i == primary:
             check(lib.heif_context_set_primary_image(ctx.ptr, handle))
     out_data, out_size = ffi.new("uint8_t**"), ffi.new("size_t*")
@@ -484,7 +489,7 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
     if out_data[0] == ffi.NULL:
         raise EncoderError("libheif wrote an empty file")
     try:
-        return bytes(ffi.buffer(out_data[0], out_size[0]))
+        return copies.patched(bytes(ffi.buffer(out_data[0], out_size[0])))
     finally:
         lib.hk_free(out_data[0])
 

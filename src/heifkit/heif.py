@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import _read, _write
+from ._attached import attached_to
 from ._read import FileLike
 from .image import (
     HeifAuxImage,
@@ -22,10 +23,11 @@ from .image import (
     image_from_heif,
     image_from_pillow,
     pillow_target,
+    stored_pixels,
 )
 from .modes import mode_of
 from .region import check_box, crop_rows
-from .transforms import stored_geometry
+from .transforms import as_data, orientation_of, stored_geometry
 
 __all__ = [
     "HeifFile",
@@ -311,18 +313,53 @@ def frame_of(image: HeifImage) -> _write.Frame:
 
     Stored pixels read with ``apply_transformations=False`` are written so that they show as before: their
     rotation and mirroring as ``irot``/``imir``, their crop applied (see :func:`transforms.stored_geometry`).
+    An image read from a file, at its size as read, brings its depth images, auxiliary images and gain maps
+    along (``_attached``) unless a crop must be applied (libheif writes no ``clap``); their geometry stays
+    right because the image keeps its stored pixels and its ``irot``/``imir``, decoded anew if libheif had
+    applied them.
     """
-    image.load()
+    entry = image._entry
+    attached = _attached_of(image) if entry is not None and image.size == entry.size else None
     steps = image.info.get("transformations")
+    orientation = 0
+    if not steps and attached is not None and entry is not None and entry.transforms:
+        steps = as_data(entry.transforms)
+        if orientation_of(steps) == 1 and not any("crop" in step for step in steps):
+            steps = []  # libheif changed nothing: the decoded pixels are the stored ones
+        elif any("crop" in step for step in steps):
+            attached, steps = None, []
+        else:
+            pixels = stored_pixels(image)
+            assert pixels is not None
+            orientation = orientation_of(steps)
+            return _write.Frame(
+                image.mode, (pixels.width, pixels.height), pixels.buffer, pixels.stride, image.info,
+                orientation=orientation, attached=attached,
+            )  # fmt: skip
+    image.load()
     if not steps:
-        return _write.Frame(image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation)
+        return _write.Frame(
+            image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation, attached=attached
+        )
     box, orientation = stored_geometry(steps)
     data, stride, size = image._data, image._stride, image.size
     if box is not None:
         box = check_box(box, size)
         data, stride = crop_rows(data, stride, box, mode_of(image.mode).pixel_bytes)
-        size = (box[2] - box[0], box[3] - box[1])
-    return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation)
+        size, attached = (box[2] - box[0], box[3] - box[1]), None
+    return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation, attached=attached)
+
+
+def _attached_of(image: HeifImage) -> Any:
+    """What to copy with an image read from a file: the depth images, auxiliary images and ``tmap`` gain maps
+    still listed in its ``info`` (``depth_images``, ``aux``, ``gain_maps``)."""
+    entry, info = image._entry, image.info
+    assert entry is not None
+    aux = None if "aux" not in info else {i for ids in (info["aux"] or {}).values() for i in ids}
+    tmaps = None
+    if "gain_maps" in info:
+        tmaps = {g.info.get("tmap_item_id") for g in info["gain_maps"] or [] if getattr(g, "info", None)}
+    return attached_to(entry.handle, aux, bool(info.get("depth_images")), tmaps)
 
 
 def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:

@@ -9,6 +9,7 @@ or ``to_pillow()``; they keep their libheif handle (and through it the file's co
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = [
     "image_from_pillow",
     "image_from_heif",
     "pillow_target",
+    "stored_pixels",
 ]
 
 Decoder = Callable[[], Pixels]
@@ -244,8 +246,7 @@ class HeifImage(_BaseImage):
         self._handle = handle  # of images read from a file: for thumbnails and auxiliary images
         self._flags = flags
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
-        # of images read from a file: decoders that take a region (``box=``), kept after the pixels are loaded
-        self._region_decoders: tuple[Callable[..., Pixels], Callable[..., Any]] | None = None
+        self._entry: _read.Entry | None = None  # of images read from a file (and their copies): what was read
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -284,8 +285,8 @@ class HeifImage(_BaseImage):
         left, top, right, bottom = box = check_box(box, self.size)
         size = (right - left, bottom - top)
         info = _whole_image_info_removed(self.info)
-        if self._data is None and self._region_decoders is not None:
-            decoder, pillow_decoder = (functools.partial(d, box=box) for d in self._region_decoders)
+        if self._data is None and self._entry is not None and self._flags is not None:
+            decoder, pillow_decoder = (functools.partial(d, box=box) for d in _decoders(self._entry, self._flags))
             return HeifImage(size, self.mode, info, decoder=decoder, pillow_decoder=pillow_decoder)
         self.load()
         data, stride = crop_rows(self._data, self._stride, box, mode_of(self.mode).pixel_bytes)
@@ -322,13 +323,13 @@ class HeifImage(_BaseImage):
         self._handle = None
         self._flags = None
         self._transforms = ()
-        self._region_decoders = None
+        self._entry = None
 
 
 # --- constructors -----------------------------------------------------------------------------------
 
 
-def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Decoder, Callable[[], Any]]:
+def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Callable[..., Pixels], Callable[..., Any]]:
     """The decoder of an entry's pixels, and the one that decodes them straight into a Pillow image."""
     settings = Settings(
         flags.decoder_id,
@@ -355,8 +356,16 @@ def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
         entry.size, entry.mode, entry.info, decoder=decoder, handle=entry.handle, flags=flags,
         transforms=entry.transforms, pillow_decoder=pillow_decoder,
     )  # fmt: skip
-    image._region_decoders = (decoder, pillow_decoder)
+    image._entry = entry
     return image
+
+
+def stored_pixels(image: HeifImage) -> Pixels | None:
+    """The stored pixels (no rotation, mirroring or crop) of an image read from a file, decoded anew; None
+    for other images."""
+    if image._entry is None or image._flags is None:
+        return None
+    return _decoders(image._entry, dataclasses.replace(image._flags, apply_transformations=False))[0]()
 
 
 _WHOLE_IMAGE_KEYS = ("primary", "depth_images", "gain_maps", "aux", "entity_groups", "transformations")
@@ -492,8 +501,12 @@ def image_from_heif(src: HeifImage) -> HeifImage:
     src.load()
     data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
     skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
-    info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
+    shared = ("depth_images", "gain_maps")
+    info = {k: (v if k in shared else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
     info["primary"] = False
-    return HeifImage(
-        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation
-    )
+    image = HeifImage(
+        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation,
+        handle=src._handle, flags=src._flags, transforms=src._transforms,
+    )  # fmt: skip
+    image._entry = src._entry  # the same pixels: what is attached to the source stays attached to the copy
+    return image
