@@ -130,10 +130,12 @@ def psnr(a: Any, b: Any, peak: float = 255.0) -> float:
 def comparable_info(info: dict[str, Any]) -> dict[str, Any]:
     """``info`` with depth images replaced by something comparable across libraries.
 
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
+    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6);
+    ``gain_maps`` is heifkit's own.
     """
     out = dict(info)
     out.pop("entity_groups", None)
+    out.pop("gain_maps", None)
     out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
     return out
 

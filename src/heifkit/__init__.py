@@ -22,6 +22,7 @@ from .errors import (
     TruncatedError,
     UnsupportedError,
 )
+from .gainmap import HeifGainMap
 from .heif import (
     HeifFile,
     encode,
@@ -53,6 +54,7 @@ __all__ = [
     "HeifDepthRepresentationType",
     "HeifError",
     "HeifFile",
+    "HeifGainMap",
     "HeifImage",
     "HeifImageFile",
     "HeifMatrixCoefficients",

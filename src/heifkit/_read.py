@@ -22,7 +22,21 @@ from .modes import decoded_mode
 from .properties import read_color, read_properties
 from .transforms import as_data, image_size, transformations
 
-__all__ = ["FileLike", "OpenFlags", "Entry", "open_flags", "peek", "sniff", "read_file", "thumbnail", "aux_image"]
+__all__ = [
+    "FileLike",
+    "OpenFlags",
+    "Entry",
+    "open_flags",
+    "peek",
+    "sniff",
+    "read_file",
+    "thumbnail",
+    "aux_image",
+    "aux_ids",
+    "item_image",
+    "metadata_blocks",
+    "item_id",
+]
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
@@ -278,6 +292,11 @@ def _entry(
     return Entry(handle, _size(handle, flags), mode, _bits(handle), info, depth or [], transforms)
 
 
+def item_id(handle: Handle) -> int:
+    """The item id of an image in its file."""
+    return int(lib.heif_image_handle_get_item_id(handle.ptr))
+
+
 def _bits(handle: Handle) -> int:
     return int(lib.heif_image_handle_get_luma_bits_per_pixel(handle.ptr))
 
@@ -317,7 +336,7 @@ def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
 
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
-    for kind, content_type, data in _metadata_blocks(handle):
+    for kind, content_type, data in metadata_blocks(handle):
         if kind == "Exif":
             if info["exif"] is None and data is not None:
                 info["exif"] = exif_from_block(data)
@@ -332,7 +351,7 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
     info["depth_images"] = []  # filled with the depth images made from ``depth``
     if options.AUX_IMAGES:
-        info["aux"] = _aux_ids(handle)
+        info["aux"] = aux_ids(handle)
     chroma = _chroma(handle)
     if chroma is not None:
         info["chroma"] = chroma
@@ -341,7 +360,7 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     return _entry(handle, _mode(handle, flags), info, flags, depth)
 
 
-def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
+def metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
     n = lib.heif_image_handle_get_number_of_metadata_blocks(handle.ptr, ffi.NULL)
     if n <= 0:
         return []
@@ -427,7 +446,7 @@ def _depth_metadata(handle: Handle, item: int) -> dict[str, Any]:
 _AUX_FILTER = int(lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA | lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH)
 
 
-def _aux_ids(handle: Handle) -> dict[str, list[int]]:
+def aux_ids(handle: Handle) -> dict[str, list[int]]:
     ids = _ids(
         handle,
         lib.heif_image_handle_get_number_of_auxiliary_images,
@@ -466,6 +485,14 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
         info["chroma"] = chroma
     read_color(found.ptr, info)
     return _entry(found, _mode(found, flags), info, flags)
+
+
+def item_image(ctx: Context, item: int, flags: OpenFlags) -> Entry:
+    """The entry of any image item of the file (a hidden one too), decoded as an auxiliary image is."""
+    out = ffi.new("heif_image_handle**")
+    check(lib.heif_context_get_image_handle(ctx.ptr, item, out))
+    found = Handle(out[0], ctx)
+    return _entry(found, _mode(found, flags, aux=True), {}, flags)
 
 
 def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:

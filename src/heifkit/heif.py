@@ -14,6 +14,7 @@ from typing import Any
 from . import _read, _write
 from ._attached import attached_to
 from ._read import FileLike
+from .gainmap import add_gain_maps
 from .image import (
     HeifAuxImage,
     HeifImage,
@@ -78,6 +79,7 @@ class HeifFile:
             flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
             self.mimetype, flags, entries = _read.read_file(fp, flags)
             self._images = [image_from_entry(entry, flags) for entry in entries]
+            add_gain_maps(self._images, flags)
 
     # --- primary image -----------------------------------------------------------------------------
     @property

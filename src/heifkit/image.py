@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _read, options
 from ._lib import Handle
@@ -30,6 +30,7 @@ __all__ = [
     "HeifDepthImage",
     "HeifAuxImage",
     "image_from_entry",
+    "sub_image",
     "image_from_bytes",
     "image_from_pillow",
     "image_from_heif",
@@ -301,9 +302,7 @@ class HeifImage(_BaseImage):
         count = len(self.info.get("thumbnails") or [])
         if self._handle is None or self._flags is None or not -count <= index < count:
             raise IndexError(f"invalid thumbnail index: {index}")
-        entry = _read.thumbnail(self._handle, index % count, self._flags)
-        decoder, pillow_decoder = _decoders(entry, self._flags)
-        return HeifThumbnail(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+        return sub_image(HeifThumbnail, _read.thumbnail(self._handle, index % count, self._flags), self._flags)
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
         """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
@@ -344,13 +343,18 @@ def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Callable[...,
     )
 
 
+_Sub = TypeVar("_Sub", bound="_SubImage")
+
+
+def sub_image(cls: type[_Sub], entry: _read.Entry, flags: _read.OpenFlags) -> _Sub:
+    """A read-only image attached to another (depth image, thumbnail, gain map), decoded on first access."""
+    decoder, pillow_decoder = _decoders(entry, flags)
+    return cls(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+
+
 def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
     """The lazily decoded image of a file's top-level image, with its depth images in ``info``."""
-    depth_images = []
-    for depth in entry.depth:
-        decoder, pillow_decoder = _decoders(depth, flags)
-        depth_images.append(HeifDepthImage(depth.size, depth.mode, depth.info, decoder, pillow_decoder=pillow_decoder))
-    entry.info["depth_images"] = depth_images
+    entry.info["depth_images"] = [sub_image(HeifDepthImage, depth, flags) for depth in entry.depth]
     decoder, pillow_decoder = _decoders(entry, flags)
     image = HeifImage(
         entry.size, entry.mode, entry.info, decoder=decoder, handle=entry.handle, flags=flags,
