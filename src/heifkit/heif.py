@@ -28,7 +28,7 @@ from .image import (
 )
 from .modes import mode_of
 from .region import check_box, crop_rows
-from .transforms import as_data, orientation_of, stored_geometry
+from .transforms import as_data, image_size, orientation_of, stored_geometry, transposed
 
 __all__ = [
     "HeifFile",
@@ -321,8 +321,9 @@ def frame_of(image: HeifImage) -> _write.Frame:
     applied them.
     """
     entry = image._entry
-    attached = _attached_of(image) if entry is not None and image.size == entry.size else None
     steps = image.info.get("transformations")
+    same_size = entry is not None and image.size == image_size(entry.handle, transformations=not steps)
+    attached = _attached_of(image) if same_size else None
     orientation = 0
     if not steps and attached is not None and entry is not None and entry.transforms:
         steps = as_data(entry.transforms)
@@ -350,6 +351,31 @@ def frame_of(image: HeifImage) -> _write.Frame:
         data, stride = crop_rows(data, stride, box, mode_of(image.mode).pixel_bytes)
         size, attached = (box[2] - box[0], box[3] - box[1]), None
     return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation, attached=attached)
+
+
+def image_from_frame(frame: Any, source: HeifImage | None, keep_ycbcr: bool = False) -> HeifImage:
+    """A ``HeifImage`` copied from a Pillow frame that was decoded from ``source`` (an image read from a file,
+    or None): at the source's size, it keeps what is attached to it (``_attached``), its pixels turned back
+    to the stored orientation and written with the source's ``irot``/``imir``. A source whose crop libheif
+    applied, or a frame of another size, gives a plain copy (:func:`image.image_from_pillow`).
+    """
+    entry = source._entry if source is not None else None
+    if entry is None or source is None or frame.size != source.size or source.info.get("transformations"):
+        return image_from_pillow(frame, keep_ycbcr)
+    steps = as_data(entry.transforms)
+    if any("crop" in step for step in steps):
+        return image_from_pillow(frame, keep_ycbcr)
+    orientation = orientation_of(steps)
+    if orientation == 1:
+        image = image_from_pillow(frame, keep_ycbcr)
+    else:
+        image = image_from_pillow(transposed(frame, {6: 8, 8: 6}.get(orientation, orientation)), keep_ycbcr)
+        image.info["transformations"] = steps  # written as irot/imir (frame_of)
+    for key in ("aux", "depth_images", "gain_maps"):  # what the frame lists is what stays attached
+        if key in frame.info:
+            image.info[key] = frame.info[key]
+    image._entry = entry
+    return image
 
 
 def _attached_of(image: HeifImage) -> Any:

@@ -20,8 +20,8 @@ from . import _write, options
 from ._read import sniff
 from .codecs import libheif_info
 from .errors import HeifError
-from .heif import HeifFile, check_pillow_size, frame_of
-from .image import HeifImage, HeifThumbnail, image_from_pillow
+from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
+from .image import HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .properties import NCLX_KEYS
 
@@ -41,6 +41,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _frame = 0
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
+    _sources: dict[int, HeifImage] = {}
 
     def _open(self) -> None:
         try:
@@ -55,6 +56,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self.custom_mimetype = self._heif_file.mimetype
         self._n_frames = len(self._heif_file)
         self._frame_infos: dict[int, dict[Any, Any]] = {}
+        self._sources = {}
         self._loaded_frame = -1
         self._frame = -1
         self._draft = None
@@ -64,6 +66,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _init_frame(self, index: int) -> None:
         assert self._heif_file is not None
         image = self._heif_file[index]
+        self._sources[index] = image
         self._frame = index
         self._size = image.size
         self._mode = image.mode
@@ -298,7 +301,7 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
                 check_pillow_size(frame, params, keep_ycbcr=True)
-                image = image_from_pillow(frame, keep_ycbcr=True)
+                image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
                 frames.append(frame_of(image))
@@ -306,6 +309,14 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         if im.tell() != current:
             im.seek(current)
     _write.save_pillow(frames, fp, params)
+
+
+def _source_of(frame: Any) -> HeifImage | None:
+    """The image a frame of a HEIF/AVIF file opened by this plugin was decoded from, unless a thumbnail was
+    decoded in its place (``draft``)."""
+    if not isinstance(frame, _LibHeifImageFile) or frame._draft is not None:
+        return None
+    return frame._sources.get(frame.tell())
 
 
 def _pillow_sources(items: Any) -> list[Any]:
