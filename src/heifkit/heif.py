@@ -316,61 +316,78 @@ def frame_of(image: HeifImage) -> _write.Frame:
     Stored pixels read with ``apply_transformations=False`` are written so that they show as before: their
     rotation and mirroring as ``irot``/``imir``, their crop applied (see :func:`transforms.stored_geometry`).
     An image read from a file, at its size as read, brings its depth images, auxiliary images and gain maps
-    along (``_attached``) unless a crop must be applied (libheif writes no ``clap``); their geometry stays
-    right because the image keeps its stored pixels and its ``irot``/``imir``, decoded anew if libheif had
-    applied them.
+    along (``_attached``), unless libheif cropped it other than at its right and bottom edges (where encoders
+    pad): their geometry stays right because the image keeps its stored pixels and its ``irot``/``imir``,
+    decoded anew if libheif had applied them.
     """
     entry = image._entry
     steps = image.info.get("transformations")
-    same_size = entry is not None and image.size == image_size(entry.handle, transformations=not steps)
-    attached = _attached_of(image) if same_size else None
-    orientation = 0
+    attached = _attached_of(image) if entry is not None and image.size in _sizes_as_read(entry, bool(steps)) else None
     if not steps and attached is not None and entry is not None and entry.transforms:
-        steps = as_data(entry.transforms)
-        if orientation_of(steps) == 1 and not any("crop" in step for step in steps):
-            steps = []  # libheif changed nothing: the decoded pixels are the stored ones
-        elif any("crop" in step for step in steps):
-            attached, steps = None, []
-        else:
+        shown = as_data(entry.transforms)
+        if not _anchored(shown):
+            attached = None
+        elif orientation_of(shown) != 1:  # libheif rotated the pixels: write the stored ones and irot/imir
             pixels = stored_pixels(image)
             assert pixels is not None
-            orientation = orientation_of(steps)
-            return _write.Frame(
-                image.mode, (pixels.width, pixels.height), pixels.buffer, pixels.stride, image.info,
-                orientation=orientation, attached=attached,
-            )  # fmt: skip
+            size = (pixels.width, pixels.height)
+            return _stored_frame(image, size, pixels.buffer, pixels.stride, shown, attached)
     image.load()
     if not steps:
         return _write.Frame(
             image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation, attached=attached
         )
+    return _stored_frame(image, image.size, image._data, image._stride, steps, attached)
+
+
+def _sizes_as_read(entry: Any, stored: bool) -> list[tuple[int, int]]:
+    """The sizes an image read from a file has while its geometry is unchanged: as shown, or as stored
+    (``stored``), then also without the padding its first crop drops."""
+    if not stored:
+        return [image_size(entry.handle)]
+    sizes = [image_size(entry.handle, transformations=False)]
+    shown = as_data(entry.transforms)
+    if shown and "crop" in shown[0]:
+        left, top, right, bottom = shown[0]["crop"]
+        sizes.append((right - left, bottom - top))
+    return sizes
+
+
+def _anchored(steps: list[dict[str, Any]]) -> bool:
+    """True when every crop in ``steps`` keeps the top-left corner (it only drops an encoder's padding)."""
+    return all(step["crop"][:2] == (0, 0) for step in steps if "crop" in step)
+
+
+def _stored_frame(image: HeifImage, size: tuple[int, int], data: Any, stride: int, steps: list[dict[str, Any]],
+                  attached: Any) -> _write.Frame:  # fmt: skip
+    """The frame of stored pixels that shows as ``steps`` say: cropped, and rotated/mirrored by irot/imir."""
     box, orientation = stored_geometry(steps)
-    data, stride, size = image._data, image._stride, image.size
     if box is not None:
         box = check_box(box, size)
         data, stride = crop_rows(data, stride, box, mode_of(image.mode).pixel_bytes)
-        size, attached = (box[2] - box[0], box[3] - box[1]), None
+        size = (box[2] - box[0], box[3] - box[1])
+        attached = attached if _anchored(steps) else None
     return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation, attached=attached)
 
 
 def image_from_frame(frame: Any, source: HeifImage | None, keep_ycbcr: bool = False) -> HeifImage:
     """A ``HeifImage`` copied from a Pillow frame that was decoded from ``source`` (an image read from a file,
     or None): at the source's size, it keeps what is attached to it (``_attached``), its pixels turned back
-    to the stored orientation and written with the source's ``irot``/``imir``. A source whose crop libheif
-    applied, or a frame of another size, gives a plain copy (:func:`image.image_from_pillow`).
+    to the stored orientation and written with the source's ``irot``/``imir``. A frame of another size, or of
+    a source cropped other than at its right and bottom edges, gives a plain copy (:func:`image.image_from_pillow`).
     """
     entry = source._entry if source is not None else None
     if entry is None or source is None or frame.size != source.size or source.info.get("transformations"):
         return image_from_pillow(frame, keep_ycbcr)
     steps = as_data(entry.transforms)
-    if any("crop" in step for step in steps):
+    if not _anchored(steps):
         return image_from_pillow(frame, keep_ycbcr)
     orientation = orientation_of(steps)
     if orientation == 1:
         image = image_from_pillow(frame, keep_ycbcr)
     else:
         image = image_from_pillow(transposed(frame, {6: 8, 8: 6}.get(orientation, orientation)), keep_ycbcr)
-        image.info["transformations"] = steps  # written as irot/imir (frame_of)
+        image.info["transformations"] = [step for step in steps if "crop" not in step]  # as irot/imir (frame_of)
     for key in ("aux", "depth_images", "gain_maps"):  # what the frame lists is what stays attached
         if key in frame.info:
             image.info[key] = frame.info[key]
