@@ -147,3 +147,19 @@ def exif_orientation_of(exif: bytes) -> int | None:
     e = Image.Exif()
     e.load(exif)
     return e.get(274)
+
+
+def oriented_grid(fmt: str, size: tuple[int, int], orientation: int) -> bytes:
+    """A noisy RGB grid image (64 px tiles) of ``size`` with EXIF ``orientation`` written as irot/imir."""
+    import numpy as np
+    from PIL import Image
+
+    import heifkit
+
+    rng = np.random.default_rng(orientation)
+    src = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[274] = orientation
+    out = io.BytesIO()
+    heifkit.from_pillow(src).save(out, format=fmt, tile_size=64, exif=exif.tobytes(), quality=80)
+    return out.getvalue()

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG
+from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, oriented_grid
 from heifkit import decode, region
 from subproc import run_python
 
@@ -78,20 +78,10 @@ def test_covering_tiles_of_a_shifted_grid():
     assert list(region.covering_tiles((0, 0, 1124, 1), (512, 512), (412, 0), (3, 1))) == [(0, 0), (1, 0), (2, 0)]
 
 
-def _grid_file(fmt: str, size: tuple[int, int], orientation: int) -> bytes:
-    rng = np.random.default_rng(orientation)
-    src = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    exif = Image.Exif()
-    exif[274] = orientation
-    out = io.BytesIO()
-    heifkit.from_pillow(src).save(out, format=fmt, tile_size=64, exif=exif.tobytes(), quality=80)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_orientation_boxes_are_in_display_coordinates(fmt, orientation):
-    data = _grid_file(fmt, (200, 130), orientation)
+    data = oriented_grid(fmt, (200, 130), orientation)
     expected = np.asarray(heifkit.open_heif(data))
     f = heifkit.open_heif(data)
     assert decode.image_tiling(f[0]._handle) is not None
