@@ -132,6 +132,8 @@ def test_a_region_is_a_new_image_without_what_belongs_to_the_whole():
     part = f.crop((0, 0, 64, 64))
     assert isinstance(part, heifkit.HeifImage)
     assert part.info["depth_images"] == [] and part.info["aux"] == {} and "gain_maps" not in part.info
+    arrow = heifkit.open_heif(ARROW)
+    assert arrow.info["thumbnails"] and arrow.crop((0, 0, 8, 8)).info["thumbnails"] == []  # of the whole image
     assert part.info["primary"] is False
     assert part.info["exif"] == f.info["exif"] and part.info["icc_profile"] == f.info["icc_profile"]
     out = io.BytesIO()

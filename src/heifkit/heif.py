@@ -268,8 +268,9 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
         convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
         bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
         **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
-            ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
-            ``disable_security_limits``.
+            ``remove_stride`` (default True), ``decode_threads``, ``codec_threads``, ``decoder_id``,
+            ``disable_security_limits``, ``apply_transformations`` (default True; False gives the stored
+            pixels and ``info["transformations"]``, see :func:`apply_transformations`).
 
     Images libheif cannot open are left out; the file fails only when none opens.
 

@@ -276,8 +276,8 @@ class HeifImage(_BaseImage):
         An image read from a file and not decoded yet decodes only the region, when its pixels are first
         used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the
         box's size; any other image decodes whole and the box is copied out. Pixels already in memory are
-        copied. The new image has a copy of ``info`` without what belongs to the whole image (depth images,
-        gain maps, auxiliary images, entity groups): it is saved as a new image.
+        copied. The new image has a copy of ``info`` without what belongs to the whole image (thumbnails,
+        depth images, gain maps, auxiliary images, entity groups): it is saved as a new image.
 
         Raises:
             TypeError: ``box`` is not four integers.
@@ -378,7 +378,7 @@ _WHOLE_IMAGE_KEYS = ("primary", "depth_images", "gain_maps", "aux", "entity_grou
 def _whole_image_info_removed(info: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of ``info`` for a part of the image: what describes the whole image left out or emptied."""
     kept = copy.deepcopy({k: v for k, v in info.items() if k not in _WHOLE_IMAGE_KEYS})
-    kept.update(primary=False, depth_images=[])
+    kept.update(primary=False, depth_images=[], thumbnails=[])
     if "aux" in info:
         kept["aux"] = {}
     return kept
