@@ -19,10 +19,8 @@ from ._boxes import Property, item_properties, patch_written
 from ._lib import Context, Handle, lib
 from .errors import InvalidInputError
 
-__all__ = ["Attached", "ALPHA_TYPES", "DEPTH_TYPES", "attached_to", "aux_type", "copy_attached", "Copies"]
+__all__ = ["Attached", "attached_to", "copy_attached", "Copies"]
 
-ALPHA_TYPES = frozenset({"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", "urn:mpeg:hevc:2015:auxid:1"})
-DEPTH_TYPES = frozenset({"urn:mpeg:mpegB:cicp:systems:auxiliary:depth", "urn:mpeg:hevc:2015:auxid:2"})
 _CODED = {"hvc1": "HEIF", "av01": "AVIF"}  # coded image item types and the format that holds them
 
 
@@ -45,14 +43,6 @@ class Attached:
     def formats(self) -> set[str]:
         """The formats ("HEIF", "AVIF") whose codecs the copied images are coded with."""
         return {_CODED[kind] for kind in self.items.values() if kind in _CODED}
-
-
-def aux_type(properties: list[Property]) -> str:
-    """The auxiliary type (URN) in an item's ``auxC`` property, or ''."""
-    for prop in properties:
-        if prop.kind == b"auxC" and len(prop.payload) > 4:
-            return prop.payload[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
-    return ""
 
 
 def attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[int] | None) -> Attached | None:

@@ -90,7 +90,13 @@ def item_properties(source: Any, items: set[int]) -> dict[int, list[Property]]:
     Raises:
         InvalidInputError: the file's ``meta``/``iprp`` boxes cannot be read.
     """
-    meta = _meta_of_source(source)
+    try:
+        return _properties(_meta_of_source(source), items)
+    except struct.error as exc:
+        raise InvalidInputError(f"a property box of the file is truncated: {exc}") from exc
+
+
+def _properties(meta: bytes, items: set[int]) -> dict[int, list[Property]]:
     found = _child(meta, 12, len(meta), b"iprp")  # meta: a FullBox, children after version and flags
     if found is None:
         return {}
@@ -113,7 +119,8 @@ def _associations(meta: bytes, pos: int, end: int, items: set[int], stored: list
     version, flags = meta[pos], int.from_bytes(meta[pos + 1 : pos + 4], "big")
     (count,) = struct.unpack_from(">I", meta, pos + 4)
     pos += 8
-    id_format, index_format = (">I", 4) if version >= 1 else (">H", 2), (">H", 2) if flags & 1 else (">B", 1)
+    id_format = (">I", 4) if version >= 1 else (">H", 2)
+    index_format = (">H", 2) if flags & 1 else (">B", 1)
     for _ in range(count):
         if pos + id_format[1] + 1 > end:
             raise InvalidInputError("ipma box is truncated")

@@ -5,7 +5,8 @@ its EXIF/XMP orientation is still to be applied; the writer never sees the image
 fail is checked before a pixel is copied: the parameters (``_save_params``), every coded image's size against
 the codec (``_encoder``), the colour values. Then, per image: the pixels are copied once into a libheif image
 at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif encodes it (as one
-image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails.
+image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails, and the items a
+frame read from a file brings along (depth, auxiliary images, gain maps: copied as stored by ``_attached``).
 
 Orientation: HEIF stores it as ``irot``/``imir``. Frames whose orientation is pending (made from bytes or
 Pillow images) are written with the EXIF/XMP orientation as ``irot``/``imir`` and their pixels as given, so

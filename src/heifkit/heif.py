@@ -371,14 +371,13 @@ def _stored_frame(image: HeifImage, size: tuple[int, int], data: Any, stride: in
     return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation, attached=attached)
 
 
-def image_from_frame(frame: Any, source: HeifImage | None, keep_ycbcr: bool = False) -> HeifImage:
-    """A ``HeifImage`` copied from a Pillow frame that was decoded from ``source`` (an image read from a file,
-    or None): at the source's size, it keeps what is attached to it (``_attached``), its pixels turned back
-    to the stored orientation and written with the source's ``irot``/``imir``. A frame of another size, or of
-    a source cropped other than at its right and bottom edges, gives a plain copy (:func:`image.image_from_pillow`).
+def image_from_frame(frame: Any, entry: _read.Entry | None, keep_ycbcr: bool = False) -> HeifImage:
+    """A ``HeifImage`` copied from a Pillow frame that was decoded from the image read as ``entry`` (or None):
+    at that image's size, it keeps what is attached to it (``_attached``), its pixels turned back to the
+    stored orientation and written with the image's ``irot``/``imir``. A frame of another size, or of an
+    image cropped other than at its right and bottom edges, gives a plain copy (:func:`image.image_from_pillow`).
     """
-    entry = source._entry if source is not None else None
-    if entry is None or source is None or frame.size != source.size or source.info.get("transformations"):
+    if entry is None or frame.size != entry.size or entry.info.get("transformations") is not None:
         return image_from_pillow(frame, keep_ycbcr)
     steps = as_data(entry.transforms)
     if not _anchored(steps):

@@ -17,7 +17,7 @@ from typing import IO, Any
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import _write, options
-from ._read import sniff
+from ._read import Entry, sniff
 from .codecs import libheif_info
 from .errors import HeifError
 from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
@@ -41,7 +41,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _frame = 0
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
-    _sources: dict[int, HeifImage] = {}
+    _sources: dict[int, Entry] = {}
 
     def _open(self) -> None:
         try:
@@ -66,7 +66,8 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _init_frame(self, index: int) -> None:
         assert self._heif_file is not None
         image = self._heif_file[index]
-        self._sources[index] = image
+        if image._entry is not None:  # not the image itself: it may hold decoded pixels
+            self._sources[index] = image._entry
         self._frame = index
         self._size = image.size
         self._mode = image.mode
@@ -311,9 +312,9 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     _write.save_pillow(frames, fp, params)
 
 
-def _source_of(frame: Any) -> HeifImage | None:
-    """The image a frame of a HEIF/AVIF file opened by this plugin was decoded from, unless a thumbnail was
-    decoded in its place (``draft``)."""
+def _source_of(frame: Any) -> Entry | None:
+    """What a frame of a HEIF/AVIF file opened by this plugin was read from, unless a thumbnail was decoded in
+    its place (``draft``)."""
     if not isinstance(frame, _LibHeifImageFile) or frame._draft is not None:
         return None
     return frame._sources.get(frame.tell())
