@@ -151,7 +151,7 @@ def decode_into(
     In place, the rows are compacted, shifted and swapped inside libheif's own image, and the returned
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
     """
-    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations)
+    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
     out = ffi.new("heif_image**")
     check(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts))
     image = handle.ctx.adopt_image(out[0])
