@@ -54,6 +54,11 @@ def attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[in
     Raises:
         HeifError: libheif cannot read an item's data.
     """
+    with handle.ctx.lock:  # a file read lazily from its path must not be read by two threads at once
+        return _attached_to(handle, aux, depth, tmaps)
+
+
+def _attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[int] | None) -> Attached | None:
     ctx, item = handle.ctx, int(lib.heif_image_handle_get_item_id(handle.ptr))
     refs = {i: _items.references(ctx.ptr, i) for i in _items.item_ids(ctx.ptr)}
     depth_ids = set(_item_list(handle, "depth")) if depth else set()
@@ -143,10 +148,11 @@ def copy_attached(dst: Any, new_item: int, attached: Attached) -> tuple[set[int]
             _items.add_references(dst, "cdsc", copy(meta), [copied])
         return copied
 
-    for kind, root in attached.roots:
-        copied = copy(root)
-        if kind == "auxl":
-            _items.add_references(dst, "auxl", copied, [new_item])
+    with attached.ctx.lock:
+        for kind, root in attached.roots:
+            copied = copy(root)
+            if kind == "auxl":
+                _items.add_references(dst, "auxl", copied, [new_item])
     visible = {new[i] for i in new if i != attached.item and i not in attached.hidden}
     groups = [
         (kind.encode("latin-1"), [new[i] for i in ids]) for kind, ids in attached.groups if all(i in new for i in ids)
