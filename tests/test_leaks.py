@@ -94,6 +94,27 @@ def test_encode_does_not_leak():
     assert _growth(cycle, 20) < LIMIT
 
 
+def test_regions_and_gain_maps_do_not_leak():
+    data = (CORPUS / "pheif_pug.heic").read_bytes()
+
+    def cycle() -> None:
+        f = heifkit.open_heif(data)
+        np.asarray(f.crop((500, 500, 1100, 900)))
+        f.info["gain_maps"][0].load()
+
+    assert _growth(cycle, 10) < LIMIT
+
+
+def test_resaving_attached_items_does_not_leak():
+    data = (CORPUS / "libavif_seine_sdr_gainmap_srgb.avif").read_bytes()
+
+    def cycle() -> None:
+        out = io.BytesIO()
+        heifkit.open_heif(data).save(out, format="AVIF", quality=50, enc_params={"speed": "9"})
+
+    assert _growth(cycle, 10) < LIMIT
+
+
 def test_errors_do_not_leak():
     bad = (CORPUS / "bad" / "pheif_corrupted.heic").read_bytes()
 

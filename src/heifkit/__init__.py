@@ -22,6 +22,7 @@ from .errors import (
     TruncatedError,
     UnsupportedError,
 )
+from .gainmap import HeifGainMap
 from .heif import (
     HeifFile,
     encode,
@@ -36,9 +37,11 @@ from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
 from .sequence import HeifFrame, HeifSequence, open_sequence, save_sequence
+from .transforms import apply_transformations
 
 __all__ = [
     "__version__",
+    "apply_transformations",
     "AvifImageFile",
     "DecoderError",
     "encode",
@@ -53,6 +56,7 @@ __all__ = [
     "HeifError",
     "HeifFile",
     "HeifFrame",
+    "HeifGainMap",
     "HeifImage",
     "HeifImageFile",
     "HeifMatrixCoefficients",

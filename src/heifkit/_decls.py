@@ -17,6 +17,7 @@ HEADERS = [
     "heif_security.h",
     "heif_aux_images.h",
     "heif_entity_groups.h",
+    "heif_items.h",
     "heif_plugin.h",
     "heif_sequences.h",
 ]
@@ -132,6 +133,9 @@ typedef struct heif_ambient_viewing_environment { uint32_t ambient_illumination;
     uint16_t ambient_light_y; ...; } heif_ambient_viewing_environment;
 typedef struct heif_camera_intrinsic_matrix { double focal_length_x; double focal_length_y;
     double principal_point_x; double principal_point_y; double skew; ...; } heif_camera_intrinsic_matrix;
+
+typedef enum heif_metadata_compression { heif_metadata_compression_off, ... } heif_metadata_compression;
+typedef uint32_t heif_brand2;
 
 typedef uint32_t heif_entity_group_id;
 typedef struct heif_entity_group { heif_entity_group_id entity_group_id; uint32_t entity_group_type;
@@ -363,6 +367,34 @@ FUNCTIONS = [
     " const heif_mastering_display_colour_volume* in);",
     "void heif_image_handle_set_ambient_viewing_environment(const heif_image_handle*,"
     " const heif_ambient_viewing_environment* in);",
+    # items: reading any item, and copying items into a file being written (_attached.py)
+    "int heif_context_get_number_of_items(const heif_context* ctx);",
+    "int heif_context_get_list_of_item_IDs(const heif_context* ctx, heif_item_id* ID_array, int count);",
+    "uint32_t heif_item_get_item_type(const heif_context* ctx, heif_item_id item_id);",
+    "int heif_item_is_item_hidden(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_mime_item_content_type(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_mime_item_content_encoding(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_uri_item_uri_type(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_item_name(const heif_context* ctx, heif_item_id item_id);",
+    "heif_error heif_item_set_item_name(heif_context* ctx, heif_item_id item, const char* item_name);",
+    "heif_error heif_item_get_item_data(const heif_context* ctx, heif_item_id item_id,"
+    " heif_metadata_compression* out_compression_format, uint8_t** out_data, size_t* out_data_size);",
+    "void heif_release_item_data(const heif_context* ctx, uint8_t** item_data);",
+    "size_t heif_context_get_item_references(const heif_context* ctx, heif_item_id from_item_id, int index,"
+    " uint32_t* out_reference_type_4cc, heif_item_id** out_references_to);",
+    "void heif_release_item_references(const heif_context* ctx, heif_item_id** references);",
+    "heif_error heif_context_add_item_references(heif_context* ctx, uint32_t reference_type, heif_item_id from_item,"
+    " const heif_item_id* to_item, int num_to_items);",
+    "heif_error heif_context_add_item(heif_context* ctx, const char* item_type, const void* data, int size,"
+    " heif_item_id* out_item_id);",
+    "heif_error heif_context_add_precompressed_mime_item(heif_context* ctx, const char* content_type,"
+    " const char* content_encoding, const void* data, int size, heif_item_id* out_item_id);",
+    "heif_error heif_context_add_uri_item(heif_context* ctx, const char* item_uri_type, const void* data, int size,"
+    " heif_item_id* out_item_id);",
+    "heif_error heif_item_add_raw_property(const heif_context* context, heif_item_id itemId, uint32_t fourcc_type,"
+    " const uint8_t* uuid_type, const uint8_t* data, size_t size, int is_essential,"
+    " heif_property_id* out_propertyId);",
+    "void heif_context_add_compatible_brand(heif_context* ctx, heif_brand2 compatible_brand);",
 ]
 
 HELPERS = """

@@ -12,14 +12,26 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _dav1d, options
+from . import _dav1d, _items, options
 from ._lib import Context, Handle, check, ffi, lib, string
 from .errors import HeifError, InvalidInputError
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
+from .transforms import as_data, image_size, transformations
 
-__all__ = ["OpenFlags", "Entry", "open_flags", "read_context", "thumbnail", "aux_image"]
+__all__ = [
+    "OpenFlags",
+    "Entry",
+    "open_flags",
+    "read_context",
+    "thumbnail",
+    "aux_image",
+    "aux_ids",
+    "item_image",
+    "metadata_blocks",
+    "item_id",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,7 @@ class OpenFlags:
     disable_security_limits: bool = False
     decoder_id: str = ""
     codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
+    apply_transformations: bool = True  # False: stored pixels, the transforms in info["transformations"]
 
 
 def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> OpenFlags:
@@ -55,6 +68,7 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
         disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
+        apply_transformations=bool(kwargs.get("apply_transformations", True)),
     )
 
 
@@ -76,7 +90,7 @@ class Entry:
     bits: int  # bits per sample as stored in the file
     info: dict[str, Any]
     depth: list[Entry] = field(default_factory=list)
-    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transformations`
+    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transforms.transformations`
 
 
 # --- the file ----------------------------------------------------------------------------------------
@@ -135,33 +149,32 @@ def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any
 
     ``images`` maps each entity to its index among the top-level images (None when it is not one).
     """
-    count = ffi.new("int*")
-    raw = lib.heif_context_get_entity_groups(ctx.ptr, 0, 0, count)
-    if raw == ffi.NULL or count[0] <= 0:
-        return []
-    try:
-        groups = []
-        for g in range(count[0]):
-            group = raw[g]
-            entities = [int(group.entities[k]) for k in range(group.num_entities)] if group.entities != ffi.NULL else []
-            groups.append(
-                {
-                    "id": int(group.entity_group_id),
-                    "type": int(group.entity_group_type).to_bytes(4, "big").decode("latin-1"),
-                    "entities": entities,
-                    "images": [index_of.get(e) for e in entities],
-                }
-            )
-        return groups
-    finally:
-        lib.heif_entity_groups_release(raw, count[0])
+    return [
+        {"id": group_id, "type": kind, "entities": entities, "images": [index_of.get(e) for e in entities]}
+        for group_id, kind, entities in _items.entity_groups(ctx.ptr)
+    ]
 
 
 # --- one image ---------------------------------------------------------------------------------------
 
 
-def _size(handle: Handle) -> tuple[int, int]:
-    return lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
+def _size(handle: Handle, flags: OpenFlags | None = None) -> tuple[int, int]:
+    return image_size(handle, flags is None or flags.apply_transformations)
+
+
+def _entry(
+    handle: Handle, mode: str, info: dict[str, Any], flags: OpenFlags, depth: list[Entry] | None = None
+) -> Entry:
+    """The entry of an image whose ``info`` is known; without transformations applied, ``info`` lists them."""
+    transforms = transformations(handle)
+    if not flags.apply_transformations:
+        info["transformations"] = as_data(transforms)
+    return Entry(handle, _size(handle, flags), mode, _bits(handle), info, depth or [], transforms)
+
+
+def item_id(handle: Handle) -> int:
+    """The item id of an image in its file."""
+    return int(lib.heif_image_handle_get_item_id(handle.ptr))
 
 
 def _bits(handle: Handle) -> int:
@@ -203,7 +216,7 @@ def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
 
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
-    for kind, content_type, data in _metadata_blocks(handle):
+    for kind, content_type, data in metadata_blocks(handle):
         if kind == "Exif":
             if info["exif"] is None and data is not None:
                 info["exif"] = exif_from_block(data)
@@ -218,47 +231,16 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
     info["depth_images"] = []  # filled with the depth images made from ``depth``
     if options.AUX_IMAGES:
-        info["aux"] = _aux_ids(handle)
+        info["aux"] = aux_ids(handle)
     chroma = _chroma(handle)
     if chroma is not None:
         info["chroma"] = chroma
     read_color(handle.ptr, info)
     read_properties(handle.ptr, info)
-    return Entry(handle, _size(handle), _mode(handle, flags), _bits(handle), info, depth, transformations(handle))
+    return _entry(handle, _mode(handle, flags), info, flags, depth)
 
 
-def transformations(handle: Handle) -> tuple[tuple[Any, ...], ...]:
-    """The transforms libheif applies to an image, in order: ``("irot", degrees ccw)``, ``("imir", axis)``
-    (0 vertical, 1 horizontal) and ``("clap", left, top, right, bottom, width, height)`` (pixels removed
-    from each edge of a ``width`` x ``height`` image)."""
-    ctx, item = handle.ctx.ptr, lib.heif_image_handle_get_item_id(handle.ptr)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ffi.NULL, 0)
-    if n <= 0:
-        return ()
-    ids = ffi.new("heif_property_id[]", n)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ids, n)
-    width = lib.heif_image_handle_get_ispe_width(handle.ptr)
-    height = lib.heif_image_handle_get_ispe_height(handle.ptr)
-    result: list[tuple[Any, ...]] = []
-    for prop in ids[0:n]:
-        kind = lib.heif_item_get_property_type(ctx, item, prop)
-        if kind == lib.heif_item_property_type_transform_rotation:
-            angle = lib.heif_item_get_property_transform_rotation_ccw(ctx, item, prop)
-            result.append(("irot", angle))
-            if angle in (90, 270):
-                width, height = height, width
-        elif kind == lib.heif_item_property_type_transform_mirror:
-            result.append(("imir", int(lib.heif_item_get_property_transform_mirror(ctx, item, prop))))
-        elif kind == lib.heif_item_property_type_transform_crop:
-            borders = [ffi.new("int*") for _ in range(4)]
-            lib.heif_item_get_property_transform_crop_borders(ctx, item, prop, width, height, *borders)
-            left, top, right, bottom = (b[0] for b in borders)
-            result.append(("clap", left, top, right, bottom, width, height))
-            width, height = width - left - right, height - top - bottom
-    return tuple(result)
-
-
-def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
+def metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
     n = lib.heif_image_handle_get_number_of_metadata_blocks(handle.ptr, ffi.NULL)
     if n <= 0:
         return []
@@ -284,12 +266,7 @@ def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
 
 def _ids(handle: Handle, count: Any, list_ids: Any, *filters: int) -> list[int]:
     """The item ids a libheif ``count``/``list`` pair gives for ``handle``."""
-    n = count(handle.ptr, *filters)
-    if n <= 0:
-        return []
-    ids = ffi.new("heif_item_id[]", n)
-    n = list_ids(handle.ptr, *filters, ids, n)
-    return [int(ids[i]) for i in range(n)]
+    return _items.listed(count, list_ids, handle.ptr, *filters)
 
 
 def _thumbnail_handle(handle: Handle, item: int) -> Handle:
@@ -327,7 +304,7 @@ def _depth_entries(handle: Handle, flags: OpenFlags) -> list[Entry]:
         if not 1 <= bits <= 16:
             continue
         mode = decoded_mode(bits, True, False, False, hdr_to_16bit=flags.hdr_to_16bit)
-        entries.append(Entry(depth, _size(depth), mode, bits, {"metadata": _depth_metadata(handle, item)}))
+        entries.append(_entry(depth, mode, {"metadata": _depth_metadata(handle, item)}, flags))
     return entries
 
 
@@ -349,7 +326,7 @@ def _depth_metadata(handle: Handle, item: int) -> dict[str, Any]:
 _AUX_FILTER = int(lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA | lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH)
 
 
-def _aux_ids(handle: Handle) -> dict[str, list[int]]:
+def aux_ids(handle: Handle) -> dict[str, list[int]]:
     ids = _ids(
         handle,
         lib.heif_image_handle_get_number_of_auxiliary_images,
@@ -387,7 +364,15 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
     if chroma is not None:
         info["chroma"] = chroma
     read_color(found.ptr, info)
-    return Entry(found, _size(found), _mode(found, flags), _bits(found), info, transforms=transformations(found))
+    return _entry(found, _mode(found, flags), info, flags)
+
+
+def item_image(ctx: Context, item: int, flags: OpenFlags) -> Entry:
+    """The entry of any image item of the file (a hidden one too), decoded as an auxiliary image is."""
+    out = ffi.new("heif_image_handle**")
+    check(lib.heif_context_get_image_handle(ctx.ptr, item, out))
+    found = Handle(out[0], ctx)
+    return _entry(found, _mode(found, flags, aux=True), {}, flags)
 
 
 def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
@@ -395,4 +380,4 @@ def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
     out = ffi.new("heif_image_handle**")
     check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
     aux = Handle(out[0], handle.ctx)
-    return Entry(aux, _size(aux), _mode(aux, flags, aux=True), _bits(aux), {})
+    return _entry(aux, _mode(aux, flags, aux=True), {}, flags)

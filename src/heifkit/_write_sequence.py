@@ -34,7 +34,6 @@ from ._write import (
     _output_bits,
     _output_nclx,
     _pixels,
-    file_bytes,
 )
 from .properties import nclx_profile
 
@@ -187,4 +186,4 @@ def encode_sequence(
         index += 1
         job = plan.job(frame, index)
     check(lib.heif_track_encode_end_of_sequence(track, encoder.ptr), "ending the sequence")
-    return file_bytes(ctx)
+    return ctx.file_bytes()

@@ -18,10 +18,11 @@ from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import _write, options
 from ._input import sniff
+from ._read import Entry
 from .codecs import libheif_info
 from .errors import HeifError
-from .heif import HeifFile, check_pillow_size, frame_of
-from .image import HeifImage, HeifThumbnail, image_from_pillow
+from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
+from .image import HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .properties import NCLX_KEYS
 from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
@@ -42,6 +43,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _frame = 0
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
+    _sources: dict[int, Entry] = {}
 
     def _open(self) -> None:
         try:
@@ -57,6 +59,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self.custom_mimetype = self._heif_file.mimetype
         self._n_frames = len(self._heif_file)
         self._frame_infos: dict[int, dict[Any, Any]] = {}
+        self._sources = {}
         self._loaded_frame = -1
         self._frame = -1
         self._draft = None
@@ -66,6 +69,9 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _init_frame(self, index: int) -> None:
         assert self._heif_file is not None
         image = self._heif_file[index]
+        entry = getattr(image, "_entry", None)  # a sequence's frames (HeifFrame) have none
+        if entry is not None:  # not the image itself: it may hold decoded pixels
+            self._sources[index] = entry
         self._frame = index
         self._size = image.size
         self._mode = image.mode
@@ -127,6 +133,35 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._draft = thumbnail
         self._size = thumbnail.size
         return self.mode, (0, 0, *thumbnail.size)
+
+    def crop(self, box: tuple[float, float, float, float] | None = None) -> Image.Image:
+        """Pillow's ``crop``; before ``load()``, only the region is decoded (only the tiles that cover it,
+        for a grid image), so a small crop of a huge photo takes little time and memory."""
+        region = self._region(box)
+        return region if region is not None else super().crop(box)
+
+    def reduce(self, factor: int | tuple[int, int], box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """Pillow's ``reduce``; with a ``box``, before ``load()``, only that region is decoded and reduced."""
+        region = self._region(box)
+        return region.reduce(factor) if region is not None else super().reduce(factor, box)
+
+    def _region(self, box: Any) -> Image.Image | None:
+        """The current frame's ``box`` (rounded as Pillow's ``crop`` rounds it) decoded on its own, as a new
+        Pillow image with a copy of ``info``; None when the pixels are loaded already (or a thumbnail was
+        chosen by ``draft()``) or the box is not a smaller part of the image: Pillow's own way is used then."""
+        if box is None or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+            return None
+        try:
+            rounded = tuple(int(round(v)) for v in box)
+        except (TypeError, ValueError):
+            return None
+        left, top, right, bottom = rounded if len(rounded) == 4 else (0, 0, 0, 0)
+        width, height = self.size
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height) or rounded == (0, 0, width, height):
+            return None
+        img = self._heif_file[self._frame].crop(rounded)._pillow()
+        img.info = self.info.copy()
+        return img
 
     def load(self) -> Any:
         if self._heif_file is not None and self._loaded_frame != self._frame:
@@ -291,7 +326,7 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
                 check_pillow_size(frame, params, keep_ycbcr=True)
-                image = image_from_pillow(frame, keep_ycbcr=True)
+                image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
                 frames.append(frame_of(image))
@@ -312,6 +347,14 @@ def _save_sequence(im: Image.Image, fp: IO[bytes], fmt: str, kwargs: dict[str, A
     finally:
         if im.tell() != current:
             im.seek(current)
+
+
+def _source_of(frame: Any) -> Entry | None:
+    """What a frame of a HEIF/AVIF file opened by this plugin was read from, unless a thumbnail was decoded in
+    its place (``draft``)."""
+    if not isinstance(frame, _LibHeifImageFile) or frame._draft is not None:
+        return None
+    return frame._sources.get(frame.tell())
 
 
 def _pillow_sources(items: Any) -> list[Any]:
