@@ -281,7 +281,7 @@ def main() -> int:
     print(f"{'':<52} throughput of 2 workers: {1 / ratio:.2f}x one worker", flush=True)
     ratio = paired("default threads: 2 workers vs 1", "1 worker", workers(2), workers(1), n)
     print(f"{'':<52} throughput of 2 workers: {1 / ratio:.2f}x one worker", flush=True)
-    ratio = paired("2 workers, default threads vs 1 thread per decode", "1 per decode", workers(2), workers(2, **one), n)
+    paired("2 workers, default threads vs 1 thread per decode", "1 per decode", workers(2), workers(2, **one), n)
 
     print("# opening for size and metadata only")
     bytes_read_to_open(PUG)
