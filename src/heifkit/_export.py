@@ -299,7 +299,7 @@ def _for_pillow(frame: Frame, options: ConvertOptions, notes: list[str]) -> tupl
     if fmt == "jpeg" and options.chroma is not None:
         params["subsampling"] = {444: 0, 422: 1, 420: 2}[options.chroma]
     if fmt == "webp" and options.lossless:
-        params = {"lossless": True}
+        params = {"lossless": True, "exact": True}  # exact: keep the colour of transparent pixels too
     if frame.icc:
         params["icc_profile"] = frame.icc
     exif, xmp = frame.exif, frame.xmp

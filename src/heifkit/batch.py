@@ -306,6 +306,8 @@ def _process_pool(workers: int) -> cf.ProcessPoolExecutor:
 
 def _capacity(executor: cf.Executor, default: int) -> int:
     """Tasks kept in flight: twice the workers, so none waits for the next task (and a crash costs few retries)."""
+    if isinstance(executor, SerialExecutor):
+        return 1  # each task runs when it is submitted: one at a time, so that a failure can stop the rest
     workers = getattr(executor, "_max_workers", None)
     client = getattr(executor, "_client", None)  # a Dask ClientExecutor
     if client is not None:

@@ -98,7 +98,7 @@ _FILE = _object(
         "mimetype": _NULL_STR,  # libheif's: image/heic, image/avif, image/heic-sequence, image/avif-sequence...
         "major_brand": _NULL_STR,
         "compatible_brands": _array(_STR),
-        "primary": _NULL_INT,  # index of the primary image in "images"
+        "primary": _NULL_INT,  # index of the primary image in "images" (the first when the file names none)
         "images": _array(_IMAGE),
         "sequence": _object({"brands": _array(_STR), "tracks": _array(_TRACK)}),
     }
@@ -160,11 +160,12 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
         return result
     result["ok"] = True
     result["primary"] = heif.primary_index
-    result["images"] = [_image(i, image, layout, result["mimetype"]) for i, image in enumerate(heif)]
+    primary = heif.primary_index  # a file that names no primary image opens at its first, as heifkit does
+    result["images"] = [_image(i, image, layout, result["mimetype"], i == primary) for i, image in enumerate(heif)]
     return result
 
 
-def _image(index: int, image: HeifImage, layout: _boxes.Layout, mimetype: str | None) -> dict[str, Any]:
+def _image(index: int, image: HeifImage, layout: _boxes.Layout, mimetype: str | None, primary: bool) -> dict[str, Any]:
     info = image.info
     item_id = int(lib.heif_image_handle_get_item_id(image._handle.ptr)) if image._handle is not None else None
     item_type = layout.item_types.get(item_id) if item_id is not None else None
@@ -174,7 +175,7 @@ def _image(index: int, image: HeifImage, layout: _boxes.Layout, mimetype: str | 
     return {
         "index": index,
         "item_id": item_id,
-        "primary": bool(info.get("primary")),
+        "primary": primary,
         "width": image.size[0],
         "height": image.size[1],
         "mode": image.mode,
