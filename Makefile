@@ -38,6 +38,7 @@ test: install
 bench: install
 	$(BIN)/python -m pip install --quiet pillow-heif numpy
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bulk_convert.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out

@@ -234,17 +234,22 @@ def test_resize_max_size_strip_and_to_srgb(src: Path, tmp_path: Path) -> None:
     assert red_after[0] > red_before[0] + 10  # Display P3 red is redder than sRGB can say: it saturates
 
 
-def test_progress_bar_only_on_a_terminal(src: Path, tmp_path: Path) -> None:
+def test_progress_bar_hidden_when_piped(src: Path, tmp_path: Path) -> None:
     piped = heifkit_cli("convert", src / "example.avif", src / "zpug.heic", "-o", tmp_path / "a", cwd=tmp_path)
     assert piped.returncode == 0
     for stream in (piped.stdout, piped.stderr):
         assert "\r" not in stream and "\x1b" not in stream and "file/s" not in stream and "%|" not in stream
     assert piped.stdout == "2 converted, 0 skipped, 0 failed\n" and piped.stderr == ""
+    quiet = heifkit_cli("convert", src / "example.avif", "-o", tmp_path / "c", "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == ""
 
-    master, slave = pty.openpty()  # stderr on an 80x24 terminal: the bar is drawn there
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+
+@pytest.mark.parametrize("columns", [80, 0])  # 0: a terminal that does not say its width
+def test_progress_bar_on_a_terminal(src: Path, tmp_path: Path, columns: int) -> None:
+    master, slave = pty.openpty()  # stderr on a terminal: the bar is drawn there
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     process = subprocess.Popen(
-        [str(SCRIPT), "convert", str(src / "example.avif"), "-o", str(tmp_path / "b")],
+        [str(SCRIPT), "convert", str(src / "example.avif"), "-o", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=slave, env=child_env(), cwd=tmp_path,
     )  # fmt: skip
     os.close(slave)
@@ -259,10 +264,21 @@ def test_progress_bar_only_on_a_terminal(src: Path, tmp_path: Path) -> None:
         terminal += chunk
     os.close(master)
     assert process.wait(timeout=120) == 0 and process.stdout is not None
-    assert b"100%" in terminal and b"file" in terminal
+    assert b"100%" in terminal and b"1/1" in terminal
     assert process.stdout.read() == b"1 converted, 0 skipped, 0 failed\n"
-    quiet = heifkit_cli("convert", src / "example.avif", "-o", tmp_path / "c", "--quiet", cwd=tmp_path)
-    assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == ""
+
+
+def test_interrupted_and_empty_runs(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heifkit import batch, cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "convert", interrupted)
+    assert cli.main(["convert", str(src / "example.avif"), "-o", str(tmp_path)]) == 130
+    (tmp_path / "empty").mkdir()
+    empty = heifkit_cli("convert", "-r", tmp_path / "empty", "-o", tmp_path / "out", cwd=tmp_path)
+    assert empty.returncode == 2 and "no images found" in empty.stderr
 
 
 def test_a_worker_crash_fails_that_file_only(src: Path, tmp_path: Path) -> None:

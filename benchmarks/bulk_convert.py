@@ -1,0 +1,99 @@
+"""Bulk conversion throughput: ``heifkit convert`` of N copies of a 12 MP HEIC to JPEG, with ``--jobs 1`` and
+``--jobs 2``, in files per second (and the ratio).
+
+Usage: python benchmarks/bulk_convert.py [--count 200] [--jobs 1,2] [--source FILE] [--format jpeg]
+(``make bench`` runs it). The copies are hard links (or copies) of one corpus file in a temporary folder, made
+at run time; nothing is committed. Each run is the installed console script, as a user runs it, into an empty
+output folder; the time includes starting the command and its worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("HEIFKIT_CORPUS", REPO / "tests" / "corpus"))
+SCRIPT = Path(sys.executable).with_name("heifkit")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def make_inputs(source: Path, count: int, folder: Path) -> list[Path]:
+    """``count`` names for ``source`` in ``folder`` (hard links where the file system allows, else copies)."""
+    folder.mkdir()
+    paths = []
+    for i in range(count):
+        path = folder / f"IMG_{i:04d}{source.suffix}"
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
+        paths.append(path)
+    return paths
+
+
+def run(inputs: Path, out: Path, jobs: int, fmt: str) -> float:
+    """Seconds for ``heifkit convert -r inputs -o out --jobs N``."""
+    command = [str(SCRIPT), "convert", "-r", str(inputs), "-o", str(out), "--jobs", str(jobs), "-f", fmt, "--quiet"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"heifkit convert failed ({result.returncode}): {result.stderr}")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="number of files (default 200)")
+    parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values (default 1,2)")
+    parser.add_argument("--source", type=Path, default=CORPUS / "pheif_pug.heic", help="the file copied")
+    parser.add_argument("--format", default="jpeg", help="output format (default jpeg)")
+    args = parser.parse_args()
+    if not SCRIPT.is_file():
+        raise SystemExit(f"the heifkit console script is not installed next to {sys.executable} (make install)")
+    import heifkit
+
+    size = heifkit.open_heif(args.source).size
+    versions = f"Python {platform.python_version()}, heifkit {heifkit.__version__}, libheif {heifkit.libheif_version()}"
+    print(f"{datetime.date.today()}  {platform.node()}: {cpu_model()}, {os.cpu_count()} cores, {versions}")
+    print(f"{args.count} x {args.source.name} ({size[0]}x{size[1]}, {size[0] * size[1] / 1e6:.1f} MP) -> {args.format}")
+    rates: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="heifkit-bulk-") as tmp:
+        inputs = Path(tmp) / "in"
+        make_inputs(args.source, args.count, inputs)
+        for jobs in (int(j) for j in args.jobs.split(",")):
+            out = Path(tmp) / f"out-{jobs}"
+            seconds = run(inputs, out, jobs, args.format)
+            written = sum(1 for _ in out.rglob("*") if _.is_file())
+            if written != args.count:
+                raise SystemExit(f"--jobs {jobs}: {written} outputs for {args.count} inputs")
+            rates[jobs] = args.count / seconds
+            print(f"  heifkit convert --jobs {jobs}: {seconds:7.1f} s  {rates[jobs]:6.2f} files/s", flush=True)
+            shutil.rmtree(out)
+    if 1 in rates and len(rates) > 1:
+        for jobs, rate in rates.items():
+            if jobs != 1:
+                print(f"  speed-up --jobs {jobs} / --jobs 1: {rate / rates[1]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
