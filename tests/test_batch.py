@@ -334,6 +334,21 @@ def test_metadata_is_kept_per_format(src: Path, tmp_path: Path) -> None:
         assert quadrants(out) == quadrants(upright_quadrants()), fmt
 
 
+def test_tiff_inputs_keep_their_exif_and_turn_upright(tmp_path: Path) -> None:
+    tags = Image.Exif()
+    tags[271], tags[274] = "Scanner", 6  # the TIFF's own orientation tag
+    tags.get_ifd(0x8769)[36867] = "2001:02:03 04:05:06"
+    stored = Image.Exif()
+    stored.load(tags.tobytes())  # as in a real file: the Exif IFD behind its pointer tag
+    upright_quadrants().transpose(Image.Transpose.ROTATE_90).save(tmp_path / "scan.tif", exif=stored)
+    [result] = batch.convert([tmp_path / "scan.tif"], tmp_path / "out", executor=SERIAL)
+    out = open_any(Path(result.outputs[0]))
+    assert quadrants(out) == quadrants(upright_quadrants())
+    exif = out.getexif()
+    assert (exif[271], exif.get(274, 1), exif.get_ifd(0x8769)[36867]) == ("Scanner", 1, "2001:02:03 04:05:06")
+    assert 256 not in exif and 273 not in exif  # the TIFF's layout tags (width, strip offsets) are not EXIF
+
+
 def test_heif_metadata_items_are_kept_or_stripped(tmp_path: Path) -> None:
     source = CORPUS / "pheif_L_exif_xmp_iptc.heic"
     batch.convert([source], tmp_path / "kept", executor=SERIAL, format="heic")

@@ -23,7 +23,7 @@ __all__ = ["convert"]
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 # TIFF IFD0 tags that describe the photo (not the TIFF's own layout), kept when a TIFF's tags become EXIF
-_TIFF_EXIF_TAGS = (270, 271, 272, 274, 305, 306, 315, 33432, _EXIF_IFD, _GPS_IFD)
+_TIFF_EXIF_TAGS = (270, 271, 272, 274, 305, 306, 315, 33432)
 
 
 def convert(
@@ -106,21 +106,33 @@ def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, n
     (else XMP) orientation, which is then reset."""
     if index is not None:
         im.seek(index)
-    info = {"exif": _pillow_exif(im), "xmp": xmp_from_pillow(im)}
-    orientation = exif_orientation(info["exif"]) or xmp_orientation(info["xmp"]) or 1
-    upright = (im.size[1], im.size[0]) if orientation in (5, 6, 7, 8) else im.size
-    target = _target_size(upright, options)
-    if target is not None and target[0] < upright[0]:
-        box = (target[0] * 2, target[1] * 2)
-        if im.draft(None, box if upright == im.size else (box[1], box[0])) is not None:
-            notes.append(f"decoded at {im.size[0]}x{im.size[1]} (JPEG draft)")
+    target = None
+    if im.format == "JPEG":  # JPEG decodes at a reduced size (draft), sized before loading, in stored orientation
+        full = im.size
+        turned = _orientation(_pillow_exif(im), xmp_from_pillow(im)) in (5, 6, 7, 8)
+        upright = (full[1], full[0]) if turned else full
+        target = _target_size(upright, options)
+        if target is not None and target[0] < upright[0]:
+            box = (target[0] * 2, target[1] * 2)
+            if im.draft(None, (box[1], box[0]) if turned else box) is not None:
+                notes.append(f"decoded at {im.size[0]}x{im.size[1]} (JPEG draft)")
     im.load()
+    # read after loading: Pillow's TIFF reader turns the image itself and drops the tag as it loads
+    info = {"exif": _pillow_exif(im), "xmp": xmp_from_pillow(im)}
+    orientation = _orientation(info["exif"], info["xmp"])
     pil: Image.Image = im  # written before the next frame is read, so not copied
     if orientation != 1:
         pil = pil.transpose(_TRANSPOSE[orientation])
+    if im.format != "JPEG":
+        target = _target_size(pil.size, options)
     set_orientation(info)
     frame = Frame(pil, info["exif"], info["xmp"], im.info.get("icc_profile"))
     return _finish(frame, target, options, notes)
+
+
+def _orientation(exif: bytes | None, xmp: bytes | None) -> int:
+    """The EXIF orientation, else XMP's, else 1."""
+    return exif_orientation(exif) or xmp_orientation(xmp) or 1
 
 
 _TRANSPOSE = {
@@ -146,6 +158,10 @@ def _pillow_exif(im: Image.Image) -> bytes | None:
         for tag in _TIFF_EXIF_TAGS:
             if tag in tags:
                 kept[tag] = tags[tag]
+        for pointer in (_EXIF_IFD, _GPS_IFD):  # sub-IFDs are copied as tags, not as the TIFF's offsets
+            kept.pop(pointer, None)
+            if tags.get_ifd(pointer):
+                kept.get_ifd(pointer).update(tags.get_ifd(pointer))
         tags = kept
     return tags.tobytes() if len(tags) else None
 

@@ -262,8 +262,11 @@ def _add_heif(out: HeifFile, frame: Frame, options: ConvertOptions) -> None:
     image = frame.image
     if image.mode not in ("1", "L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "I;16", "P", "PA", "CMYK", "YCbCr"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    image.info = {}  # what the writer takes comes from the frame, below
-    added = out.add_from_pillow(image)
+    kept, image.info = image.info, {}  # what the writer takes comes from the frame, below
+    try:
+        added = out.add_from_pillow(image)
+    finally:
+        image.info = kept
     added.info.update(frame.heif_info)
     added.info["exif"] = frame.exif
     if frame.xmp:

@@ -232,6 +232,8 @@ class _Progress:
                 line += " -> " + ", ".join(result.outputs)
             elif result.reason:
                 line += f" ({result.reason})"
+            if result.notes:
+                line += f" [{'; '.join(result.notes)}]"
             self._write(line, sys.stdout)
         if self.bar is not None:
             self.bar.update(1)
