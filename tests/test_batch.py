@@ -100,6 +100,33 @@ def test_a_crashing_worker_fails_its_file_and_the_pool_is_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["example.jpg", "rgb10.jpg", "rotated.jpg", "zpug.jpg"]
 
 
+class _Flaky(cf.ProcessPoolExecutor):
+    """Runs tasks at once in the calling thread, except that the task of ``victim`` reports the pool broken, as
+    a worker crash does; ``broken_on_submit``: the first submit finds the pool already broken."""
+
+    def __init__(self, victim: str = "", broken_on_submit: bool = False) -> None:
+        super().__init__(1)
+        self.victim, self.broken_on_submit = victim, broken_on_submit
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        if self.broken_on_submit:
+            raise cf.process.BrokenProcessPool("broke before this task")
+        future: cf.Future[Any] = cf.Future()
+        if Path(args[0].source).name == self.victim:
+            future.set_exception(cf.process.BrokenProcessPool("a worker died"))
+        else:
+            future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_tasks_beside_a_crash_keep_their_results_and_suspects_are_retried(src: Path, tmp_path: Path) -> None:
+    inputs = [src / "example.avif", src / "zpug.heic", src / "rgb10.heif"]
+    results = batch.convert(inputs, tmp_path / "a", executor=_Flaky(victim="zpug.heic"))
+    assert [r.status for r in results] == ["converted"] * 3  # zpug retried alone on a new pool; the others once
+    results = batch.convert(inputs, tmp_path / "b", executor=_Flaky(broken_on_submit=True))
+    assert [r.status for r in results] == ["converted"] * 3  # replaced before anything ran
+
+
 def test_the_crash_hook_never_kills_the_callers_process(
     src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

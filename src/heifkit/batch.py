@@ -344,32 +344,33 @@ def _run(
         if on_result:
             on_result(result)
 
+    replacements = 0
     while queue or suspects or in_flight:
+        broken = False
         while not stop and (suspects or queue) and len(in_flight) < (1 if suspects else capacity):
             isolated = bool(suspects)
-            index, job = suspects.popleft() if isolated else queue.popleft()
-            in_flight[current[0].submit(convert_file, job)] = (index, job, isolated)
-        if not in_flight:
-            break
-        done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-        broken = False
-        for future in done:
-            index, job, isolated = in_flight.pop(future)
+            pending = suspects if isolated else queue
+            index, job = pending.popleft()
             try:
-                finish(index, future.result())
-            except cf.BrokenExecutor:
+                future = current[0].submit(convert_file, job)
+            except cf.BrokenExecutor:  # it broke since the last results came in: this task never ran
+                pending.appendleft((index, job))
                 broken = True
-                if isolated:
-                    _clean_temp_files(job)
-                    finish(index, FileResult(job.source, "failed", reason=_DIED))
-                else:
-                    suspects.append((index, job))
-            except Exception as exc:  # the executor's own failure (Dask's KilledWorker, pickling)
-                _clean_temp_files(job)
-                finish(index, FileResult(job.source, "failed", reason=f"worker error: {_reason(exc)}"))
+                break
+            in_flight[future] = (index, job, isolated)
+        if not in_flight and not broken:
+            break
+        if not broken:
+            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            broken = _collect(done, in_flight, suspects, finish)
         if broken:
-            replacement = _replace(current[0], in_flight, suspects)
-            if replacement is None:
+            # the other tasks on the broken pool: those that finished keep their result, the rest are suspects
+            _collect(cf.wait(in_flight, timeout=_SETTLE_SECONDS).done, in_flight, suspects, finish)
+            suspects.extend((index, job) for index, job, _ in in_flight.values())
+            in_flight.clear()
+            replacement = _replace(current[0])
+            replacements += 1
+            if replacement is None or replacements > len(todo) + 2:  # each replacement finds one crashing file
                 reason = f"the executor broke ({type(current[0]).__name__}) and cannot be replaced"
                 for index, job in list(suspects) + list(queue):
                     finish(index, FileResult(job.source, "failed", reason=reason))
@@ -382,16 +383,39 @@ def _run(
 
 
 _DIED = "the worker process died converting this file (a crash, or killed for lack of memory)"
+_SETTLE_SECONDS = 60.0  # a broken pool fails its other tasks at once; this only bounds the wait
 
 
-def _replace(
-    pool: cf.Executor, in_flight: dict[cf.Future[FileResult], tuple[int, Job, bool]], suspects: deque[tuple[int, Job]]
-) -> cf.Executor | None:
-    """A new process pool for a broken one (None for other executors); the tasks still in flight on the old
-    one become suspects."""
-    for future in list(in_flight):
-        index, job, _ = in_flight.pop(future)
-        suspects.append((index, job))
+def _collect(
+    futures: Iterable[cf.Future[FileResult]],
+    in_flight: dict[cf.Future[FileResult], tuple[int, Job, bool]],
+    suspects: deque[tuple[int, Job]],
+    finish: Callable[[int, FileResult], None],
+) -> bool:
+    """Take the results of finished ``futures``; True when one says the executor broke (its task becomes a
+    suspect, or has failed when it ran alone)."""
+    broken = False
+    for future in futures:
+        index, job, isolated = in_flight.pop(future)
+        try:
+            finish(index, future.result())
+        except cf.BrokenExecutor:
+            broken = True
+            if isolated:
+                _clean_temp_files(job)
+                finish(index, FileResult(job.source, "failed", reason=_DIED))
+            else:
+                suspects.append((index, job))
+        except cf.CancelledError:
+            suspects.append((index, job))
+        except Exception as exc:  # the executor's own failure (Dask's KilledWorker, pickling)
+            _clean_temp_files(job)
+            finish(index, FileResult(job.source, "failed", reason=f"worker error: {_reason(exc)}"))
+    return broken
+
+
+def _replace(pool: cf.Executor) -> cf.Executor | None:
+    """A new process pool for a broken one; None for other executors, which heifkit cannot remake."""
     if not isinstance(pool, cf.ProcessPoolExecutor):
         return None
     workers = getattr(pool, "_max_workers", None) or os.cpu_count() or 1
