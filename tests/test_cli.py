@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 import heifkit
+from conftest import CORPUS, ZPUG
 from convert_corpus import (
     JPEG_SIZE,
     difference,
@@ -57,6 +58,11 @@ def test_console_script_and_module_run(tmp_path: Path) -> None:
         [sys.executable, "-m", "heifkit", "--version"], capture_output=True, text=True, env=child_env(), cwd=tmp_path
     )
     assert module.returncode == 0 and module.stdout.strip() == result.stdout.strip()
+    converted = subprocess.run(  # its workers import heifkit.__main__ again, which must not run the command
+        [sys.executable, "-m", "heifkit", "convert", str(ZPUG), str(CORPUS / "libheif_example.avif"), "-o", "out"],
+        capture_output=True, text=True, env=child_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert converted.returncode == 0 and converted.stdout == "2 converted, 0 skipped, 0 failed\n", converted.stderr
     assert heifkit_cli(cwd=tmp_path).returncode == 2  # no command: usage
 
 
@@ -149,6 +155,9 @@ def test_exit_status_and_failure_reasons(src: Path, tmp_path: Path) -> None:
         usage = heifkit_cli("convert", src / "example.avif", "-o", tmp_path / "d", *bad, cwd=tmp_path)
         assert usage.returncode == 2 and "usage: heifkit convert" in usage.stderr, bad
     assert not (tmp_path / "d").exists()  # usage errors convert nothing
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    onto_a_file = heifkit_cli("convert", *good, "-o", tmp_path / "file.jpg", cwd=tmp_path)
+    assert onto_a_file.returncode == 2 and "is a file" in onto_a_file.stderr
 
 
 def test_existing_outputs_are_never_replaced_without_overwrite(src: Path, tmp_path: Path) -> None:
@@ -318,8 +327,6 @@ def test_info_json_has_its_documented_shape(src: Path, tmp_path: Path) -> None:
 
 
 def test_info_text(src: Path, tmp_path: Path) -> None:
-    from conftest import CORPUS
-
     result = heifkit_cli("info", src / "arrow.heic", CORPUS / "pillow_star.avifs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = result.stdout

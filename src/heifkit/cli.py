@@ -157,6 +157,8 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     output = Path(args.output)
     single = _single_output(args, output)
     out_dir = output.parent if single else output
+    if not single and output.exists() and not output.is_dir():
+        parser.error(f"{output} is a file: give a folder for -o (or one input file to write to it)")
     fmt = args.format or (_format_of(output) if single else "jpeg")
     options = {
         "format": fmt,
