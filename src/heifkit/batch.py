@@ -102,7 +102,7 @@ class Job:
     """One file's work, as sent to a worker: picklable, with everything :func:`convert_file` needs."""
 
     source: str
-    target: str  # the output path of its first image; others get "-2", "-3"... (see _export.output_names)
+    target: str  # the output path; with all_images and several images, NAME-1, NAME-2... beside it
     options: ConvertOptions
     decode_threads: int = 1
     crash: bool = False  # CRASH_ENV matched: the worker dies instead (tests)
