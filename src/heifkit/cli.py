@@ -1,0 +1,268 @@
+"""The ``heifkit`` command (also ``python -m heifkit``): ``heifkit info`` and ``heifkit convert``.
+
+This module parses arguments, expands inputs, shows progress and prints the summary; what a file holds
+comes from :mod:`heifkit.fileinfo` and conversion from :mod:`heifkit.batch`.
+
+Exit status: 0 when every file was read or converted (or skipped because its output exists), 1 when any
+file failed, 2 for a usage error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path, PurePath
+from typing import Any, TextIO
+
+from . import batch, fileinfo
+from ._version import __version__
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "info":
+            return _info(args)
+        return _convert(args, args.subparser)
+    except KeyboardInterrupt:
+        print("heifkit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`heifkit info ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heifkit", description="Read and convert HEIF/HEIC and AVIF images.")
+    parser.add_argument("--version", action="version", version=f"heifkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = commands.add_parser("info", help="show what HEIF/AVIF files hold", description=_INFO_HELP)
+    info.add_argument("files", nargs="*", metavar="FILE")
+    info.add_argument("--json", action="store_true", help="print JSON (its shape: --schema)")
+    info.add_argument("--schema", action="store_true", help="print the JSON Schema of --json output and exit")
+    info.set_defaults(subparser=info)
+
+    convert = commands.add_parser(
+        "convert", help="convert images to JPEG, PNG, WebP, TIFF, HEIC or AVIF", description=_CONVERT_HELP
+    )
+    convert.set_defaults(subparser=convert)
+    convert.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (with -r) or glob patterns")
+    convert.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output folder (created if needed); with one input file, may name the output file",
+    )
+    convert.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="convert the images under folders, keeping their folder structure under OUT",
+    )
+    out = convert.add_argument_group("output")
+    out.add_argument(
+        "-f",
+        "--format",
+        type=str.lower,
+        choices=sorted({*batch.FORMATS, "jpg", "tif", "heif"}),
+        help="output format (default: from OUT's extension, else jpeg)",
+    )
+    out.add_argument("--quality", type=int, help="0..100 (default: 90 for JPEG/WebP, the encoder's for HEIC/AVIF)")
+    out.add_argument("--speed", type=int, help="HEIC/AVIF encoder speed, 0 (slow, small) .. 10 (fast)")
+    out.add_argument("--chroma", type=int, choices=(420, 422, 444), help="chroma subsampling (JPEG, HEIC, AVIF)")
+    out.add_argument("--lossless", action="store_true", help="lossless (WebP, HEIC, AVIF; PNG and TIFF always are)")
+    out.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 10, 12),
+        help="HEIC/AVIF: 8, 10 or 12 (default: the source's); 8 makes 16-bit grey PNG/TIFF 8-bit",
+    )
+    out.add_argument(
+        "--all-images",
+        action="store_true",
+        help="every image of multi-image files (HEIC/AVIF: in one file; others: NAME-1, NAME-2...)",
+    )
+    size = out.add_mutually_exclusive_group()
+    size.add_argument("--resize", type=_box, metavar="WxH", help="fit into WxH (W or xH alone: that side only)")
+    size.add_argument("--max-size", type=int, metavar="N", help="shrink so the longer side is at most N pixels")
+    meta = convert.add_argument_group("metadata")
+    meta.add_argument("--strip", action="store_true", help="drop EXIF, XMP, IPTC and ICC")
+    meta.add_argument("--to-srgb", action="store_true", help="convert colours from the ICC profile to sRGB")
+    run = convert.add_argument_group("running")
+    run.add_argument("-j", "--jobs", type=int, help=f"files converted at once (default: cores, {os.cpu_count()})")
+    run.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    run.add_argument("-k", "--keep-going", action="store_true", help="go on after a file fails")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures are still shown)")
+    run.add_argument("-v", "--verbose", action="store_true", help="print a line for every file")
+    return parser  # fmt: skip
+
+
+_INFO_HELP = """Show each file's images (primary, size, mode, bit depth, codec), colour (ICC/NCLX), an EXIF
+summary (camera, date, orientation), XMP, thumbnails, depth, auxiliary images, gain maps, HDR metadata and
+sequence tracks (listed, not decoded). Exit status 1 when a file cannot be read."""
+
+_CONVERT_HELP = """Convert HEIC, AVIF, JPEG, PNG, TIFF and WebP files. Outputs keep the input's name with the
+format's extension. EXIF (orientation set to 1 once pixels are upright), XMP and ICC are kept unless --strip.
+Existing outputs are skipped unless --overwrite; outputs are written to a temporary file and renamed."""
+
+
+def _box(text: str) -> tuple[int | None, int | None]:
+    """``WxH``, ``W``, ``Wx`` or ``xH`` -> (width, height), None for a side not given."""
+    width, _, height = text.lower().partition("x")
+    try:
+        box = (int(width) if width else None, int(height) if height else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, WIDTH or xHEIGHT, not {text!r}") from None
+    if box == (None, None) or any(side is not None and side < 1 for side in box):
+        raise argparse.ArgumentTypeError(f"expected positive sizes, not {text!r}")
+    return box
+
+
+# --- info ----------------------------------------------------------------------------------------------
+
+
+def _info(args: argparse.Namespace) -> int:
+    if args.schema:
+        print(json.dumps(fileinfo.INFO_SCHEMA, indent=2))
+        return EXIT_OK
+    if not args.files:
+        print("heifkit info: error: give at least one FILE", file=sys.stderr)
+        return EXIT_USAGE
+    entries = [fileinfo.describe(path) for path in args.files]
+    if args.json:
+        print(json.dumps({"schema": fileinfo.SCHEMA_ID, "files": entries}, indent=2))
+    else:
+        print("\n\n".join(fileinfo.render(entry) for entry in entries))
+    return EXIT_OK if all(entry["ok"] for entry in entries) else EXIT_FAILED
+
+
+# --- convert -------------------------------------------------------------------------------------------
+
+
+def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    output = Path(args.output)
+    single = _single_output(args, output)
+    out_dir = output.parent if single else output
+    if not single and output.exists() and not output.is_dir():
+        parser.error(f"{output} is a file: give a folder for -o (or one input file to write to it)")
+    fmt = args.format or (_format_of(output) if single else "jpeg")
+    options = {
+        "format": fmt,
+        "quality": args.quality,
+        "speed": args.speed,
+        "chroma": args.chroma,
+        "lossless": args.lossless,
+        "bit_depth": args.bit_depth,
+        "all_images": args.all_images,
+        "resize": args.resize,
+        "max_size": args.max_size,
+        "overwrite": args.overwrite,
+        "strip": args.strip,
+        "to_srgb": args.to_srgb,
+    }
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    try:
+        batch.ConvertOptions(**options)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc).replace("_", "-"))
+    sources, errors = batch.expand_inputs(args.inputs, args.recursive, exclude=out_dir)
+    if single:
+        sources = [batch.Source(sources[0].path, PurePath(output.name))]
+    if not sources and not errors:
+        parser.error("no images found in the inputs")
+    progress = _Progress(len(sources) + len(errors), args.quiet, args.verbose)
+    for error in errors:
+        progress(error)
+    try:
+        results = batch.convert(
+            sources, out_dir, jobs=args.jobs, keep_going=args.keep_going, on_result=progress, **options
+        )
+    finally:
+        progress.close()
+    results = errors + results
+    _print_summary(results, args.quiet)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _single_output(args: argparse.Namespace, output: Path) -> bool:
+    """True when OUT names the output file: one input file, and OUT has an image extension and is no folder."""
+    if len(args.inputs) != 1 or args.recursive or output.is_dir() or not Path(args.inputs[0]).is_file():
+        return False
+    return _format_of(output) is not None and not args.all_images
+
+
+def _format_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return next((fmt for fmt, extensions in batch.FORMATS.items() if suffix in extensions), None)
+
+
+class _Progress:
+    """Reports each result: a tqdm bar on stderr when it is a terminal, a line per file with ``--verbose``."""
+
+    def __init__(self, total: int, quiet: bool, verbose: bool) -> None:
+        self.verbose = verbose
+        self.bar: Any = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            try:
+                columns = os.get_terminal_size(sys.stderr.fileno()).columns
+            except OSError:
+                columns = 0
+            # a terminal that reports no width (some consoles) gets 80 columns instead of an empty bar
+            self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=columns > 0, ncols=columns or 80)
+
+    def __call__(self, result: batch.FileResult) -> None:
+        if self.verbose:
+            line = f"{result.status}: {result.source}"
+            if result.outputs and result.status == "converted":
+                line += " -> " + ", ".join(result.outputs)
+            elif result.reason:
+                line += f" ({result.reason})"
+            if result.notes:
+                line += f" [{'; '.join(result.notes)}]"
+            self._write(line, sys.stdout)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _write(self, line: str, stream: TextIO) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=stream)
+        else:
+            print(line, file=stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_summary(results: list[batch.FileResult], quiet: bool) -> None:
+    for result in results:
+        if result.status == "failed":
+            print(f"failed: {result.source}: {result.reason}", file=sys.stderr)
+    for result in results:
+        for note in result.notes if not quiet else ():
+            if "dropped" in note or "not converted" in note or "left as they are" in note:
+                print(f"note: {result.source}: {note}", file=sys.stderr)
+    if quiet:
+        return
+    counts = batch.summary(results)
+    text = f"{counts['converted']} converted, {counts['skipped']} skipped, {counts['failed']} failed"
+    if counts["cancelled"]:
+        text += f", {counts['cancelled']} not started (use --keep-going to convert them anyway)"
+    print(text)
