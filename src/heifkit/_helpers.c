@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void* hk_lib_handle = NULL;
 
@@ -230,7 +231,18 @@ void hk_free(void* p) { free(p); }
 
 /* Memory for a destination every byte of which is written next (tile by tile): unlike Python's
    bytearray, not zeroed first (a pass over 48 MB for a 12 MP RGBA image). */
-void* hk_malloc(size_t size) { return malloc(size ? size : 1); }
+/* Big pixel buffers are asked for in 2 MiB pages where the kernel gives them on request (transparent huge
+   pages in "madvise" mode): a 12 MP RGBA image then takes 24 page faults instead of 12,000. */
+#define HK_HUGE (2u << 20)
+void* hk_malloc(size_t size) {
+  if (size >= 4 * (size_t)HK_HUGE) {
+    size_t rounded = (size + HK_HUGE - 1) / HK_HUGE * HK_HUGE;
+    void* p = aligned_alloc(HK_HUGE, rounded);
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
+  }
+  return malloc(size ? size : 1);
+}
 
 /* The Arrow C data interface (arrow.apache.org/docs/format/CDataInterface.html): the two structs of its
    stable ABI, declared here because nothing heifkit installs ships arrow's header. */
