@@ -4,6 +4,7 @@ the fallback: every AV1 file of the corpus gives the same pixels with both, at e
 from __future__ import annotations
 
 import glob
+import io
 import os
 import subprocess
 import sys
@@ -80,3 +81,73 @@ def test_damaged_av1_data_is_an_error_not_a_crash() -> None:
     result = subprocess.run([sys.executable, "-c", code], input=bytes(data), capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in (b"error", b"decoded")
+
+
+# --- sequences: dav1d streams a track's samples --------------------------------------------------------
+
+AV1_SEQUENCES = sorted(
+    r["file"]
+    for r in manifest()
+    if r["sequence_tracks"].strip() and r["libheif_seq_decode"] == "OK" and "/av01/" in r["sequence_tracks"]
+)
+
+
+def _frames(sequence: heifkit.HeifSequence) -> list[bytes]:
+    return [bytes(frame.data) for frame in sequence]
+
+
+def test_the_corpus_has_av1_sequences() -> None:
+    assert len(AV1_SEQUENCES) >= 5 and "pillow_star.avifs" in AV1_SEQUENCES
+
+
+@pytest.mark.parametrize("name", AV1_SEQUENCES)
+def test_dav1d_gives_aoms_frames(name: str) -> None:
+    """Every AV1 sequence of the corpus, frame by frame, at every output depth, and its auxiliary tracks."""
+    path = CORPUS / name
+    for flags in ({}, {"convert_hdr_to_8bit": False}):
+        ours = heifkit.open_sequence(path, **flags)
+        named = heifkit.open_sequence(path, decoder_id="dav1d", **flags)
+        reference = heifkit.open_sequence(path, decoder_id="aom", **flags)
+        expected = _frames(reference)
+        assert len(expected) == len(ours) > 1
+        assert _frames(ours) == expected, f"{name} {flags}"
+        assert _frames(named) == expected, f"{name} {flags}"
+        for ids in ours.info["aux_tracks"].values():
+            for track_id in ids:
+                aux = _frames(ours.get_aux_sequence(track_id))
+                assert aux == _frames(reference.get_aux_sequence(track_id))
+
+
+def test_dav1d_decodes_inter_frames_of_a_written_sequence() -> None:
+    """A lossy track of 24 frames (inter-predicted, one key frame): dav1d's frames are aom's, in any access order."""
+    images = []
+    for i in range(24):
+        a = np.zeros((72, 96, 3), np.uint8)
+        a[..., 0] = np.arange(96, dtype=np.uint8)[None, :] * 2 + 5 * i
+        a[..., 1] = np.arange(72, dtype=np.uint8)[:, None] * 3
+        a[10 + i : 30 + i, 20 + 2 * i : 40 + 2 * i] = (250, 30, 60)
+        images.append(heifkit.from_bytes("RGB", (96, 72), a.tobytes())[0])
+    out = io.BytesIO()
+    heifkit.save_sequence(images, out, durations=40, format="AVIF", quality=50, speed=10)
+    data = out.getvalue()
+    expected = _frames(heifkit.open_sequence(data, decoder_id="aom"))
+    sequence = heifkit.open_sequence(data)
+    assert _frames(sequence) == expected
+    for index in (20, 3, 23, 0, 12):  # backwards starts again from the first frame
+        assert bytes(sequence[index].data) == expected[index]
+
+
+def test_damaged_sample_with_dav1d_fails_its_frame_only() -> None:
+    rng = np.random.default_rng(2)
+    images = [
+        heifkit.from_bytes("RGB", (64, 48), rng.integers(0, 256, 64 * 48 * 3, np.uint8).tobytes())[0] for _ in range(6)
+    ]
+    out = io.BytesIO()
+    heifkit.save_sequence(images, out, durations=40, format="AVIF", quality=-1, chroma=444, matrix_coefficients=0)
+    data = out.getvalue()
+    assert data.find(b"moov") < data.find(b"mdat")  # the cut below leaves the sample table
+    sequence = heifkit.open_sequence(data[: len(data) * 6 // 10], decoder_id="dav1d")
+    assert bytes(sequence[1].data) == bytes(images[1].data)
+    with pytest.raises(heifkit.HeifError, match="frame 3"):
+        sequence[3].load()
+    assert bytes(sequence[0].data) == bytes(images[0].data)

@@ -17,18 +17,28 @@ typedef struct {  /* Dav1dSequenceHeader prefix (API 7: hbd and color_range are 
   uint8_t hbd, color_range;
 } hk_dav1d_seq_header;
 
+typedef struct {  /* Dav1dDataProps */
+  int64_t timestamp, duration, offset;
+  size_t size;
+  const uint8_t* user_data;
+  void* user_data_ref;
+} hk_dav1d_props;
+
 typedef struct {  /* Dav1dPicture prefix, then room */
   hk_dav1d_seq_header* seq_hdr;
   void* frame_hdr;
   void* data[3];
   ptrdiff_t stride[2];
   int w, h, layout, bpc;
+  hk_dav1d_props m;  /* those of the data the picture was decoded from */
   unsigned char rest[1024];
 } hk_dav1d_picture;
 
 typedef struct {  /* Dav1dData prefix, then room */
   const uint8_t* data;
   size_t sz;
+  void* ref;
+  hk_dav1d_props m;
   unsigned char rest[256];
 } hk_dav1d_data;
 
@@ -80,11 +90,17 @@ int hk_dav1d_bind(const char* path, char* errbuf, size_t errlen)
   return 0;
 }
 
+/* A decoder streams, as libheif drives it for a track (and, with one push, for a still image): push_data2 hands
+   it one sample (an AV1 temporal unit) at a time, decode_next_image2 returns the next picture or none yet, and
+   flush_data says no more samples will come. dav1d decodes with one frame in flight (max_frame_delay 1): each
+   sample's picture comes out before the next sample is taken, and dav1d holds only its reference pictures. */
 typedef struct {
-  uint8_t* data;  /* the pushed bitstream */
-  size_t size, cap;
-  int threads;
-  int decoded;  /* decode_* may run once */
+  void* ctx;               /* the dav1d context, opened at the first push */
+  hk_dav1d_data pending;   /* a sample dav1d has not taken yet (sz 0: none) */
+  hk_dav1d_picture ready;  /* a picture taken out of dav1d to make room, not yet returned */
+  int has_ready, flushed, threads;
+  uint64_t pushed, returned;  /* samples pushed, pictures returned */
+  char message[128];       /* the text of the last error (libheif keeps the pointer) */
 } hk_dav1d_decoder;
 
 static const heif_error hk_dav1d_ok = { heif_error_Ok, heif_suberror_Unspecified, "Success" };
@@ -93,6 +109,13 @@ static heif_error hk_dav1d_error(heif_error_code code, const char* message)
 {
   heif_error err = { code, heif_suberror_Unspecified, message };
   return err;
+}
+
+/* A decoding error of dav1d's (a negative errno), its text kept in the decoder. */
+static heif_error hk_dav1d_failed(hk_dav1d_decoder* decoder, const char* what, int res)
+{
+  snprintf(decoder->message, sizeof(decoder->message), "dav1d could not %s (error %d)", what, -res);
+  return hk_dav1d_error(heif_error_Decoder_plugin_error, decoder->message);
 }
 
 static const char* hk_dav1d_plugin_name(void) { return hk_dav1d_name; }
@@ -122,33 +145,79 @@ static void hk_dav1d_free(void* raw)
 {
   hk_dav1d_decoder* decoder = (hk_dav1d_decoder*)raw;
   if (!decoder) return;
-  free(decoder->data);
+  if (decoder->has_ready) hk_dav1d_picture_unref(&decoder->ready);
+  if (decoder->pending.sz) hk_dav1d_data_unref(&decoder->pending);
+  if (decoder->ctx) hk_dav1d_close(&decoder->ctx);
   free(decoder);
 }
 
 static void hk_dav1d_set_strict(void* raw, int flag) { (void)raw; (void)flag; }
 
+static heif_error hk_dav1d_open_context(hk_dav1d_decoder* decoder)
+{
+  hk_dav1d_settings settings;
+  memset(&settings, 0, sizeof(settings));
+  hk_dav1d_default_settings(&settings);
+  settings.n_threads = decoder->threads;
+  settings.max_frame_delay = 1;  /* one frame in flight: no pictures queued beyond the references */
+  settings.all_layers = 0;       /* the highest spatial layer only, as aom shows it */
+  if (hk_dav1d_open(&decoder->ctx, &settings) < 0 || !decoder->ctx) {
+    decoder->ctx = NULL;
+    return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d could not be opened");
+  }
+  return hk_dav1d_ok;
+}
+
+/* Hand the pending sample to dav1d. When dav1d has a picture to give out first, it is taken into `ready`; with
+   `ready` already taken, the sample stays pending until decode_next has returned that picture. */
+static heif_error hk_dav1d_feed(hk_dav1d_decoder* decoder)
+{
+  for (int tries = 0; decoder->pending.sz > 0 && tries < 1000; tries++) {
+    int res = hk_dav1d_send_data(decoder->ctx, &decoder->pending);
+    if (res >= 0) continue;  /* taken (dav1d unrefs it: sz 0) */
+    if (res != -EAGAIN) {
+      if (decoder->pending.sz) hk_dav1d_data_unref(&decoder->pending);
+      return hk_dav1d_failed(decoder, "decode the data", res);
+    }
+    if (decoder->has_ready) return hk_dav1d_ok;
+    res = hk_dav1d_get_picture(decoder->ctx, &decoder->ready);
+    if (res == 0) decoder->has_ready = 1;
+    else if (res != -EAGAIN) return hk_dav1d_failed(decoder, "decode a picture", res);
+  }
+  if (decoder->pending.sz > 0 && !decoder->has_ready)
+    return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d takes no more data");
+  return hk_dav1d_ok;
+}
+
 static heif_error hk_dav1d_push2(void* raw, const void* data, size_t size, uintptr_t user_data)
 {
-  (void)user_data;
   hk_dav1d_decoder* decoder = (hk_dav1d_decoder*)raw;
-  if (size > SIZE_MAX - decoder->size) return hk_dav1d_error(heif_error_Memory_allocation_error, "data too large");
-  if (decoder->size + size > decoder->cap) {
-    size_t cap = decoder->cap ? decoder->cap : 65536;
-    while (cap < decoder->size + size) cap = cap > SIZE_MAX / 2 ? decoder->size + size : cap * 2;
-    uint8_t* grown = (uint8_t*)realloc(decoder->data, cap);
-    if (!grown) return hk_dav1d_error(heif_error_Memory_allocation_error, "out of memory");
-    decoder->data = grown;
-    decoder->cap = cap;
+  if (!data || !size) return hk_dav1d_error(heif_error_Decoder_plugin_error, "no data to decode");
+  if (!decoder->ctx) {
+    heif_error err = hk_dav1d_open_context(decoder);
+    if (err.code != heif_error_Ok) return err;
   }
-  memcpy(decoder->data + decoder->size, data, size);
-  decoder->size += size;
-  return hk_dav1d_ok;
+  decoder->flushed = 0;  /* libheif pushes a track's samples again to repeat an edit list */
+  heif_error err = hk_dav1d_feed(decoder);  /* what is still pending goes first */
+  if (err.code != heif_error_Ok) return err;
+  if (decoder->pending.sz > 0)
+    return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d has not taken the previous sample");
+  uint8_t* buf = hk_dav1d_data_create(&decoder->pending, size);
+  if (!buf) return hk_dav1d_error(heif_error_Memory_allocation_error, "out of memory");
+  memcpy(buf, data, size);
+  decoder->pending.m.timestamp = (int64_t)user_data;  /* comes back with the picture, in pic.m */
+  decoder->pushed++;
+  return hk_dav1d_feed(decoder);
 }
 
 static heif_error hk_dav1d_push(void* raw, const void* data, size_t size) { return hk_dav1d_push2(raw, data, size, 0); }
 
-static heif_error hk_dav1d_flush(void* raw) { (void)raw; return hk_dav1d_ok; }
+static heif_error hk_dav1d_flush(void* raw)
+{
+  hk_dav1d_decoder* decoder = (hk_dav1d_decoder*)raw;
+  decoder->flushed = 1;
+  return decoder->ctx ? hk_dav1d_feed(decoder) : hk_dav1d_ok;
+}
 
 /* One dav1d picture as a heif_image: planes copied, colour from the sequence header. */
 static heif_error hk_dav1d_to_heif(const hk_dav1d_picture* pic, heif_image** out, const heif_security_limits* limits)
@@ -196,58 +265,45 @@ static heif_error hk_dav1d_to_heif(const hk_dav1d_picture* pic, heif_image** out
   return hk_dav1d_ok;
 }
 
-static heif_error hk_dav1d_decode_next(void* raw, heif_image** out, const heif_security_limits* limits)
-{
-  hk_dav1d_decoder* decoder = (hk_dav1d_decoder*)raw;
-  *out = NULL;
-  if (decoder->decoded) return hk_dav1d_ok;  /* a still image: one picture */
-  decoder->decoded = 1;
-  if (!decoder->size) return hk_dav1d_error(heif_error_Decoder_plugin_error, "no data to decode");
-  hk_dav1d_settings settings;
-  memset(&settings, 0, sizeof(settings));
-  hk_dav1d_default_settings(&settings);
-  settings.n_threads = decoder->threads;
-  settings.max_frame_delay = 1;
-  settings.all_layers = 0;  /* the highest spatial layer only, as aom shows it */
-  void* ctx = NULL;
-  if (hk_dav1d_open(&ctx, &settings) < 0 || !ctx)
-    return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d could not be opened");
-  hk_dav1d_data data;
-  memset(&data, 0, sizeof(data));
-  uint8_t* buf = hk_dav1d_data_create(&data, decoder->size);
-  if (!buf) { hk_dav1d_close(&ctx); return hk_dav1d_error(heif_error_Memory_allocation_error, "out of memory"); }
-  memcpy(buf, decoder->data, decoder->size);
-  hk_dav1d_picture pic;
-  memset(&pic, 0, sizeof(pic));
-  int got = 0, res = 0;
-  while (data.sz > 0) {
-    res = hk_dav1d_send_data(ctx, &data);
-    if (res < 0 && res != -EAGAIN) break;
-    int r = hk_dav1d_get_picture(ctx, &pic);
-    if (r == 0) { got = 1; break; }
-    if (r != -EAGAIN) { res = r; break; }
-    res = 0;
-  }
-  while (!got && res >= 0) {  /* drain: the picture may come after all data is in */
-    int r = hk_dav1d_get_picture(ctx, &pic);
-    if (r == 0) got = 1;
-    else break;
-  }
-  if (data.sz > 0) hk_dav1d_data_unref(&data);
-  heif_error err = hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d decoded no picture");
-  if (got) {
-    err = hk_dav1d_to_heif(&pic, out, limits);
-    hk_dav1d_picture_unref(&pic);
-  }
-  hk_dav1d_close(&ctx);
-  return err;
-}
-
+/* The next picture, or none (*out NULL) when dav1d needs more data. After flush, none is an error: every
+   sample pushed gives a picture. */
 static heif_error hk_dav1d_decode_next2(void* raw, heif_image** out, uintptr_t* user_data,
                                         const heif_security_limits* limits)
 {
+  hk_dav1d_decoder* decoder = (hk_dav1d_decoder*)raw;
+  *out = NULL;
   if (user_data) *user_data = 0;
-  return hk_dav1d_decode_next(raw, out, limits);
+  if (!decoder->ctx) return hk_dav1d_error(heif_error_Decoder_plugin_error, "no data to decode");
+  heif_error err = hk_dav1d_feed(decoder);
+  if (err.code != heif_error_Ok) return err;
+  /* after flush, dav1d gives out what it still holds on repeated calls (it drains once no data comes) */
+  for (int tries = 0; !decoder->has_ready && tries < (decoder->flushed ? 8 : 1); tries++) {
+    int res = hk_dav1d_get_picture(decoder->ctx, &decoder->ready);
+    if (res == 0) decoder->has_ready = 1;
+    else if (res != -EAGAIN) return hk_dav1d_failed(decoder, "decode a picture", res);
+    else if (decoder->pending.sz > 0) {
+      err = hk_dav1d_feed(decoder);
+      if (err.code != heif_error_Ok) return err;
+    }
+  }
+  if (!decoder->has_ready) {
+    /* dav1d has taken every sample (one frame in flight: it decodes as it takes them), and each sample, a
+       temporal unit, shows one picture: a sample that gave none is damaged. */
+    if (decoder->pending.sz == 0 && decoder->returned < decoder->pushed)
+      return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d decoded no picture from the data");
+    return hk_dav1d_ok;
+  }
+  err = hk_dav1d_to_heif(&decoder->ready, out, limits);
+  if (user_data) *user_data = (uintptr_t)decoder->ready.m.timestamp;
+  hk_dav1d_picture_unref(&decoder->ready);
+  decoder->has_ready = 0;
+  decoder->returned++;
+  return err;
+}
+
+static heif_error hk_dav1d_decode_next(void* raw, heif_image** out, const heif_security_limits* limits)
+{
+  return hk_dav1d_decode_next2(raw, out, NULL, limits);
 }
 
 static heif_error hk_dav1d_decode(void* raw, heif_image** out)

@@ -94,16 +94,16 @@ def frame_limit(flags: _read.OpenFlags) -> int:
 def decoder_for(flags: _read.OpenFlags, mimetype: str, kind: str) -> tuple[str, int]:
     """The decoder id and codec threads for a track whose samples are ``kind`` (``av01``, ``hvc1``...).
 
-    heifkit's dav1d plugin decodes single pictures, not a track's chain of samples: AV1 tracks decode with
-    aom, as libheif's own tools do, unless another decoder is named.
+    AV1 tracks decode with heifkit's dav1d plugin where a dav1d library was found (libheif's own choice, by
+    priority), else with aom; ``decoder_id`` picks another. Threads as for still images: one for aom (slower
+    with more), the cores for dav1d and libde265.
     """
     key = "AVIF" if mimetype.startswith("image/avif") or kind == "av01" else "HEIF"
     decoder_id = flags.decoder_id or options.PREFERRED_DECODER.get(key, "") or ""
-    if kind == "av01" and decoder_id in ("", "dav1d") and _dav1d.library() is not None:
-        decoder_id = "aom"
     threads = flags.codec_threads if flags.codec_threads is not None else options.CODEC_THREADS.get(key)
     if threads is None:
-        threads = 1 if kind == "av01" and decoder_id in ("", "aom") else -1
+        aom = decoder_id == "aom" or (kind == "av01" and not decoder_id and _dav1d.library() is None)
+        threads = 1 if aom else -1
     if threads < 0:
         try:
             threads = len(os.sched_getaffinity(0))
