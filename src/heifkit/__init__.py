@@ -33,6 +33,7 @@ from .heif import (
     read_heif,
 )
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
+from .limits import SecurityLimits
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
 
@@ -68,6 +69,7 @@ __all__ = [
     "register_avif_opener",
     "register_heif_opener",
     "SecurityLimitError",
+    "SecurityLimits",
     "set_orientation",
     "TruncatedError",
     "UnsupportedError",

@@ -88,8 +88,8 @@ typedef struct heif_camera_extrinsic_matrix heif_camera_extrinsic_matrix;
 
 typedef struct heif_security_limits { uint8_t version; uint64_t max_image_size_pixels;
     uint64_t max_number_of_tiles; uint32_t max_items; uint32_t max_color_profile_size;
-    uint64_t max_memory_block_size; uint32_t max_children_per_box; uint64_t max_total_memory; ...; }
-    heif_security_limits;
+    uint64_t max_memory_block_size; uint32_t max_children_per_box; uint64_t max_total_memory;
+    uint32_t max_sequence_frames; ...; } heif_security_limits;
 
 typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations;
     uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;

@@ -114,8 +114,9 @@ def _rewind(fp: Any) -> bool:
     return True
 
 
-def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> tuple[Context, str]:
-    """A libheif context reading ``fp``, and the file's MIME type (see :func:`sniff`).
+def open_context(fp: Any, limits: Any, lazy_stream: bool) -> tuple[Context, str]:
+    """A libheif context reading ``fp`` with the security limits ``limits`` (a ``heif_security_limits*``,
+    see ``limits.native``), and the file's MIME type (see :func:`sniff`).
 
     Paths are read into memory at once, or by libheif as needed when bigger than
     :data:`LAZY_READ_THRESHOLD`; bytes-like objects are read in place (``bytearray``/``memoryview``
@@ -123,8 +124,7 @@ def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> t
     needs (``_reader.StreamSource``: the caller keeps the stream open until the first decode).
     """
     ctx = Context()
-    if disable_security_limits:
-        ctx.disable_limits()
+    ctx.set_limits(limits)
     size = stream_size(fp) if lazy_stream and _is_binary_stream(fp) else None
     if size is not None:
         # libheif reads the boxes it parses through the stream; the rest waits for the first decode (_reader).

@@ -16,7 +16,10 @@ from . import _dav1d, options
 from ._input import open_context
 from ._lib import Context, Handle, check, ffi, lib, string
 from ._reader import StreamSource
-from .errors import HeifError, InvalidInputError
+from .errors import HeifError, InvalidInputError, SecurityLimitError
+from .limits import SecurityLimits
+from .limits import native as native_limits
+from .limits import resolve as resolve_limits
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
@@ -34,6 +37,7 @@ class OpenFlags:
     remove_stride: bool = True
     decode_threads: int = 4
     disable_security_limits: bool = False
+    limits: SecurityLimits | None = None  # resolved (limits.resolve); None with disable_security_limits
     decoder_id: str = ""
     codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
 
@@ -48,13 +52,21 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
     unknown = set(kwargs) - known
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    disable = kwargs.get("disable_security_limits")
+    security = resolve_limits(
+        kwargs.get("limits"),
+        None if disable is None else bool(disable),
+        options.SECURITY_LIMITS,
+        bool(options.DISABLE_SECURITY_LIMITS),
+    )
     return OpenFlags(
         convert_hdr_to_8bit=bool(convert_hdr_to_8bit),
         bgr_mode=bool(bgr_mode),
         hdr_to_16bit=bool(kwargs.get("hdr_to_16bit", True)),
         remove_stride=bool(kwargs.get("remove_stride", True)),
         decode_threads=int(kwargs.get("decode_threads", options.DECODE_THREADS)),
-        disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
+        disable_security_limits=security is None,
+        limits=security,
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
     )
@@ -88,11 +100,12 @@ def read_file(fp: Any, flags: OpenFlags, lazy_stream: bool = False) -> tuple[str
     """Parse ``fp``: its MIME type, the flags with the decoder chosen, and an entry per top-level image.
 
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
-    out, as heif-info and pillow_heif do; the file fails only when no image opens. ``lazy_stream``: a
+    out, as heif-info and pillow_heif do; the file fails only when no image opens, or when one exceeds a
+    security limit. ``lazy_stream``: a
     seekable stream is read only as far as opening needs, the rest at the first decode (``_reader``); the
     caller must keep it open until then.
     """
-    ctx, mimetype = open_context(fp, flags.disable_security_limits, lazy_stream)
+    ctx, mimetype = open_context(fp, native_limits(flags.limits), lazy_stream)
     try:
         return _read_entries(ctx, mimetype, flags)
     finally:
@@ -125,6 +138,8 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
             out = ffi.new("heif_image_handle**")
             check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
             entry = _top_level_entry(Handle(out[0], ctx), int(ids[i]) == primary, flags)
+        except SecurityLimitError:
+            raise  # a file beyond a limit is refused, not read without the image that exceeds it
         except HeifError as exc:
             first_error = first_error or exc
             primary_refused = primary_refused or int(ids[i]) == primary
@@ -214,7 +229,28 @@ def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
     )
 
 
+def _check_tiles(handle: Handle, flags: OpenFlags) -> None:
+    """Refuse a grid with more tiles than ``max_tiles`` (libheif 1.23 applies its limit to 'tili' images only).
+
+    Raises:
+        SecurityLimitError: naming the limit.
+    """
+    limit = flags.limits.max_tiles if flags.limits is not None else 0
+    tiling = ffi.new("heif_image_tiling*")
+    if not limit or lib.heif_image_handle_get_image_tiling(handle.ptr, 1, tiling).code != 0:
+        return
+    tiles = int(tiling.num_columns) * int(tiling.num_rows)
+    if tiles > limit:
+        raise SecurityLimitError(
+            f"Security limit exceeded: Number of tiles {tiles} ({tiling.num_columns}x{tiling.num_rows} grid) "
+            f"exceeds the security limit of {limit}",
+            int(lib.heif_error_Memory_allocation_error),
+            int(lib.heif_suberror_Security_limit_exceeded),
+        )
+
+
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
+    _check_tiles(handle, flags)
     info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
     for kind, content_type, data in _metadata_blocks(handle):
         if kind == "Exif":
@@ -395,6 +431,7 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
     if not 0 <= index < len(ids):
         raise IndexError(f"invalid thumbnail index: {index}")
     found = _thumbnail_handle(handle, ids[index])
+    _check_tiles(found, flags)
     info: dict[str, Any] = {"bit_depth": _bits(found)}
     chroma = _chroma(found)
     if chroma is not None:
@@ -408,4 +445,5 @@ def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
     out = ffi.new("heif_image_handle**")
     check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
     aux = Handle(out[0], handle.ctx)
+    _check_tiles(aux, flags)
     return Entry(aux, _size(aux), _mode(aux, flags, aux=True), _bits(aux), {})

@@ -76,11 +76,17 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._exif = None
 
     def seek(self, frame: int) -> None:
-        """Move to top-level image ``frame`` (file order)."""
+        """Move to top-level image ``frame`` (file order).
+
+        Pillow's decompression-bomb check applies to every frame, as ``Image.open`` applies it to the first:
+        a frame over ``Image.MAX_IMAGE_PIXELS`` warns (``DecompressionBombWarning``), one over twice that
+        raises ``DecompressionBombError`` and the image stays at the frame it was at.
+        """
         if not self._seek_check(frame) or frame == self._frame:
             return
         if self._heif_file is None:
             raise EOFError("attempt to seek outside sequence")
+        Image._decompression_bomb_check(self._heif_file[frame].size)
         self._init_frame(frame)
         self._im = None
         self._loaded_frame = -1  # the pixels were dropped: the next load() must decode this frame again
