@@ -63,7 +63,7 @@ dist: install
 	$(BIN)/twine check --strict dist/*
 
 # Coverage-guided fuzzing (fuzz/run.py): each target for FUZZ_SECONDS, seeded with tests/corpus; the corpus
-# each target grows stays in build/fuzz. Findings are written there too, and make fuzz fails.
+# each target grows stays in .fuzz. Findings are written there too, and make fuzz fails.
 fuzz: install
 	$(BIN)/python -m pip install --quiet atheris
 	$(BIN)/python fuzz/run.py --all --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
@@ -78,4 +78,4 @@ bench: install
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build
+	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build .fuzz

@@ -6,7 +6,7 @@
 
 The driver runs each target of ``targets.py`` in its own process for ``--seconds`` (libFuzzer's
 ``-max_total_time``), with the test corpus as seeds (``tests/corpus`` and ``tests/corpus/bad``, files up to
-:data:`MAX_LEN` bytes) and a corpus of its own per target in ``build/fuzz/TARGET/corpus`` that grows
+:data:`MAX_LEN` bytes) and a corpus of its own per target in ``.fuzz/TARGET/corpus`` that grows
 from run to run. heifkit's Python code is instrumented for coverage (atheris); libheif and the codecs are
 prebuilt, so what guides the fuzzer is the paths heifkit takes through its own code and the errors libheif
 returns. Per input: 30 s (a hang is a finding: libFuzzer's ``-timeout``), 3 GiB of memory (``-rss_limit_mb``).
@@ -16,7 +16,7 @@ returns. Per input: 30 s (a hang is a finding: libFuzzer's ``-timeout``), 3 GiB 
 libheif and the codecs, are checked for use after free, double free and out-of-bounds access on heap blocks
 (the code is not compiled with ``-fsanitize``: only what goes through ASan's interceptors is checked). A
 small shim, compiled with ``cc`` on the fly, drops ``RTLD_DEEPBIND`` (ASan refuses it; heifkit opens libheif
-with it). libFuzzer stops at the first finding and writes the input to ``build/fuzz/TARGET/crash-*``; the
+with it). libFuzzer stops at the first finding and writes the input to ``.fuzz/TARGET/crash-*``; the
 driver prints each target's executions and findings, and exits 1 when there is one.
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CORPUS = ROOT / "tests" / "corpus"
-WORK = ROOT / "build" / "fuzz"
+WORK = ROOT / ".fuzz"  # not build/: make install removes that
 MAX_LEN = 32 * 1024
 """Largest seed (and input) in bytes: bigger files take 50 ms+ per execution."""
 TIMEOUT = 30
