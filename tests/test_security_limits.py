@@ -29,7 +29,7 @@ def test_defaults_are_libheifs() -> None:
     for name, field in FIELDS.items():
         assert getattr(limits, name) == getattr(defaults, field), name
     assert limits.max_image_pixels == 2**30 and limits.max_items == 1000
-    assert options.SECURITY_LIMITS == SecurityLimits()
+    assert SecurityLimits() == options.SECURITY_LIMITS
 
 
 def _decode_all(path: Any, **kwargs: Any) -> None:
