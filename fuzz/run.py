@@ -74,9 +74,12 @@ _EXECS = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
 _DONE = re.compile(r"#(\d+)\s+DONE")
 
 
-def run_target(name: str, seconds: int, env: dict[str, str], runs: int | None = None) -> tuple[int, list[Path], int]:
-    """Fuzz ``name`` for ``seconds``: (executions, inputs of findings, libFuzzer's exit status)."""
-    work = WORK / name
+def run_target(
+    name: str, seconds: int, env: dict[str, str], runs: int | None = None, root: Path = WORK
+) -> tuple[int, list[Path], int]:
+    """Fuzz ``name`` for ``seconds`` with the seeds in ``root/seeds``, in ``root/name``: (executions, inputs of
+    findings, libFuzzer's exit status)."""
+    work = root / name
     corpus = work / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     before = set(work.glob("crash-*")) | set(work.glob("timeout-*")) | set(work.glob("oom-*"))
@@ -85,7 +88,7 @@ def run_target(name: str, seconds: int, env: dict[str, str], runs: int | None = 
         str(HERE / "run.py"),
         name,
         str(corpus),
-        str(WORK / "seeds"),
+        str(root / "seeds"),
         f"-max_total_time={seconds}",
         f"-max_len={MAX_LEN}",
         f"-timeout={TIMEOUT}",
