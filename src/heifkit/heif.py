@@ -267,13 +267,16 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
         convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
         bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
         **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
-            ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``,
+            ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``, ``limits`` (a
+            :class:`SecurityLimits` or a dict of the limits to change from ``options.SECURITY_LIMITS``),
             ``disable_security_limits``.
 
-    Images libheif cannot open are left out; the file fails only when none opens.
+    Images libheif cannot open are left out; the file fails only when none opens, or when an image exceeds
+    a security limit.
 
     Raises:
-        HeifError: the subclass for what libheif reports (see the "Errors" page).
+        HeifError: the subclass for what libheif reports (see the "Errors" page); SecurityLimitError for a
+            file beyond a security limit (some are met only when an image is decoded).
         FileNotFoundError: there is no such file (and the other ``OSError`` of opening a path).
         TypeError: an unknown keyword argument, or a text-mode file object.
     """
