@@ -12,6 +12,7 @@ import copy
 import io
 import pickle
 import random
+from pathlib import Path
 
 import pillow_heif
 import pytest
@@ -218,3 +219,10 @@ def test_invalid_aux_id() -> None:
         heif.get_aux_image(9999)
     assert isinstance(info.value, heifkit.HeifError)
     assert "Non-existing item ID referenced" in str(info.value)
+
+
+def test_a_bit_depth_beyond_16_is_unsupported() -> None:
+    """Found by the fuzzer: an hvcC claiming 122 bits per sample raised a bare ValueError at open."""
+    data = (Path(__file__).parent / "fuzz_regressions" / "read-bit-depth-122.heic").read_bytes()
+    with pytest.raises(heifkit.UnsupportedError, match="122 bits per sample"):
+        heifkit.open_heif(data)

@@ -16,7 +16,7 @@ from . import _dav1d, options
 from ._input import open_context
 from ._lib import Context, Handle, check, ffi, lib, string
 from ._reader import StreamSource
-from .errors import HeifError, InvalidInputError, SecurityLimitError
+from .errors import HeifError, InvalidInputError, SecurityLimitError, UnsupportedError
 from .limits import SecurityLimits
 from .limits import native as native_limits
 from .limits import resolve as resolve_limits
@@ -216,10 +216,20 @@ def _chroma(handle: Handle) -> int | None:
 
 
 def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
-    """The decoded mode of an image (an auxiliary image: never alpha, never BGR)."""
+    """The decoded mode of an image (an auxiliary image: never alpha, never BGR).
+
+    Raises:
+        UnsupportedError: the file says the image has more than 16 bits per sample.
+    """
     alpha = not aux and bool(lib.heif_image_handle_has_alpha_channel(handle.ptr))
+    bits = max(_bits(handle), 1)
+    if bits > 16:
+        raise UnsupportedError(
+            f"Unsupported feature: Unsupported bit depth: the image has {bits} bits per sample (at most 16 are read)",
+            int(lib.heif_error_Unsupported_feature),
+        )
     return decoded_mode(
-        max(_bits(handle), 1),
+        bits,
         _is_monochrome(handle),
         alpha,
         alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle.ptr)),
