@@ -70,7 +70,9 @@ class UnsupportedError(HeifError, SyntaxError, NotImplementedError):
 
 
 class SecurityLimitError(HeifError, ValueError, RuntimeError):
-    """A security limit (image size, number of items, memory...) was exceeded; the message names it.
+    """A security limit (image size, number of items, memory...) was exceeded; ``str()`` names it.
+
+    ``message`` is libheif's message; ``str(error)`` adds which limit it is and how to raise it.
 
     Attributes:
         limit: the :class:`~heifkit.SecurityLimits` field that was exceeded, or None for a libheif limit
@@ -78,24 +80,26 @@ class SecurityLimitError(HeifError, ValueError, RuntimeError):
     """
 
     def __init__(self, message: str, code: int = 0, subcode: int = 0) -> None:
-        message = message.strip()
-        self.limit = limit_named_in(message)
-        if not message.endswith(_HINT_END):
-            if self.limit is None:
-                message += (
-                    " [a libheif security limit heifkit does not expose: only disable_security_limits=True "
-                    f"lifts it, for files you trust{_HINT_END}"
-                )
-            else:
-                message += (
-                    f" [security limit {self.limit}: to read files you trust, raise it with "
-                    f"limits={{'{self.limit}': ...}} in open_heif() or in heifkit.options.SECURITY_LIMITS "
-                    f"(0: no limit), or turn every limit off with disable_security_limits=True{_HINT_END}"
-                )
-        super().__init__(message, code, subcode)
+        super().__init__(message.strip(), code, subcode)
+        self.limit = limit_named_in(self.message)
 
+    @property
+    def hint(self) -> str:
+        """Which limit this is and how to raise it (the end of ``str(error)``)."""
+        if self.limit is None:
+            return (
+                "[a libheif security limit heifkit does not expose: only disable_security_limits=True lifts it, "
+                "for files you trust]"
+            )
+        return (
+            f"[security limit {self.limit}: to read files you trust, raise it with limits={{'{self.limit}': ...}} "
+            "in open_heif() or in heifkit.options.SECURITY_LIMITS (0: no limit), or turn every limit off with "
+            "disable_security_limits=True]"
+        )
 
-_HINT_END = "]"  # the hint ends the message: added once (unpickling passes the message back)
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}"
+
 
 # Fragments of libheif 1.23's messages -> the SecurityLimits field they are about (first match wins).
 _LIMIT_MESSAGES = (
