@@ -59,6 +59,8 @@ AUX = read("libavif_colors_hdr_p3.avif")
 BAD = read("bad/pheif_corrupted.heic")
 SOURCE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8))
 EXIF = b"Exif\x00\x00II*\x00\x08\x00\x00\x00"
+TWO_FRAMES = io.BytesIO()  # two 32x32 images: the plugin's seek, a few milliseconds a loop
+heifkit.from_pillow(SOURCE.resize((32, 32))).save(TWO_FRAMES, append_images=[SOURCE.resize((32, 32))], speed=10)
 kept = []
 
 def decode():
@@ -79,13 +81,13 @@ def aux():
     heifkit.open_heif(AUX).get_aux_image(4).load()
 
 def plugin():
-    with Image.open(ZPUG) as im:
+    with Image.open(io.BytesIO(TWO_FRAMES.getvalue())) as im:
         for frame in range(im.n_frames):
             im.seek(frame)
             im.load()
 
-def plugin_stream():
-    with Image.open(io.BytesIO(SMALL)) as im:
+def plugin_path():
+    with Image.open(f"{corpus}/pheif_RGB_8__29x100.heif") as im:
         im.thumbnail((16, 16))
 
 def save():
@@ -125,7 +127,7 @@ for name in names:
 print(json.dumps(result))
 """
 
-LOOPS = ["decode", "thumbnail", "depth", "aux", "plugin", "plugin_stream", "save", "encode", "error"]
+LOOPS = ["decode", "thumbnail", "depth", "aux", "plugin", "plugin_path", "save", "encode", "error"]
 if hasattr(heifkit, "open_sequence"):  # hook: sequence frames are looped over once heifkit has sequences
     LOOPS.append("sequence")
 SELF_CHECKS = ["python_leak", "native_leak"]
