@@ -2,23 +2,26 @@
 for minutes), and every saved input (``tests/fuzz_regressions``: inputs the fuzzer found, fixed since) goes
 through every target.
 
-The smoke runs the targets two at a time, :data:`SECONDS` each (``HEIFKIT_FUZZ_SMOKE_SECONDS``), about 30 s in
-all, on the test corpus as seeds. A finding fails the test with libFuzzer's report and the input's path.
+The smoke runs the targets one after the other in the background while other tests run (``conftest``),
+:data:`SECONDS` each (``HEIFKIT_FUZZ_SMOKE_SECONDS``), about 40 s in all, on the test corpus as seeds. A
+finding fails the test with libFuzzer's report and the input's path.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import subproc
+from conftest import background_results
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 REGRESSIONS = Path(__file__).resolve().parent / "fuzz_regressions"
@@ -41,19 +44,25 @@ run = _load("run")
 TARGETS = ["parse", "read", "plugin", "encode", "save"]
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, list[Path], int, str]]:
-    root = tmp_path_factory.mktemp("fuzz")
-    assert run.seeds(root / "seeds") > 50
+BACKGROUND_ORDER = 2
+
+
+def background_jobs(tmp: Path) -> dict[str, Callable[[], tuple[int, list[Path], int, str]]]:
+    """Each target's smoke run, in the background while other tests run (conftest.background_results)."""
+    assert run.seeds(tmp / "seeds") > 50
     env = subproc.child_env()
 
     def one(name: str) -> tuple[int, list[Path], int, str]:
-        executions, findings, status = run.run_target(name, SECONDS, env, root=root)
-        log = (root / name / "log.txt").read_text(errors="replace")
+        executions, findings, status = run.run_target(name, SECONDS, env, root=tmp)
+        log = (tmp / name / "log.txt").read_text(errors="replace")
         return executions, findings, status, log
 
-    with ThreadPoolExecutor(2) as pool:
-        return dict(zip(TARGETS, pool.map(one, TARGETS), strict=True))
+    return {name: functools.partial(one, name) for name in TARGETS}
+
+
+@pytest.fixture(scope="module")
+def smoke() -> dict[str, tuple[int, list[Path], int, str]]:
+    return background_results(__name__)
 
 
 def test_every_target_is_smoked() -> None:

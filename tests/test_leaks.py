@@ -13,16 +13,18 @@ one (a decoded ``heif_image`` of 29x100 pixels that is never released, 9 kB per 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import heifkit
 import subproc
-from conftest import CORPUS
+from conftest import CORPUS, background_results
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 
@@ -131,7 +133,7 @@ LOOPS = ["decode", "thumbnail", "depth", "aux", "plugin", "plugin_path", "save",
 if hasattr(heifkit, "open_sequence"):  # hook: sequence frames are looped over once heifkit has sequences
     LOOPS.append("sequence")
 SELF_CHECKS = ["python_leak", "native_leak"]
-# two children, run side by side (two cores): the encoders in one, the decoders in the other
+# two children, one after the other in the background: the encoders in one, the decoders in the other
 ENCODERS = ["save", "encode", "error"]
 GROUPS = [[*ENCODERS, *SELF_CHECKS], [name for name in LOOPS if name not in ENCODERS]]
 
@@ -147,11 +149,17 @@ def _run(names: list[str]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+BACKGROUND_ORDER = 1
+
+
+def background_jobs(tmp: Path) -> dict[str, Callable[[], dict[str, Any]]]:
+    """The two groups of loops, run in the background while other tests run (conftest.background_results)."""
+    return {str(k): functools.partial(_run, group) for k, group in enumerate(GROUPS)}
+
+
 @pytest.fixture(scope="module")
 def growth() -> dict[str, int]:
-    with ThreadPoolExecutor(len(GROUPS)) as pool:
-        results = list(pool.map(_run, GROUPS))
-    return {name: value for result in results for name, value in result.items()}
+    return {name: value for result in background_results(__name__).values() for name, value in result.items()}
 
 
 @pytest.mark.parametrize("loop", LOOPS)

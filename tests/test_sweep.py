@@ -10,7 +10,8 @@ with thumbnails, and an AVIF sequence. For each file:
 * single-byte corruptions at :data:`CORRUPTIONS` offsets drawn with a fixed seed (the byte at the offset is
   replaced by another drawn byte).
 
-Each case runs in a child process of its own, forked from a server process per file that has imported
+The five sweeps run in the background, one after the other, while other tests run (``conftest``). Each case
+runs in a child process of its own, forked from a server process per file that has imported
 heifkit (a fork costs about a millisecond; a fresh interpreter 100 times that), with its address space
 capped (``subproc.MEMORY_LIMIT``) and an alarm (:data:`CASE_TIMEOUT`): a signal is a crash, the alarm a
 hang. A case opens the bytes with ``open_heif`` and decodes every image, thumbnail, depth and auxiliary
@@ -20,10 +21,11 @@ image, then opens them with Pillow through the plugin (a lazily read stream) and
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import pytest
 
 import heifkit
 import subproc
-from conftest import CORPUS
+from conftest import CORPUS, background_results
 
 DENSE_PREFIX = 128
 PREFIX_STEPS = 250
@@ -149,15 +151,6 @@ def _grid_heic() -> bytes:
     return data
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    paths = dict(FILES)
-    grid = tmp_path_factory.mktemp("sweep") / "grid.heic"
-    grid.write_bytes(_grid_heic())
-    paths["grid"] = grid
-    return {name: path for name, path in paths.items() if path is not None}
-
-
 def _sweep(path: Path) -> dict[str, Any]:
     args = [str(path), str(subproc.MEMORY_LIMIT), str(CASE_TIMEOUT), str(DENSE_PREFIX), str(PREFIX_STEPS)]
     args += [str(CORRUPTIONS), str(SEED)]
@@ -173,12 +166,27 @@ def _sweep(path: Path) -> dict[str, Any]:
     return result
 
 
+BACKGROUND_ORDER = 0  # the longest: first
+
+
+def background_jobs(tmp: Path) -> dict[str, Callable[[], dict[str, Any]]]:
+    """One sweep per file, run in the background while other tests run (conftest.background_results)."""
+
+    def grid() -> dict[str, Any]:
+        path = tmp / "grid.heic"
+        path.write_bytes(_grid_heic())
+        return _sweep(path)
+
+    jobs: dict[str, Callable[[], dict[str, Any]]] = {"grid": grid}
+    for kind, path in FILES.items():
+        if path is not None:
+            jobs[kind] = functools.partial(_sweep, path)
+    return jobs
+
+
 @pytest.fixture(scope="module")
-def sweeps(files: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    """Every file's sweep, two at a time (two cores)."""
-    with ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(_sweep, path) for name, path in files.items()}
-        return {name: future.result() for name, future in futures.items()}
+def sweeps() -> dict[str, dict[str, Any]]:
+    return background_results(__name__)
 
 
 @pytest.mark.parametrize("kind", list(FILES))
