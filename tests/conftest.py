@@ -130,10 +130,12 @@ def psnr(a: Any, b: Any, peak: float = 255.0) -> float:
 def comparable_info(info: dict[str, Any]) -> dict[str, Any]:
     """``info`` with depth images replaced by something comparable across libraries.
 
-    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6).
+    ``entity_groups`` is new in pillow_heif 1.7+ and not part of the contract (written against 1.6);
+    ``gain_maps`` is heifkit's own.
     """
     out = dict(info)
     out.pop("entity_groups", None)
+    out.pop("gain_maps", None)
     out["depth_images"] = [(d.size, d.mode, d.info) for d in info.get("depth_images", [])]
     return out
 
@@ -145,6 +147,22 @@ def exif_orientation_of(exif: bytes) -> int | None:
     e = Image.Exif()
     e.load(exif)
     return e.get(274)
+
+
+def oriented_grid(fmt: str, size: tuple[int, int], orientation: int) -> bytes:
+    """A noisy RGB grid image (64 px tiles) of ``size`` with EXIF ``orientation`` written as irot/imir."""
+    import numpy as np
+    from PIL import Image
+
+    import heifkit
+
+    rng = np.random.default_rng(orientation)
+    src = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[274] = orientation
+    out = io.BytesIO()
+    heifkit.from_pillow(src).save(out, format=fmt, tile_size=64, exif=exif.tobytes(), quality=80)
+    return out.getvalue()
 
 
 # --- slow checks in child processes, run in the background -------------------------------------------

@@ -91,6 +91,9 @@ def test_the_writer_never_knows_the_image_model() -> None:
     # the image model reaches the writer only through HeifFile.save (heif.py)
     assert "_write" not in _reaches(graph, "image")
     assert "_write" not in _reaches(graph, "_read")
+    # the sequence writer neither (frames in, bytes out), and reading a track never reaches a writer
+    assert not _reaches(graph, "_write_sequence") & {"image", "heif", "plugin", "_read", "decode", "sequence"}
+    assert not ({"_write", "_write_sequence"} & (_reaches(graph, "_track") | _reaches(graph, "_sample_tables")))
 
 
 def test_modules_stay_small() -> None:

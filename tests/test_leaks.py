@@ -1,7 +1,8 @@
 """Native memory is released: loops of 1,000 iterations of what users do grow the process by at most 2 MiB.
 
-Each loop (open + decode, thumbnails, depth images, auxiliary images, the Pillow plugin, ``HeifFile.save`` of
-an opened file, encoding with metadata, failing opens, and sequence frames once heifkit has them) runs
+Each loop (open + decode, thumbnails, depth images, auxiliary images, the Pillow plugin, the frames of an
+image sequence, a region of a grid, a gain map, ``HeifFile.save`` of an opened file, a re-save that copies
+attached items, encoding with metadata, failing opens) runs
 :data:`WARMUP` iterations (caches, codec state, allocator pools), then :data:`ITERATIONS` measured ones; the
 resident set may grow by at most :data:`LIMIT` between the two (``malloc_trim`` first, so freed heap is
 given back). The loops run in child processes with one malloc arena (``MALLOC_ARENA_MAX=1``): x265's and
@@ -22,7 +23,6 @@ from typing import Any
 
 import pytest
 
-import heifkit
 import subproc
 from conftest import CORPUS, background_results
 
@@ -63,6 +63,10 @@ SOURCE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), 
 EXIF = b"Exif\x00\x00II*\x00\x08\x00\x00\x00"
 TWO_FRAMES = io.BytesIO()  # two 32x32 images: the plugin's seek, a few milliseconds a loop
 heifkit.from_pillow(SOURCE.resize((32, 32))).save(TWO_FRAMES, append_images=[SOURCE.resize((32, 32))], speed=10)
+GRID = io.BytesIO()  # 3x2 tiles of 32x32
+heifkit.from_pillow(SOURCE.resize((96, 64))).save(GRID, tile_size=32, quality=50, speed=10)
+GRID = GRID.getvalue()
+GAIN_MAP = read("libavif_color_nogrid_alpha_nogrid_gainmap_grid.avif")
 kept = []
 
 def decode():
@@ -109,6 +113,15 @@ def sequence():
     for frame in heifkit.open_sequence(DEPTH):
         frame.load()
 
+def region():  # a region of a grid: only the tiles under it, on thread contexts
+    np.asarray(heifkit.open_heif(GRID).crop((10, 5, 70, 40)))
+
+def gain_map():
+    heifkit.open_heif(GAIN_MAP).info["gain_maps"][0].load()
+
+def resave_attached():  # the gain map's coded items are copied into the new file
+    heifkit.open_heif(GAIN_MAP).save(io.BytesIO(), format="AVIF", quality=50, speed=10)
+
 def python_leak():  # self-check
     kept.append(bytearray(4096))
 
@@ -129,12 +142,11 @@ for name in names:
 print(json.dumps(result))
 """
 
-LOOPS = ["decode", "thumbnail", "depth", "aux", "plugin", "plugin_path", "save", "encode", "error"]
-if hasattr(heifkit, "open_sequence"):  # hook: sequence frames are looped over once heifkit has sequences
-    LOOPS.append("sequence")
+LOOPS = ["decode", "thumbnail", "depth", "aux", "plugin", "plugin_path", "sequence", "region", "gain_map"]
+LOOPS += ["save", "resave_attached", "encode", "error"]
 SELF_CHECKS = ["python_leak", "native_leak"]
 # two children, one after the other in the background: the encoders in one, the decoders in the other
-ENCODERS = ["save", "encode", "error"]
+ENCODERS = ["save", "resave_attached", "encode", "error"]
 GROUPS = [[*ENCODERS, *SELF_CHECKS], [name for name in LOOPS if name not in ENCODERS]]
 
 

@@ -237,3 +237,14 @@ def test_threads_opening_lazily_at_once() -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_pillow_save_of_a_lazily_opened_frame_keeps_its_attached_items() -> None:
+    """Saving an unchanged frame copies its depth image and gain map from the file: read from the stream."""
+    with CountingFile(PUG) as f:
+        im = Image.open(f)
+        out = io.BytesIO()
+        im.save(out, format="HEIF", quality=10, enc_params={"preset": "ultrafast"})
+    saved = heifkit.open_heif(out.getvalue())
+    assert len(saved.info["depth_images"]) == 1
+    assert len(saved.info["gain_maps"]) == 1

@@ -4,6 +4,7 @@ decodes that run at the same time. Every setting gives the same pixels."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,8 +22,8 @@ def _codec_threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     original = decode._decoding_options
 
-    def spy(to_8bit: bool, decoder_id: str, codec_threads: int = 0) -> object:
-        opts = original(to_8bit, decoder_id, codec_threads)
+    def spy(to_8bit: bool, decoder_id: str, codec_threads: int = 0, **kwargs: Any) -> object:
+        opts = original(to_8bit, decoder_id, codec_threads, **kwargs)
         seen.append(int(opts.num_codec_threads))
         return opts
 

@@ -6,14 +6,11 @@ bit depth or output layout; heifkit switches to it for big grids (decode.TILED_D
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from PIL import Image
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, oriented_grid
 from heifkit import decode, modes
 
 
@@ -45,13 +42,7 @@ def _both(heif_file: heifkit.HeifFile, threads: int = 2, **flags: bool) -> tuple
 @pytest.mark.parametrize("size", [(200, 130), (130, 200), (192, 128)])
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_orientation_matches_whole_image_decode(fmt, size, orientation):
-    rng = np.random.default_rng(orientation)
-    src = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    exif = Image.Exif()
-    exif[274] = orientation
-    out = io.BytesIO()
-    heifkit.from_pillow(src).save(out, format=fmt, tile_size=64, exif=exif.tobytes(), quality=80)
-    whole, tiled = _both(heifkit.open_heif(out.getvalue()))
+    whole, tiled = _both(heifkit.open_heif(oriented_grid(fmt, size, orientation)))
     assert whole == tiled
 
 
@@ -166,3 +157,27 @@ def test_thread_contexts_dropped_in_any_order_then_another_file():
         del pixels
         gc.collect()
     assert heifkit.open_heif(CORPUS / "pheif_zPug_3.heic").size == (64, 64)
+
+
+def test_every_corpus_grid_has_tiles_coded_alike():
+    """So the tile path is taken for them (a grid mixing codings goes to libheif's whole-image decode)."""
+    for name in GRIDS:
+        f = heifkit.open_heif(CORPUS / name)
+        handle = f._primary()._handle
+        assert decode._tiles_agree(handle, decode.image_tiling(handle)), name
+
+
+def test_a_grid_mixing_tile_codings_is_refused_as_libheif_refuses_it():
+    """Each tile would decode on its own, but libheif refuses the grid: heifkit says what libheif says."""
+    import oracle
+
+    name = "libavif_color_grid_alpha_grid_tile_shared_in_dimg.avif"
+    f = heifkit.open_heif(CORPUS / name)
+    handle = f._primary()._handle
+    assert not decode._tiles_agree(handle, decode.image_tiling(handle))
+    with pytest.raises(oracle.OracleError) as expected:
+        oracle.decode_rgb(CORPUS / name)
+    for threads in (1, 4):
+        with pytest.raises(heifkit.HeifError) as got:
+            heifkit.open_heif(CORPUS / name, decode_threads=threads).data  # noqa: B018
+        assert (got.value.code, got.value.subcode) == (expected.value.code, expected.value.subcode)

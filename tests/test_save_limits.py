@@ -155,8 +155,7 @@ def test_pillow_image_refused_before_its_pixels_are_copied(monkeypatch: pytest.M
     def no_copy(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the Pillow image was copied before its size was checked")
 
-    monkeypatch.setattr(heifkit.heif, "image_from_pillow", no_copy)
-    monkeypatch.setattr(heifkit.plugin, "image_from_pillow", no_copy)
+    monkeypatch.setattr(heifkit.heif, "image_from_pillow", no_copy)  # Pillow's save copies through heif too
     im = Image.new("L", (70000, 16))
     with pytest.raises(ValueError, match="65520"):
         im.save(io.BytesIO(), format="HEIF")

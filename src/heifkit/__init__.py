@@ -22,6 +22,7 @@ from .errors import (
     TruncatedError,
     UnsupportedError,
 )
+from .gainmap import HeifGainMap
 from .heif import (
     HeifFile,
     encode,
@@ -36,9 +37,12 @@ from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .limits import SecurityLimits
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
+from .sequence import HeifFrame, HeifSequence, open_sequence, save_sequence
+from .transforms import apply_transformations
 
 __all__ = [
     "__version__",
+    "apply_transformations",
     "AvifImageFile",
     "DecoderError",
     "encode",
@@ -52,9 +56,12 @@ __all__ = [
     "HeifDepthRepresentationType",
     "HeifError",
     "HeifFile",
+    "HeifFrame",
+    "HeifGainMap",
     "HeifImage",
     "HeifImageFile",
     "HeifMatrixCoefficients",
+    "HeifSequence",
     "HeifThumbnail",
     "HeifTransferCharacteristics",
     "InternalError",
@@ -64,10 +71,12 @@ __all__ = [
     "libheif_version",
     "load_libheif_plugin",
     "open_heif",
+    "open_sequence",
     "options",
     "read_heif",
     "register_avif_opener",
     "register_heif_opener",
+    "save_sequence",
     "SecurityLimitError",
     "SecurityLimits",
     "set_orientation",

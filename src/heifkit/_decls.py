@@ -17,7 +17,9 @@ HEADERS = [
     "heif_security.h",
     "heif_aux_images.h",
     "heif_entity_groups.h",
+    "heif_items.h",
     "heif_plugin.h",
+    "heif_sequences.h",
 ]
 
 HELPER_FUNCTIONS = [
@@ -89,11 +91,18 @@ typedef struct heif_camera_extrinsic_matrix heif_camera_extrinsic_matrix;
 typedef struct heif_security_limits { uint8_t version; uint64_t max_image_size_pixels;
     uint64_t max_number_of_tiles; uint32_t max_items; uint32_t max_color_profile_size;
     uint64_t max_memory_block_size; uint32_t max_children_per_box; uint64_t max_total_memory;
-    uint32_t max_sequence_frames; ...; } heif_security_limits;
+    uint32_t max_sequence_frames; ...; }
+    heif_security_limits;
 
+typedef enum heif_chroma_upsampling_algorithm { heif_chroma_upsampling_nearest_neighbor,
+    heif_chroma_upsampling_bilinear, ... } heif_chroma_upsampling_algorithm;
+typedef struct heif_color_conversion_options { uint8_t version;
+    heif_chroma_upsampling_algorithm preferred_chroma_upsampling_algorithm;
+    uint8_t only_use_preferred_chroma_algorithm; ...; } heif_color_conversion_options;
 typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations;
     uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;
-    int num_codec_threads; ...; } heif_decoding_options;
+    heif_color_conversion_options color_conversion_options;
+    int num_codec_threads; int ignore_sequence_editlist; ...; } heif_decoding_options;
 
 typedef struct heif_color_profile_nclx { uint8_t version; int color_primaries;
     int transfer_characteristics; int matrix_coefficients; uint8_t full_range_flag;
@@ -125,9 +134,27 @@ typedef struct heif_ambient_viewing_environment { uint32_t ambient_illumination;
 typedef struct heif_camera_intrinsic_matrix { double focal_length_x; double focal_length_y;
     double principal_point_x; double principal_point_y; double skew; ...; } heif_camera_intrinsic_matrix;
 
+typedef enum heif_metadata_compression { heif_metadata_compression_off, ... } heif_metadata_compression;
+typedef uint32_t heif_brand2;
+
 typedef uint32_t heif_entity_group_id;
 typedef struct heif_entity_group { heif_entity_group_id entity_group_id; uint32_t entity_group_type;
     heif_item_id* entities; uint32_t num_entities; ...; } heif_entity_group;
+
+typedef struct heif_track heif_track;
+typedef uint32_t heif_track_type;
+typedef struct heif_track_options heif_track_options;
+typedef enum heif_auxiliary_track_info_type { heif_auxiliary_track_info_type_unknown,
+    heif_auxiliary_track_info_type_alpha, ... } heif_auxiliary_track_info_type;
+typedef enum heif_sequence_gop_structure { heif_sequence_gop_structure_intra_only,
+    heif_sequence_gop_structure_lowdelay, heif_sequence_gop_structure_unrestricted, ... }
+    heif_sequence_gop_structure;
+typedef struct heif_sequence_encoding_options { uint8_t version;
+    const heif_color_profile_nclx* output_nclx_profile; heif_sequence_gop_structure gop_structure;
+    int keyframe_distance_min; int keyframe_distance_max; int save_alpha_channel; ...; }
+    heif_sequence_encoding_options;
+#define heif_sequence_track_number_of_repetitions_infinite ...
+#define heif_sequence_maximum_number_of_repetitions ...
 
 #define LIBHEIF_NUMERIC_VERSION ...
 #define LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA ...
@@ -192,6 +219,9 @@ FUNCTIONS = [
     "int heif_image_handle_has_alpha_channel(const heif_image_handle*);",
     "int heif_image_handle_is_premultiplied_alpha(const heif_image_handle*);",
     "int heif_image_handle_get_luma_bits_per_pixel(const heif_image_handle*);",
+    "int heif_image_handle_get_chroma_bits_per_pixel(const heif_image_handle*);",
+    "heif_error heif_image_handle_get_grid_image_tile_id(const heif_image_handle* handle,"
+    " int process_image_transformations, uint32_t tile_x, uint32_t tile_y, heif_item_id* out_tile_item_id);",
     "heif_error heif_image_handle_get_preferred_decoding_colorspace(const heif_image_handle* image_handle,"
     " heif_colorspace* out_colorspace, heif_chroma* out_chroma);",
     "heif_color_profile_type heif_image_handle_get_color_profile_type(const heif_image_handle* handle);",
@@ -269,6 +299,40 @@ FUNCTIONS = [
     "void heif_image_set_pixel_aspect_ratio(heif_image*, uint32_t aspect_h, uint32_t aspect_v);",
     "heif_color_profile_nclx* heif_nclx_color_profile_alloc(void);",
     "void heif_nclx_color_profile_free(heif_color_profile_nclx* nclx_profile);",
+    # sequences (read)
+    "int heif_context_has_sequence(const heif_context*);",
+    "int heif_context_number_of_sequence_tracks(const heif_context*);",
+    "void heif_context_get_track_ids(const heif_context* ctx, uint32_t out_track_id_array[]);",
+    "heif_track* heif_context_get_track(const heif_context*, uint32_t id);",
+    "void heif_track_release(heif_track*);",
+    "uint32_t heif_track_get_id(const heif_track* track);",
+    "heif_track_type heif_track_get_track_handler_type(const heif_track*);",
+    "heif_auxiliary_track_info_type heif_track_get_auxiliary_info_type(const heif_track*);",
+    "const char* heif_track_get_auxiliary_info_type_urn(const heif_track*);",
+    "int heif_track_has_alpha_channel(const heif_track*);",
+    "uint32_t heif_track_get_timescale(const heif_track*);",
+    "uint32_t heif_track_get_number_of_repetitions(const heif_track*);",
+    "heif_error heif_track_get_image_resolution(const heif_track*, uint16_t* out_width, uint16_t* out_height);",
+    "heif_error heif_track_decode_next_image(heif_track* track, heif_image** out_img, heif_colorspace colorspace,"
+    " heif_chroma chroma, const heif_decoding_options* options);",
+    "size_t heif_track_get_number_of_track_reference_of_type(const heif_track*, uint32_t reference_type);",
+    "size_t heif_track_get_references_from_track(const heif_track*, uint32_t reference_type,"
+    " uint32_t out_to_track_id[]);",
+    # sequences (write)
+    "void heif_context_set_sequence_timescale(heif_context*, uint32_t timescale);",
+    "void heif_context_set_number_of_sequence_repetitions(heif_context*, uint32_t number_of_repetitions);",
+    "heif_track_options* heif_track_options_alloc(void);",
+    "void heif_track_options_release(heif_track_options*);",
+    "void heif_track_options_set_timescale(heif_track_options*, uint32_t timescale);",
+    "heif_sequence_encoding_options* heif_sequence_encoding_options_alloc(void);",
+    "void heif_sequence_encoding_options_release(heif_sequence_encoding_options*);",
+    "heif_error heif_context_add_visual_sequence_track(heif_context*, uint16_t width, uint16_t height,"
+    " heif_track_type track_type, const heif_track_options* track_options,"
+    " const heif_sequence_encoding_options* encoding_options, heif_track** out_track);",
+    "void heif_image_set_duration(heif_image*, uint32_t duration);",
+    "heif_error heif_track_encode_sequence_image(heif_track*, const heif_image* image, heif_encoder* encoder,"
+    " const heif_sequence_encoding_options* sequence_encoding_options);",
+    "heif_error heif_track_encode_end_of_sequence(heif_track*, heif_encoder* encoder);",
     # encode
     "heif_error heif_context_get_encoder(heif_context* context, const heif_encoder_descriptor*,"
     " heif_encoder** out_encoder);",
@@ -303,6 +367,34 @@ FUNCTIONS = [
     " const heif_mastering_display_colour_volume* in);",
     "void heif_image_handle_set_ambient_viewing_environment(const heif_image_handle*,"
     " const heif_ambient_viewing_environment* in);",
+    # items: reading any item, and copying items into a file being written (_attached.py)
+    "int heif_context_get_number_of_items(const heif_context* ctx);",
+    "int heif_context_get_list_of_item_IDs(const heif_context* ctx, heif_item_id* ID_array, int count);",
+    "uint32_t heif_item_get_item_type(const heif_context* ctx, heif_item_id item_id);",
+    "int heif_item_is_item_hidden(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_mime_item_content_type(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_mime_item_content_encoding(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_uri_item_uri_type(const heif_context* ctx, heif_item_id item_id);",
+    "const char* heif_item_get_item_name(const heif_context* ctx, heif_item_id item_id);",
+    "heif_error heif_item_set_item_name(heif_context* ctx, heif_item_id item, const char* item_name);",
+    "heif_error heif_item_get_item_data(const heif_context* ctx, heif_item_id item_id,"
+    " heif_metadata_compression* out_compression_format, uint8_t** out_data, size_t* out_data_size);",
+    "void heif_release_item_data(const heif_context* ctx, uint8_t** item_data);",
+    "size_t heif_context_get_item_references(const heif_context* ctx, heif_item_id from_item_id, int index,"
+    " uint32_t* out_reference_type_4cc, heif_item_id** out_references_to);",
+    "void heif_release_item_references(const heif_context* ctx, heif_item_id** references);",
+    "heif_error heif_context_add_item_references(heif_context* ctx, uint32_t reference_type, heif_item_id from_item,"
+    " const heif_item_id* to_item, int num_to_items);",
+    "heif_error heif_context_add_item(heif_context* ctx, const char* item_type, const void* data, int size,"
+    " heif_item_id* out_item_id);",
+    "heif_error heif_context_add_precompressed_mime_item(heif_context* ctx, const char* content_type,"
+    " const char* content_encoding, const void* data, int size, heif_item_id* out_item_id);",
+    "heif_error heif_context_add_uri_item(heif_context* ctx, const char* item_uri_type, const void* data, int size,"
+    " heif_item_id* out_item_id);",
+    "heif_error heif_item_add_raw_property(const heif_context* context, heif_item_id itemId, uint32_t fourcc_type,"
+    " const uint8_t* uuid_type, const uint8_t* data, size_t size, int is_essential,"
+    " heif_property_id* out_propertyId);",
+    "void heif_context_add_compatible_brand(heif_context* ctx, heif_brand2 compatible_brand);",
 ]
 
 HELPERS = """
@@ -328,6 +420,8 @@ size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t
     uint32_t width, uint32_t height, int channels, int bytes_per_sample, int shift_left, int swap_rb);
 int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel, int src_bits,
     uint8_t* dst, size_t dst_stride, int dst_channels, int dst_bits, uint32_t width, uint32_t height, int swap_rb);
+void hk_expand_limited_range(uint8_t* data, size_t stride, uint32_t width, uint32_t height, int channels,
+    int channel, int bytes_per_sample, int bits);
 void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32_t filled_height,
     uint32_t width, uint32_t height, int bytes_per_pixel);
 heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size);

@@ -168,6 +168,27 @@ void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32
   for (uint32_t y = filled_height; y < height; y++) memcpy(dst + (size_t)y * dst_stride, last_row, (size_t)width * bpp);
 }
 
+/* Expand the limited-range samples of one interleaved channel to full range, in place: samples of
+   `bits` significant bits (stored in 1 or 2 bytes, native order) from [16, 235] << (bits - 8) to
+   [0, 2^bits - 1], rounded and clamped (a limited-range alpha track, read as libavif reads it). */
+void hk_expand_limited_range(uint8_t* data, size_t stride, uint32_t width, uint32_t height, int channels,
+                             int channel, int bytes_per_sample, int bits)
+{
+  if (bits < 8 || bits > 16 || channel < 0 || channel >= channels) return;
+  const int64_t low = 16 << (bits - 8), range = 219 << (bits - 8), top = (1 << bits) - 1;
+  for (uint32_t y = 0; y < height; y++) {
+    uint8_t* row = data + (size_t)y * stride;
+    for (uint32_t x = 0; x < width; x++) {
+      uint8_t* p = row + ((size_t)x * channels + channel) * bytes_per_sample;
+      int64_t v = bytes_per_sample == 2 ? *(uint16_t*)p : *p;
+      v = ((v - low) * top * 2 + range) / (2 * range);
+      if (v < 0) v = 0;
+      if (v > top) v = top;
+      if (bytes_per_sample == 2) *(uint16_t*)p = (uint16_t)v; else *p = (uint8_t)v;
+    }
+  }
+}
+
 typedef struct { uint8_t* data; size_t size; size_t cap; } hk_membuf;
 
 static heif_error hk_mem_write(heif_context* ctx, const void* data, size_t size, void* userdata)

@@ -12,8 +12,10 @@ from typing import IO, Any, Union
 
 from ._lib import Context, check, ffi, lib, string
 from ._reader import READER, StreamSource, stream_size
+from .limits import SecurityLimits
+from .limits import native as native_limits
 
-__all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context"]
+__all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context", "file_data"]
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
@@ -114,9 +116,9 @@ def _rewind(fp: Any) -> bool:
     return True
 
 
-def open_context(fp: Any, limits: Any, lazy_stream: bool) -> tuple[Context, str]:
-    """A libheif context reading ``fp`` with the security limits ``limits`` (a ``heif_security_limits*``,
-    see ``limits.native``), and the file's MIME type (see :func:`sniff`).
+def open_context(fp: Any, limits: SecurityLimits | None, lazy_stream: bool) -> tuple[Context, str]:
+    """A libheif context reading ``fp`` with the security limits ``limits`` (None: every limit off; the
+    contexts made from it by ``Context.twin`` get the same), and the file's MIME type (see :func:`sniff`).
 
     Paths are read into memory at once, or by libheif as needed when bigger than
     :data:`LAZY_READ_THRESHOLD`; bytes-like objects are read in place (``bytearray``/``memoryview``
@@ -124,7 +126,7 @@ def open_context(fp: Any, limits: Any, lazy_stream: bool) -> tuple[Context, str]
     needs (``_reader.StreamSource``: the caller keeps the stream open until the first decode).
     """
     ctx = Context()
-    ctx.set_limits(limits)
+    ctx.set_limits(native_limits(limits))
     size = stream_size(fp) if lazy_stream and _is_binary_stream(fp) else None
     if size is not None:
         # libheif reads the boxes it parses through the stream; the rest waits for the first decode (_reader).
@@ -149,3 +151,9 @@ def open_context(fp: Any, limits: Any, lazy_stream: bool) -> tuple[Context, str]
         header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])
         ctx.read_memory(data)
     return ctx, sniff(header)[1]
+
+
+def file_data(source: Any) -> Any:
+    """What a context read (``Context.source``) as :func:`open_context` can read it again: the file's bytes,
+    or its path; a stream source gives its whole stream (read into memory once)."""
+    return source.all_bytes() if isinstance(source, StreamSource) else source

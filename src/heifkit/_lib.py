@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors
-from .errors import HeifError, InternalError
+from .errors import EncoderError, HeifError, InternalError
 
 try:
     from ._native import ffi, lib
@@ -170,6 +170,17 @@ class Context:
     def borrow(self, obj: Any) -> None:
         """Keep ``obj`` alive as long as this context (memory libheif reads without a copy)."""
         self._borrowed.append(obj)
+
+    def file_bytes(self) -> bytes:
+        """The file libheif writes of what was encoded into this context."""
+        out_data, out_size = ffi.new("uint8_t**"), ffi.new("size_t*")
+        check(lib.hk_write_to_memory(self.ptr, out_data, out_size), "writing the file")
+        if out_data[0] == ffi.NULL:
+            raise EncoderError("libheif wrote an empty file")
+        try:
+            return bytes(ffi.buffer(out_data[0], out_size[0]))
+        finally:
+            lib.hk_free(out_data[0])
 
     def adopt_image(self, raw: Any) -> Any:
         """Own a ``heif_image*`` decoded from this context: released exactly once, before the context."""

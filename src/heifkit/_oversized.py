@@ -13,34 +13,13 @@ handled; anything else keeps libheif's error. The parsing reads only what it che
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from typing import Any
 
+from ._isobmff import boxes as _boxes
+from ._isobmff import child as _child
 from ._lib import Handle, check, ffi, lib
 
 __all__ = ["patched_file", "coded_size"]
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, box end) of each box between ``start`` and ``end``."""
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1 and start + 16 <= end:
-            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            return
-        yield kind, start + header, start + size
-        start += size
-
-
-def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    for found, payload, box_end in _boxes(data, start, end):
-        if found == kind:
-            return payload, box_end
-    return None
 
 
 def _properties(data: bytes) -> tuple[list[tuple[bytes, int, int]], dict[int, list[int]]] | None:

@@ -1,6 +1,6 @@
 """Reading a file: libheif context (``_input``) -> each image's handle, mode and ``info``.
 
-Nothing is decoded here. :func:`read_file` gives one :class:`Entry` per top-level image, with its depth
+Nothing is decoded here. :func:`read_context` gives one :class:`Entry` per top-level image, with its depth
 images; :func:`thumbnail` and :func:`aux_image` give entries for an image's thumbnails and auxiliary
 images on demand. The image model (``image.py``) turns entries into images that decode lazily.
 """
@@ -12,19 +12,28 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _dav1d, options
-from ._input import open_context
+from . import _dav1d, _items, options
 from ._lib import Context, Handle, check, ffi, lib, string
-from ._reader import StreamSource
 from .errors import HeifError, InvalidInputError, SecurityLimitError, UnsupportedError
 from .limits import SecurityLimits
-from .limits import native as native_limits
 from .limits import resolve as resolve_limits
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
+from .transforms import as_data, image_size, transformations
 
-__all__ = ["OpenFlags", "Entry", "open_flags", "read_file", "thumbnail", "aux_image"]
+__all__ = [
+    "OpenFlags",
+    "Entry",
+    "open_flags",
+    "read_context",
+    "thumbnail",
+    "aux_image",
+    "aux_ids",
+    "item_image",
+    "metadata_blocks",
+    "item_id",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class OpenFlags:
     limits: SecurityLimits | None = None  # resolved (limits.resolve); None with disable_security_limits
     decoder_id: str = ""
     codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
+    apply_transformations: bool = True  # False: stored pixels, the transforms in info["transformations"]
 
 
 def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]) -> OpenFlags:
@@ -69,6 +79,7 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
         limits=security,
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
+        apply_transformations=bool(kwargs.get("apply_transformations", True)),
     )
 
 
@@ -90,31 +101,21 @@ class Entry:
     bits: int  # bits per sample as stored in the file
     info: dict[str, Any]
     depth: list[Entry] = field(default_factory=list)
-    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transformations`
+    transforms: tuple[tuple[Any, ...], ...] = ()  # see :func:`transforms.transformations`
 
 
 # --- the file ----------------------------------------------------------------------------------------
 
 
-def read_file(fp: Any, flags: OpenFlags, lazy_stream: bool = False) -> tuple[str, OpenFlags, list[Entry]]:
-    """Parse ``fp``: its MIME type, the flags with the decoder chosen, and an entry per top-level image.
+def read_context(ctx: Context, mime: str, flags: OpenFlags, stills: bool = True) -> tuple[str, OpenFlags, list[Entry]]:
+    """A parsed file (``_input.open_context``): its MIME type, the flags with the decoder chosen, and an entry
+    per top-level image; without ``stills``, a file with only an image sequence gives [].
 
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
     out, as heif-info and pillow_heif do; the file fails only when no image opens, or when one exceeds a
-    security limit. ``lazy_stream``: a
-    seekable stream is read only as far as opening needs, the rest at the first decode (``_reader``); the
-    caller must keep it open until then.
+    security limit.
     """
-    ctx, mimetype = open_context(fp, native_limits(flags.limits), lazy_stream)
-    try:
-        return _read_entries(ctx, mimetype, flags)
-    finally:
-        if isinstance(ctx.source, StreamSource):
-            ctx.source.opened()
-
-
-def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, OpenFlags, list[Entry]]:
-    key = "AVIF" if mimetype.startswith("image/avif") else "HEIF"
+    key = "AVIF" if mime.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
         flags = dataclasses.replace(flags, decoder_id=options.PREFERRED_DECODER.get(key, "") or "")
     codec_threads = options.CODEC_THREADS.get(key) if flags.codec_threads is None else flags.codec_threads
@@ -123,7 +124,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
         codec_threads = 1 if aom else -1  # -1: the decode's share of the cores (decode.decode)
     flags = dataclasses.replace(flags, codec_threads=codec_threads)
     n = lib.heif_context_get_number_of_top_level_images(ctx.ptr)
-    if n <= 0:
+    if n <= 0 and (stills or not lib.heif_context_has_sequence(ctx.ptr)):
         raise InvalidInputError("Invalid input: the file has no images")
     ids = ffi.new("heif_item_id[]", n)
     n = lib.heif_context_get_list_of_top_level_image_IDs(ctx.ptr, ids, n)
@@ -146,8 +147,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
             continue
         index_of[int(ids[i])] = len(entries)
         entries.append(entry)
-    if not entries:
-        assert first_error is not None
+    if not entries and first_error is not None:
         raise first_error
     if primary_refused:
         entries[0].info["primary"] = True  # stands in for the primary image, which could not be opened
@@ -155,7 +155,7 @@ def _read_entries(ctx: Context, mimetype: str, flags: OpenFlags) -> tuple[str, O
     if groups:
         for entry in entries:
             entry.info["entity_groups"] = copy.deepcopy(groups)
-    return mimetype, flags, entries
+    return mime, flags, entries
 
 
 def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any]]:
@@ -163,33 +163,32 @@ def _entity_groups(ctx: Context, index_of: dict[int, int]) -> list[dict[str, Any
 
     ``images`` maps each entity to its index among the top-level images (None when it is not one).
     """
-    count = ffi.new("int*")
-    raw = lib.heif_context_get_entity_groups(ctx.ptr, 0, 0, count)
-    if raw == ffi.NULL or count[0] <= 0:
-        return []
-    try:
-        groups = []
-        for g in range(count[0]):
-            group = raw[g]
-            entities = [int(group.entities[k]) for k in range(group.num_entities)] if group.entities != ffi.NULL else []
-            groups.append(
-                {
-                    "id": int(group.entity_group_id),
-                    "type": int(group.entity_group_type).to_bytes(4, "big").decode("latin-1"),
-                    "entities": entities,
-                    "images": [index_of.get(e) for e in entities],
-                }
-            )
-        return groups
-    finally:
-        lib.heif_entity_groups_release(raw, count[0])
+    return [
+        {"id": group_id, "type": kind, "entities": entities, "images": [index_of.get(e) for e in entities]}
+        for group_id, kind, entities in _items.entity_groups(ctx.ptr)
+    ]
 
 
 # --- one image ---------------------------------------------------------------------------------------
 
 
-def _size(handle: Handle) -> tuple[int, int]:
-    return lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
+def _size(handle: Handle, flags: OpenFlags | None = None) -> tuple[int, int]:
+    return image_size(handle, flags is None or flags.apply_transformations)
+
+
+def _entry(
+    handle: Handle, mode: str, info: dict[str, Any], flags: OpenFlags, depth: list[Entry] | None = None
+) -> Entry:
+    """The entry of an image whose ``info`` is known; without transformations applied, ``info`` lists them."""
+    transforms = transformations(handle)
+    if not flags.apply_transformations:
+        info["transformations"] = as_data(transforms)
+    return Entry(handle, _size(handle, flags), mode, _bits(handle), info, depth or [], transforms)
+
+
+def item_id(handle: Handle) -> int:
+    """The item id of an image in its file."""
+    return int(lib.heif_image_handle_get_item_id(handle.ptr))
 
 
 def _bits(handle: Handle) -> int:
@@ -252,8 +251,8 @@ def _check_tiles(handle: Handle, flags: OpenFlags) -> None:
     tiles = int(tiling.num_columns) * int(tiling.num_rows)
     if tiles > limit:
         raise SecurityLimitError(
-            f"Security limit exceeded: Number of tiles {tiles} ({tiling.num_columns}x{tiling.num_rows} grid) "
-            f"exceeds the security limit of {limit}",
+            f"Memory allocation error: Security limit exceeded: Number of tiles {tiles} "
+            f"({tiling.num_columns}x{tiling.num_rows} grid) exceeds the security limit of {limit}",
             int(lib.heif_error_Memory_allocation_error),
             int(lib.heif_suberror_Security_limit_exceeded),
         )
@@ -262,7 +261,7 @@ def _check_tiles(handle: Handle, flags: OpenFlags) -> None:
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     _check_tiles(handle, flags)
     info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
-    for kind, content_type, data in _metadata_blocks(handle):
+    for kind, content_type, data in metadata_blocks(handle):
         if kind == "Exif":
             if info["exif"] is None and data is not None:
                 info["exif"] = exif_from_block(data)
@@ -277,47 +276,16 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
     info["depth_images"] = []  # filled with the depth images made from ``depth``
     if options.AUX_IMAGES:
-        info["aux"] = _aux_ids(handle)
+        info["aux"] = aux_ids(handle)
     chroma = _chroma(handle)
     if chroma is not None:
         info["chroma"] = chroma
     read_color(handle.ptr, info)
     read_properties(handle.ptr, info)
-    return Entry(handle, _size(handle), _mode(handle, flags), _bits(handle), info, depth, transformations(handle))
+    return _entry(handle, _mode(handle, flags), info, flags, depth)
 
 
-def transformations(handle: Handle) -> tuple[tuple[Any, ...], ...]:
-    """The transforms libheif applies to an image, in order: ``("irot", degrees ccw)``, ``("imir", axis)``
-    (0 vertical, 1 horizontal) and ``("clap", left, top, right, bottom, width, height)`` (pixels removed
-    from each edge of a ``width`` x ``height`` image)."""
-    ctx, item = handle.ctx.ptr, lib.heif_image_handle_get_item_id(handle.ptr)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ffi.NULL, 0)
-    if n <= 0:
-        return ()
-    ids = ffi.new("heif_property_id[]", n)
-    n = lib.heif_item_get_transformation_properties(ctx, item, ids, n)
-    width = lib.heif_image_handle_get_ispe_width(handle.ptr)
-    height = lib.heif_image_handle_get_ispe_height(handle.ptr)
-    result: list[tuple[Any, ...]] = []
-    for prop in ids[0:n]:
-        kind = lib.heif_item_get_property_type(ctx, item, prop)
-        if kind == lib.heif_item_property_type_transform_rotation:
-            angle = lib.heif_item_get_property_transform_rotation_ccw(ctx, item, prop)
-            result.append(("irot", angle))
-            if angle in (90, 270):
-                width, height = height, width
-        elif kind == lib.heif_item_property_type_transform_mirror:
-            result.append(("imir", int(lib.heif_item_get_property_transform_mirror(ctx, item, prop))))
-        elif kind == lib.heif_item_property_type_transform_crop:
-            borders = [ffi.new("int*") for _ in range(4)]
-            lib.heif_item_get_property_transform_crop_borders(ctx, item, prop, width, height, *borders)
-            left, top, right, bottom = (b[0] for b in borders)
-            result.append(("clap", left, top, right, bottom, width, height))
-            width, height = width - left - right, height - top - bottom
-    return tuple(result)
-
-
-def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
+def metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
     n = lib.heif_image_handle_get_number_of_metadata_blocks(handle.ptr, ffi.NULL)
     if n <= 0:
         return []
@@ -343,12 +311,7 @@ def _metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:
 
 def _ids(handle: Handle, count: Any, list_ids: Any, *filters: int) -> list[int]:
     """The item ids a libheif ``count``/``list`` pair gives for ``handle``."""
-    n = count(handle.ptr, *filters)
-    if n <= 0:
-        return []
-    ids = ffi.new("heif_item_id[]", n)
-    n = list_ids(handle.ptr, *filters, ids, n)
-    return [int(ids[i]) for i in range(n)]
+    return _items.listed(count, list_ids, handle.ptr, *filters)
 
 
 def _thumbnail_handle(handle: Handle, item: int) -> Handle:
@@ -386,7 +349,7 @@ def _depth_entries(handle: Handle, flags: OpenFlags) -> list[Entry]:
         if not 1 <= bits <= 16:
             continue
         mode = decoded_mode(bits, True, False, False, hdr_to_16bit=flags.hdr_to_16bit)
-        entries.append(Entry(depth, _size(depth), mode, bits, {"metadata": _depth_metadata(handle, item)}))
+        entries.append(_entry(depth, mode, {"metadata": _depth_metadata(handle, item)}, flags))
     return entries
 
 
@@ -408,7 +371,7 @@ def _depth_metadata(handle: Handle, item: int) -> dict[str, Any]:
 _AUX_FILTER = int(lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA | lib.LIBHEIF_AUX_IMAGE_FILTER_OMIT_DEPTH)
 
 
-def _aux_ids(handle: Handle) -> dict[str, list[int]]:
+def aux_ids(handle: Handle) -> dict[str, list[int]]:
     ids = _ids(
         handle,
         lib.heif_image_handle_get_number_of_auxiliary_images,
@@ -447,7 +410,16 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
     if chroma is not None:
         info["chroma"] = chroma
     read_color(found.ptr, info)
-    return Entry(found, _size(found), _mode(found, flags), _bits(found), info, transforms=transformations(found))
+    return _entry(found, _mode(found, flags), info, flags)
+
+
+def item_image(ctx: Context, item: int, flags: OpenFlags) -> Entry:
+    """The entry of any image item of the file (a hidden one too), decoded as an auxiliary image is."""
+    out = ffi.new("heif_image_handle**")
+    check(lib.heif_context_get_image_handle(ctx.ptr, item, out))
+    found = Handle(out[0], ctx)
+    _check_tiles(found, flags)
+    return _entry(found, _mode(found, flags, aux=True), {}, flags)
 
 
 def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
@@ -456,4 +428,4 @@ def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
     check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
     aux = Handle(out[0], handle.ctx)
     _check_tiles(aux, flags)
-    return Entry(aux, _size(aux), _mode(aux, flags, aux=True), _bits(aux), {})
+    return _entry(aux, _mode(aux, flags, aux=True), {}, flags)

@@ -5,7 +5,8 @@ its EXIF/XMP orientation is still to be applied; the writer never sees the image
 fail is checked before a pixel is copied: the parameters (``_save_params``), every coded image's size against
 the codec (``_encoder``), the colour values. Then, per image: the pixels are copied once into a libheif image
 at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif encodes it (as one
-image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails.
+image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails, and the items a
+frame read from a file brings along (depth, auxiliary images, gain maps: copied as stored by ``_attached``).
 
 Orientation: HEIF stores it as ``irot``/``imir``. Frames whose orientation is pending (made from bytes or
 Pillow images) are written with the EXIF/XMP orientation as ``irot``/``imir`` and their pixels as given, so
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import options
+from ._attached import Attached, Copies
 from ._checks import as_int, flag
 from ._encoder import MAX_GRID, MAX_ITEMS, Codec, Encoder, codec_of, size_problem, thumbnail_size
 from ._lib import Context, check, ffi, lib, owned
@@ -55,6 +57,8 @@ class Frame:
     stride: int
     info: dict[str, Any]
     pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
+    orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
+    attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
 
 
 def _mode(name: str) -> Mode:
@@ -93,7 +97,11 @@ def _prepare_info(frame: Frame, overrides: dict[str, Any]) -> tuple[dict[str, An
         info["xmp"] = bytes(xmp)
     # Decoded pixels are upright whatever EXIF/XMP is passed with them (e.g. ``exif=f.info["exif"]``, which
     # open_heif leaves untouched): writing that orientation as irot/imir would rotate them a second time.
-    if frame.pending_orientation:
+    if frame.orientation:
+        orientation = frame.orientation
+        if get_orientation(info):
+            set_orientation(info)  # irot/imir carry it: EXIF/XMP must not rotate the pixels again
+    elif frame.pending_orientation:
         orientation = get_orientation(info) or 1
     else:
         orientation = 1
@@ -231,6 +239,7 @@ def _count_items(jobs: list[_Job]) -> int:
         count += 1 if job.info.get("xmp") else 0
         count += len([m for m in job.info.get("metadata") or [] if m])
         count += 1 if _mode(job.frame.mode).alpha else 0
+        count += len(job.frame.attached.items) if job.frame.attached else 0
     return count
 
 
@@ -470,18 +479,13 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
     jobs = _plan(frames, params, per_frame)
     ctx = Context()
     encoder = Encoder(ctx.ptr, params.get("format") or "HEIF", params)
+    copies = Copies(params.get("format") or "HEIF")
     for i, job in enumerate(jobs):
         handle = _encode_one(ctx.ptr, encoder, job)
+        copies.add(ctx.ptr, handle, job.frame.attached)
         if i == primary:
             check(lib.heif_context_set_primary_image(ctx.ptr, handle))
-    out_data, out_size = ffi.new("uint8_t**"), ffi.new("size_t*")
-    check(lib.hk_write_to_memory(ctx.ptr, out_data, out_size), "writing the file")
-    if out_data[0] == ffi.NULL:
-        raise EncoderError("libheif wrote an empty file")
-    try:
-        return bytes(ffi.buffer(out_data[0], out_size[0]))
-    finally:
-        lib.hk_free(out_data[0])
+    return copies.patched(ctx.file_bytes())
 
 
 def save(frames: list[Frame], fp: Any, params: SaveParams) -> None:

@@ -1,7 +1,7 @@
 """Decoding: from an image handle to a pixel buffer, and from a buffer to Pillow.
 
-:func:`decode` picks the path: big grids decode tile by tile straight into the output
-(:func:`decode_tiles_into`), everything else through libheif's whole-image decode (:func:`decode_into`),
+:func:`decode` picks the path: big grids, and regions of any grid, decode tile by tile straight into the
+output (:func:`decode_tiles_into`), everything else through libheif's whole-image decode (:func:`decode_into`),
 whose result is compacted, shifted and swapped in place in libheif's own buffer and handed out without a
 copy. Pillow maps the result without another copy for ``L``, ``RGBA`` and ``I;16``.
 """
@@ -23,8 +23,20 @@ from ._oversized import open_patched
 from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError
 from .modes import PILLOW_MAPPABLE, mode_of
+from .region import Box, covering_tiles, crop_rows
+from .transforms import image_size
 
-__all__ = ["Layout", "Pixels", "Settings", "layout_of", "decode", "decode_into", "decode_tiles_into", "pillow_image"]
+__all__ = [
+    "Layout",
+    "Pixels",
+    "Settings",
+    "layout_of",
+    "decode",
+    "decode_into",
+    "decode_tiles_into",
+    "image_pixels",
+    "pillow_image",
+]
 
 
 @dataclass(frozen=True)
@@ -50,12 +62,14 @@ class Layout:
 @dataclass(frozen=True)
 class Settings:
     """How to decode an image: the decoder, libheif's threads for its grid tiles (0: the calling thread),
-    the codec's threads (-1: automatic, 0: the codec's default), and whether rows are tight."""
+    the codec's threads (-1: automatic, 0: the codec's default), whether rows are tight, and whether
+    libheif applies the image's rotation, mirroring and crop."""
 
     decoder_id: str = ""
     threads: int = 4
     codec_threads: int = -1
     remove_stride: bool = True
+    transformations: bool = True
 
 
 class Pixels(NamedTuple):
@@ -95,11 +109,13 @@ def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
     )
 
 
-def _decoding_options(to_8bit: bool, decoder_id: str, codec_threads: int = 0) -> Any:
-    """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth and codec threads given)."""
+def _decoding_options(to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True) -> Any:
+    """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth, codec threads and
+    whether rotation, mirroring and crop are applied given)."""
     id_buf = ffi.new("char[]", decoder_id.encode()) if decoder_id else ffi.NULL
     opts = owned(lib.heif_decoding_options_alloc(), lib.heif_decoding_options_free, id_buf)
     opts.convert_hdr_to_8bit = 1 if to_8bit else 0
+    opts.ignore_transformations = 0 if transformations else 1
     opts.decoder_id = id_buf
     opts.num_codec_threads = max(0, codec_threads)
     return opts
@@ -148,16 +164,22 @@ def decode_into(
     remove_stride: bool = True,
     dst: Any = None,
     codec_threads: int = 0,
+    transformations: bool = True,
 ) -> Pixels:
     """Decode ``handle`` into ``dst`` (a writable buffer), or in place when it is None.
 
     In place, the rows are compacted, shifted and swapped inside libheif's own image, and the returned
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
     """
-    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
+    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
     out = ffi.new("heif_image**")
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
-    image = handle.ctx.adopt_image(out[0])
+    return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
+
+
+def image_pixels(image: Any, layout: Layout, remove_stride: bool = True, dst: Any = None) -> Pixels:
+    """The pixels of a decoded ``heif_image`` (owned, see ``Context.adopt_image``) in ``layout``: into ``dst``,
+    or in place in the image's own buffer when it is None (see :func:`decode_into`)."""
     ptr, src_stride, width, height, bits = _plane(image, layout)
     row_bytes = width * layout.channels * layout.bytes_per_sample
     stride = row_bytes if remove_stride else src_stride
@@ -188,10 +210,11 @@ decoding the tiles, and tiles decoded through one context do not overlap. Measur
 1.23.6, a 12 MP 8x6 grid): 0.72x the time of libheif's whole-image decode with the same threads."""
 
 
-def image_tiling(handle: Handle) -> Any:
-    """libheif's tiling of an image in display coordinates, or None when it decodes as one piece."""
+def image_tiling(handle: Handle, transformations: bool = True) -> Any:
+    """libheif's tiling of an image in display coordinates (of the stored image with
+    ``transformations=False``), or None when it decodes as one piece."""
     tiling = ffi.new("heif_image_tiling*")
-    if lib.heif_image_handle_get_image_tiling(handle.ptr, 1, tiling).code != 0:
+    if lib.heif_image_handle_get_image_tiling(handle.ptr, 1 if transformations else 0, tiling).code != 0:
         return None
     if tiling.num_columns * tiling.num_rows <= 1 or tiling.tile_width == 0 or tiling.tile_height == 0:
         return None
@@ -206,15 +229,23 @@ def decode_tiles_into(
     threads: int = 1,
     dst: Any = None,
     codec_threads: int = 1,
+    box: Box | None = None,
+    transformations: bool = True,
 ) -> Pixels:
-    """Decode a tiled (grid) image tile by tile, each straight into its place in ``dst``.
+    """Decode a tiled (grid or ``tili``) image tile by tile, each straight into its place in ``dst``.
 
     Tiles are decoded and converted to RGB on ``threads`` worker threads (libheif releases the GIL), so
     no whole-image YCbCr intermediate exists: about half the peak memory of a whole-image decode, and
     the colour conversion runs in parallel. Tile positions are in display coordinates (libheif applies
     rotation, mirroring and cropping per tile). Tight rows.
+
+    ``box`` (``region.check_box``): only the tiles covering it are decoded, into a buffer of its size.
+    ``transformations=False``: the stored tiles, without rotation, mirroring or crop (``tiling`` must be
+    the untransformed one, see :func:`image_tiling`).
     """
-    width, height = int(tiling.image_width), int(tiling.image_height)
+    image_w, image_h = int(tiling.image_width), int(tiling.image_height)
+    box = box or (0, 0, image_w, image_h)
+    width, height = box[2] - box[0], box[3] - box[1]
     pixel = layout.channels * layout.bytes_per_sample
     stride = width * pixel
     if dst is None:
@@ -231,14 +262,15 @@ def decode_tiles_into(
 
     def decode_tile(tile_handle: Handle, position: tuple[int, int]) -> None:
         tx, ty = position
-        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads)
+        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
         out = ffi.new("heif_image**")
         chroma = layout.chroma
         err = lib.heif_image_handle_decode_image_tile(tile_handle.ptr, out, layout.colorspace, chroma, opts, tx, ty)
         _check_read(err, tile_handle)
         image = tile_handle.ctx.adopt_image(out[0])
         ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
-        x0, y0 = tx * tile_w - left, ty * tile_h - top  # where the tile's top-left lands in the image
+        # where the tile's top-left lands in the output
+        x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
         dx, dy = max(0, x0), max(0, y0)
         w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
@@ -249,7 +281,8 @@ def decode_tiles_into(
             layout.channels, layout.bytes_per_sample, _shift(layout, bits), 1 if layout.bgr else 0,
         )  # fmt: skip
 
-    positions = [(tx, ty) for ty in range(int(tiling.num_rows)) for tx in range(int(tiling.num_columns))]
+    grid = (int(tiling.num_columns), int(tiling.num_rows))
+    positions = list(covering_tiles(box, (tile_w, tile_h), (left, top), grid))
     workers = _worker_handles(handle, min(threads, len(positions)))
     if len(workers) <= 1:
         for position in positions:
@@ -270,6 +303,37 @@ def decode_tiles_into(
         for _ in pool.map(work, workers):
             pass
     return Pixels(width, height, stride, dst)
+
+
+def _tiles_agree(handle: Handle, tiling: Any, transformations: bool = True) -> bool:
+    """Whether every tile of a grid is coded alike (colorspace, chroma, bit depths, alpha), as libheif's
+    whole-image decode requires (it refuses a grid that mixes them, where tiles decoded one by one would
+    each convert fine); False also when a tile cannot be looked at."""
+    item = ffi.new("heif_item_id*")
+    out = ffi.new("heif_image_handle**")
+    colorspace, chroma = ffi.new("heif_colorspace*"), ffi.new("heif_chroma*")
+    first = None
+    for ty in range(int(tiling.num_rows)):
+        for tx in range(int(tiling.num_columns)):
+            if lib.heif_image_handle_get_grid_image_tile_id(handle.ptr, int(transformations), tx, ty, item).code:
+                return False
+            if lib.heif_context_get_image_handle(handle.ctx.ptr, item[0], out).code != 0:
+                return False
+            tile = Handle(out[0], handle.ctx)
+            if lib.heif_image_handle_get_preferred_decoding_colorspace(tile.ptr, colorspace, chroma).code != 0:
+                return False
+            coding = (
+                int(colorspace[0]),
+                int(chroma[0]),
+                lib.heif_image_handle_get_luma_bits_per_pixel(tile.ptr),
+                lib.heif_image_handle_get_chroma_bits_per_pixel(tile.ptr),
+                lib.heif_image_handle_has_alpha_channel(tile.ptr),
+            )
+            if first is None:
+                first = coding
+            elif coding != first:
+                return False
+    return True
 
 
 def _in_memory(handle: Handle) -> bool:
@@ -331,7 +395,7 @@ def _core_share() -> Iterator[int]:
             _running -= 1
 
 
-def decode(handle: Handle, layout: Layout, settings: Settings) -> Pixels:
+def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None = None) -> Pixels:
     """Decode an image the fastest way that gives libheif's pixels (holding its context's lock).
 
     Grids whose tiling covers the whole image decode tile by tile on ``settings.threads`` threads when they
@@ -339,9 +403,13 @@ def decode(handle: Handle, layout: Layout, settings: Settings) -> Pixels:
     and every image with ``remove_stride=False`` (libheif's stride is asked for), decode whole. Threads
     are capped by the decode's share of the cores (:func:`_core_share`); automatic codec threads go to a
     single picture, not to each tile of a grid.
+
+    ``box`` (checked by ``region.check_box``): only that region, in tight rows. A tiled image decodes just
+    the tiles that cover it, whatever its size; any other image decodes whole and the box is copied out.
     """
+    transformations = settings.transformations
     with _core_share() as share, handle.ctx.lock:
-        tiling = image_tiling(handle)
+        tiling = image_tiling(handle, transformations)
         threads = min(settings.threads, share) if settings.threads > 0 else 0
         if settings.codec_threads < 0:
             codec_threads = max(1, share // max(1, threads)) if tiling is not None else share
@@ -349,43 +417,57 @@ def decode(handle: Handle, layout: Layout, settings: Settings) -> Pixels:
             codec_threads = min(settings.codec_threads, share)
         lib.heif_context_set_max_decoding_threads(handle.ctx.ptr, threads)
         if (
-            settings.remove_stride
+            (settings.remove_stride or box is not None)
             and tiling is not None
             and (
-                tiling.image_width * tiling.image_height >= TILED_DECODE_MIN_PIXELS
+                box is not None
+                or tiling.image_width * tiling.image_height >= TILED_DECODE_MIN_PIXELS
                 or (threads > 1 and _in_memory(handle))
             )
-            and (tiling.image_width, tiling.image_height)
-            == (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr))
+            and (tiling.image_width, tiling.image_height) == image_size(handle, transformations)
+            and _tiles_agree(handle, tiling, transformations)
         ):
             try:
                 return decode_tiles_into(
-                    handle, layout, tiling, settings.decoder_id, max(1, threads), codec_threads=codec_threads
+                    handle,
+                    layout,
+                    tiling,
+                    settings.decoder_id,
+                    max(1, threads),
+                    codec_threads=codec_threads,
+                    box=box,
+                    transformations=transformations,
                 )
             except HeifError:
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
         try:
-            return decode_into(handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads)
+            whole = decode_into(
+                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations
+            )
         except HeifError as exc:
             if exc.subcode != _INVALID_IMAGE_SIZE:
                 raise
-            cropped = _decode_oversized(handle, layout, settings.decoder_id)
+            cropped = _decode_oversized(handle, layout, settings.decoder_id, transformations)
             if cropped is None:
                 raise
-            return cropped
+            whole = cropped
+    if box is None:
+        return whole
+    buffer, stride = crop_rows(whole.buffer, whole.stride, box, layout.channels * layout.bytes_per_sample)
+    return Pixels(box[2] - box[0], box[3] - box[1], stride, buffer)
 
 
 _INVALID_IMAGE_SIZE = int(lib.heif_suberror_Invalid_image_size)
 
 
-def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str) -> Pixels | None:
+def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str, transformations: bool = True) -> Pixels | None:
     """An image whose coded picture is bigger than its ``ispe``, decoded and cropped to size (``_oversized``)."""
     source = handle.ctx.source
     found = open_patched(handle, source.all_bytes() if isinstance(source, StreamSource) else source)
     if found is None:
         return None
-    width, height = lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)
-    coded = decode_into(found[0], layout, decoder_id)
+    width, height = image_size(handle, transformations)
+    coded = decode_into(found[0], layout, decoder_id, transformations=transformations)
     if coded.width < width or coded.height < height:
         return None
     stride = width * layout.channels * layout.bytes_per_sample
@@ -397,13 +479,13 @@ def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str) -> Pixels
     return Pixels(width, height, stride, dst)
 
 
-def decode_to_pillow(handle: Handle, mode: str, bits: int, settings: Settings) -> Any:
-    """Decode an 8-bit ``RGB`` image straight into a Pillow image that maps the decoded pixels (no copy), or
-    None when this Pillow cannot map them (older than 11.2.1) or the mode is another one."""
+def decode_to_pillow(handle: Handle, mode: str, bits: int, settings: Settings, box: Box | None = None) -> Any:
+    """Decode an 8-bit ``RGB`` image (or its ``box``) straight into a Pillow image that maps the decoded
+    pixels (no copy), or None when this Pillow cannot map them (older than 11.2.1) or the mode is another one."""
     if mode != "RGB" or not _arrow.SUPPORTED:
         return None
     layout = layout_of(mode, bits, padded=True)
-    pixels = decode(handle, layout, dataclasses.replace(settings, remove_stride=True))
+    pixels = decode(handle, layout, dataclasses.replace(settings, remove_stride=True), box)
     return _arrow.pillow_from_4byte_pixels(mode, (pixels.width, pixels.height), pixels.buffer)
 
 

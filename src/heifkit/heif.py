@@ -11,8 +11,11 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import _read, _write
-from ._input import FTYP_PEEK, FileLike, peek, sniff
+from . import _read, _write, sequence
+from ._attached import attached_to
+from ._input import FTYP_PEEK, FileLike, open_context, peek, sniff
+from ._reader import StreamSource
+from .gainmap import add_gain_maps
 from .image import (
     HeifAuxImage,
     HeifImage,
@@ -22,7 +25,11 @@ from .image import (
     image_from_heif,
     image_from_pillow,
     pillow_target,
+    stored_pixels,
 )
+from .modes import mode_of
+from .region import check_box, crop_rows
+from .transforms import as_data, image_size, orientation_of, stored_geometry, transposed
 
 __all__ = [
     "HeifFile",
@@ -69,19 +76,40 @@ class HeifFile:
     ) -> None:
         self._images: list[HeifImage] = []
         self.mimetype = ""
+        self._has_sequence = False
+        self._source: tuple[Any, _read.OpenFlags] | None = None  # the parsed file, for its sequence
         if fp is not None:
-            flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
-            self.mimetype, flags, entries = _read.read_file(fp, flags)
-            self._images = [image_from_entry(entry, flags) for entry in entries]
+            self._read(fp, _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs), lazy_stream=False)
+
+    def _read(self, fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool) -> None:
+        """Parse ``fp`` into this (empty) file. ``lazy_stream``: a seekable stream is read only as far as
+        opening needs, the rest at the first decode (``_reader``), so it must stay open until then."""
+        ctx, mimetype = open_context(fp, flags.limits, lazy_stream)
+        try:
+            self.mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
+            self._images = [image_from_entry(entry, read_flags) for entry in entries]
+            add_gain_maps(self._images, read_flags)
+            self._has_sequence = sequence.has_sequence(ctx)
+            self._source = (ctx, flags)
+            if not entries:  # an image sequence alone: its first frame
+                self._images = [sequence.first_frame_image(ctx, mimetype, flags)]
+        finally:
+            if isinstance(ctx.source, StreamSource):
+                ctx.source.opened()
+
+    @property
+    def has_sequence(self) -> bool:
+        """True when the file also holds an image sequence (an animation track): read its frames with
+        :func:`~heifkit.open_sequence`. The images here are the file's still images; a file with a sequence
+        and no still image shows its first frame as its one image."""
+        return self._has_sequence
 
     @classmethod
     def _open_stream_lazily(cls, fp: FileLike, **kwargs: Any) -> HeifFile:
         """Open ``fp`` reading only what opening needs; the rest is read at the first decode, so ``fp`` must
         stay open until then (the Pillow plugin, where Pillow keeps it open until ``load()``)."""
         heif_file = cls()
-        flags = _read.open_flags(True, False, kwargs)
-        heif_file.mimetype, flags, entries = _read.read_file(fp, flags, lazy_stream=True)
-        heif_file._images = [image_from_entry(entry, flags) for entry in entries]
+        heif_file._read(fp, _read.open_flags(True, False, kwargs), lazy_stream=True)
         return heif_file
 
     # --- primary image -----------------------------------------------------------------------------
@@ -151,6 +179,10 @@ class HeifFile:
     def to_pillow(self) -> Any:
         """The primary image as a Pillow image."""
         return self._primary().to_pillow()
+
+    def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
+        """The region ``box`` of the primary image, decoding only that region (:meth:`HeifImage.crop`)."""
+        return self._primary().crop(box)
 
     def get_thumbnail(self, index: int) -> HeifThumbnail:
         """Thumbnail ``index`` of the primary image."""
@@ -229,20 +261,22 @@ class HeifFile:
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence, other._source = self.mimetype, self._has_sequence, self._source
         other._images = list(self._images)
         return other
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"mimetype": self.mimetype, "images": self._images}
+        return {"mimetype": self.mimetype, "images": self._images, "has_sequence": self._has_sequence}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.mimetype = state["mimetype"]
         self._images = list(state["images"])
+        self._has_sequence = bool(state.get("has_sequence", False))
+        self._source = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HeifFile:
         other = HeifFile()
-        other.mimetype = self.mimetype
+        other.mimetype, other._has_sequence = self.mimetype, self._has_sequence
         for image in self._images:
             clone = HeifImage.__new__(HeifImage)
             clone.__setstate__(copy.deepcopy(image.__getstate__(), memo))
@@ -267,12 +301,15 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
         convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
         bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
         **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
-            ``remove_stride`` (default True), ``decode_threads``, ``decoder_id``, ``limits`` (a
-            :class:`SecurityLimits` or a dict of the limits to change from ``options.SECURITY_LIMITS``),
-            ``disable_security_limits``.
+            ``remove_stride`` (default True), ``decode_threads``, ``codec_threads``, ``decoder_id``, ``limits``
+            (a :class:`SecurityLimits` or a dict of the limits to change from ``options.SECURITY_LIMITS``),
+            ``disable_security_limits``, ``apply_transformations`` (default True; False gives the stored
+            pixels and ``info["transformations"]``, see :func:`apply_transformations`).
 
     Images libheif cannot open are left out; the file fails only when none opens, or when an image exceeds
-    a security limit.
+    a security limit. A file that holds an image sequence (``has_sequence``) shows its still images here;
+    one with a sequence and no still image shows the sequence's first frame. :func:`~heifkit.open_sequence`
+    reads every frame.
 
     Raises:
         HeifError: the subclass for what libheif reports (see the "Errors" page); SecurityLimitError for a
@@ -313,9 +350,99 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
 
 
 def frame_of(image: HeifImage) -> _write.Frame:
-    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file)."""
+    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file).
+
+    Stored pixels read with ``apply_transformations=False`` are written so that they show as before: their
+    rotation and mirroring as ``irot``/``imir``, their crop applied (see :func:`transforms.stored_geometry`).
+    An image read from a file, at its size as read, brings its depth images, auxiliary images and gain maps
+    along (``_attached``), unless libheif cropped it other than at its right and bottom edges (where encoders
+    pad): their geometry stays right because the image keeps its stored pixels and its ``irot``/``imir``,
+    decoded anew if libheif had applied them.
+    """
+    entry = image._entry
+    steps = image.info.get("transformations")
+    attached = _attached_of(image) if entry is not None and image.size in _sizes_as_read(entry, bool(steps)) else None
+    if not steps and attached is not None and entry is not None and entry.transforms:
+        shown = as_data(entry.transforms)
+        if not _anchored(shown):
+            attached = None
+        elif orientation_of(shown) != 1:  # libheif rotated the pixels: write the stored ones and irot/imir
+            pixels = stored_pixels(image)
+            assert pixels is not None
+            size = (pixels.width, pixels.height)
+            return _stored_frame(image, size, pixels.buffer, pixels.stride, shown, attached)
     image.load()
-    return _write.Frame(image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation)
+    if not steps:
+        return _write.Frame(
+            image.mode, image.size, image._data, image._stride, image.info, image.pending_orientation, attached=attached
+        )
+    return _stored_frame(image, image.size, image._data, image._stride, steps, attached)
+
+
+def _sizes_as_read(entry: Any, stored: bool) -> list[tuple[int, int]]:
+    """The sizes an image read from a file has while its geometry is unchanged: as shown, or as stored
+    (``stored``), then also without the padding its first crop drops."""
+    if not stored:
+        return [image_size(entry.handle)]
+    sizes = [image_size(entry.handle, transformations=False)]
+    shown = as_data(entry.transforms)
+    if shown and "crop" in shown[0]:
+        left, top, right, bottom = shown[0]["crop"]
+        sizes.append((right - left, bottom - top))
+    return sizes
+
+
+def _anchored(steps: list[dict[str, Any]]) -> bool:
+    """True when every crop in ``steps`` keeps the top-left corner (it only drops an encoder's padding)."""
+    return all(step["crop"][:2] == (0, 0) for step in steps if "crop" in step)
+
+
+def _stored_frame(image: HeifImage, size: tuple[int, int], data: Any, stride: int, steps: list[dict[str, Any]],
+                  attached: Any) -> _write.Frame:  # fmt: skip
+    """The frame of stored pixels that shows as ``steps`` say: cropped, and rotated/mirrored by irot/imir."""
+    box, orientation = stored_geometry(steps)
+    if box is not None:
+        box = check_box(box, size)
+        data, stride = crop_rows(data, stride, box, mode_of(image.mode).pixel_bytes)
+        size = (box[2] - box[0], box[3] - box[1])
+        attached = attached if _anchored(steps) else None
+    return _write.Frame(image.mode, size, data, stride, image.info, orientation=orientation, attached=attached)
+
+
+def image_from_frame(frame: Any, entry: _read.Entry | None, keep_ycbcr: bool = False) -> HeifImage:
+    """A ``HeifImage`` copied from a Pillow frame that was decoded from the image read as ``entry`` (or None):
+    at that image's size, it keeps what is attached to it (``_attached``), its pixels turned back to the
+    stored orientation and written with the image's ``irot``/``imir``. A frame of another size, or of an
+    image cropped other than at its right and bottom edges, gives a plain copy (:func:`image.image_from_pillow`).
+    """
+    if entry is None or frame.size != entry.size or entry.info.get("transformations") is not None:
+        return image_from_pillow(frame, keep_ycbcr)
+    steps = as_data(entry.transforms)
+    if not _anchored(steps):
+        return image_from_pillow(frame, keep_ycbcr)
+    orientation = orientation_of(steps)
+    if orientation == 1:
+        image = image_from_pillow(frame, keep_ycbcr)
+    else:
+        image = image_from_pillow(transposed(frame, {6: 8, 8: 6}.get(orientation, orientation)), keep_ycbcr)
+        image.info["transformations"] = [step for step in steps if "crop" not in step]  # as irot/imir (frame_of)
+    for key in ("aux", "depth_images", "gain_maps"):  # what the frame lists is what stays attached
+        if key in frame.info:
+            image.info[key] = frame.info[key]
+    image._entry = entry
+    return image
+
+
+def _attached_of(image: HeifImage) -> Any:
+    """What to copy with an image read from a file: the depth images, auxiliary images and ``tmap`` gain maps
+    still listed in its ``info`` (``depth_images``, ``aux``, ``gain_maps``)."""
+    entry, info = image._entry, image.info
+    assert entry is not None
+    aux = None if "aux" not in info else {i for ids in (info["aux"] or {}).values() for i in ids}
+    tmaps = None
+    if "gain_maps" in info:
+        tmaps = {g.info.get("tmap_item_id") for g in info["gain_maps"] or [] if getattr(g, "info", None)}
+    return attached_to(entry.handle, aux, bool(info.get("depth_images")), tmaps)
 
 
 def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:

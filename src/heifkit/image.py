@@ -9,10 +9,11 @@ or ``to_pillow()``; they keep their libheif handle (and through it the file's co
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _read, options
 from ._lib import Handle
@@ -20,6 +21,8 @@ from .decode import Pixels, Settings, decode, decode_to_pillow, layout_of, pillo
 from .errors import InvalidInputError
 from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
+from .region import check_box, crop_rows
+from .transforms import transposed
 
 __all__ = [
     "HeifImage",
@@ -27,10 +30,12 @@ __all__ = [
     "HeifDepthImage",
     "HeifAuxImage",
     "image_from_entry",
+    "sub_image",
     "image_from_bytes",
     "image_from_pillow",
     "image_from_heif",
     "pillow_target",
+    "stored_pixels",
 ]
 
 Decoder = Callable[[], Pixels]
@@ -242,6 +247,7 @@ class HeifImage(_BaseImage):
         self._handle = handle  # of images read from a file: for thumbnails and auxiliary images
         self._flags = flags
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
+        self._entry: _read.Entry | None = None  # of images read from a file (and their copies): what was read
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -260,8 +266,32 @@ class HeifImage(_BaseImage):
         img.info = self.info.copy()
         img.info["original_orientation"] = set_orientation(img.info)
         if self.pending_orientation and img.info["original_orientation"]:
-            img = _transposed(img, img.info["original_orientation"])
+            img = transposed(img, img.info["original_orientation"])
         return img
+
+    def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
+        """A new image holding the region ``box`` = (left, top, right, bottom) of this one (right and bottom
+        excluded, as in Pillow), in the coordinates of ``size``.
+
+        An image read from a file and not decoded yet decodes only the region, when its pixels are first
+        used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the
+        box's size; any other image decodes whole and the box is copied out. Pixels already in memory are
+        copied. The new image has a copy of ``info`` without what belongs to the whole image (thumbnails,
+        depth images, gain maps, auxiliary images, entity groups): it is saved as a new image.
+
+        Raises:
+            TypeError: ``box`` is not four integers.
+            ValueError: the box is empty or reaches outside the image.
+        """
+        left, top, right, bottom = box = check_box(box, self.size)
+        size = (right - left, bottom - top)
+        info = _whole_image_info_removed(self.info)
+        if self._data is None and self._entry is not None and self._flags is not None:
+            decoder, pillow_decoder = (functools.partial(d, box=box) for d in _decoders(self._entry, self._flags))
+            return HeifImage(size, self.mode, info, decoder=decoder, pillow_decoder=pillow_decoder)
+        self.load()
+        data, stride = crop_rows(self._data, self._stride, box, mode_of(self.mode).pixel_bytes)
+        return HeifImage(size, self.mode, info, data, stride, pending_orientation=self.pending_orientation)
 
     def get_thumbnail(self, index: int) -> HeifThumbnail:
         """The embedded thumbnail at position ``index`` of ``info["thumbnails"]``, decoded on access.
@@ -272,9 +302,7 @@ class HeifImage(_BaseImage):
         count = len(self.info.get("thumbnails") or [])
         if self._handle is None or self._flags is None or not -count <= index < count:
             raise IndexError(f"invalid thumbnail index: {index}")
-        entry = _read.thumbnail(self._handle, index % count, self._flags)
-        decoder, pillow_decoder = _decoders(entry, self._flags)
-        return HeifThumbnail(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+        return sub_image(HeifThumbnail, _read.thumbnail(self._handle, index % count, self._flags), self._flags)
 
     def get_aux_image(self, aux_id: int) -> HeifAuxImage:
         """The auxiliary image with item id ``aux_id`` (ids are listed in ``info["aux"]``)."""
@@ -294,56 +322,66 @@ class HeifImage(_BaseImage):
         self._handle = None
         self._flags = None
         self._transforms = ()
-
-
-# EXIF orientation -> the Pillow transpose that shows the image upright
-_TRANSPOSE = {
-    2: "FLIP_LEFT_RIGHT",
-    3: "ROTATE_180",
-    4: "FLIP_TOP_BOTTOM",
-    5: "TRANSPOSE",
-    6: "ROTATE_270",
-    7: "TRANSVERSE",
-    8: "ROTATE_90",
-}
-
-
-def _transposed(img: Any, orientation: int) -> Any:
-    from PIL import Image
-
-    method = _TRANSPOSE.get(orientation)
-    if method is None:
-        return img
-    info = img.info
-    out = img.transpose(getattr(Image.Transpose, method))
-    out.info = info
-    return out
+        self._entry = None
 
 
 # --- constructors -----------------------------------------------------------------------------------
 
 
-def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Decoder, Callable[[], Any]]:
+def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Callable[..., Pixels], Callable[..., Any]]:
     """The decoder of an entry's pixels, and the one that decodes them straight into a Pillow image."""
-    settings = Settings(flags.decoder_id, flags.decode_threads, flags.codec_threads or 0, flags.remove_stride)
+    settings = Settings(
+        flags.decoder_id,
+        flags.decode_threads,
+        flags.codec_threads or 0,
+        flags.remove_stride,
+        flags.apply_transformations,
+    )
     return (
         functools.partial(decode, entry.handle, layout_of(entry.mode, entry.bits), settings),
         functools.partial(decode_to_pillow, entry.handle, entry.mode, entry.bits, settings),
     )
 
 
+_Sub = TypeVar("_Sub", bound="_SubImage")
+
+
+def sub_image(cls: type[_Sub], entry: _read.Entry, flags: _read.OpenFlags) -> _Sub:
+    """A read-only image attached to another (depth image, thumbnail, gain map), decoded on first access."""
+    decoder, pillow_decoder = _decoders(entry, flags)
+    return cls(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+
+
 def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
     """The lazily decoded image of a file's top-level image, with its depth images in ``info``."""
-    depth_images = []
-    for depth in entry.depth:
-        decoder, pillow_decoder = _decoders(depth, flags)
-        depth_images.append(HeifDepthImage(depth.size, depth.mode, depth.info, decoder, pillow_decoder=pillow_decoder))
-    entry.info["depth_images"] = depth_images
+    entry.info["depth_images"] = [sub_image(HeifDepthImage, depth, flags) for depth in entry.depth]
     decoder, pillow_decoder = _decoders(entry, flags)
-    return HeifImage(
+    image = HeifImage(
         entry.size, entry.mode, entry.info, decoder=decoder, handle=entry.handle, flags=flags,
         transforms=entry.transforms, pillow_decoder=pillow_decoder,
     )  # fmt: skip
+    image._entry = entry
+    return image
+
+
+def stored_pixels(image: HeifImage) -> Pixels | None:
+    """The stored pixels (no rotation, mirroring or crop) of an image read from a file, decoded anew; None
+    for other images."""
+    if image._entry is None or image._flags is None:
+        return None
+    return _decoders(image._entry, dataclasses.replace(image._flags, apply_transformations=False))[0]()
+
+
+_WHOLE_IMAGE_KEYS = ("primary", "depth_images", "gain_maps", "aux", "entity_groups", "transformations")
+
+
+def _whole_image_info_removed(info: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``info`` for a part of the image: what describes the whole image left out or emptied."""
+    kept = copy.deepcopy({k: v for k, v in info.items() if k not in _WHOLE_IMAGE_KEYS})
+    kept.update(primary=False, depth_images=[], thumbnails=[])
+    if "aux" in info:
+        kept["aux"] = {}
+    return kept
 
 
 def _new_info(bits: int) -> dict[str, Any]:
@@ -467,8 +505,12 @@ def image_from_heif(src: HeifImage) -> HeifImage:
     src.load()
     data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
     skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
-    info = {k: (v if k == "depth_images" else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
+    shared = ("depth_images", "gain_maps")
+    info = {k: (v if k in shared else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
     info["primary"] = False
-    return HeifImage(
-        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation
-    )
+    image = HeifImage(
+        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation,
+        handle=src._handle, flags=src._flags, transforms=src._transforms,
+    )  # fmt: skip
+    image._entry = src._entry  # the same pixels: what is attached to the source stays attached to the copy
+    return image

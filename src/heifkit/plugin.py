@@ -18,12 +18,14 @@ from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import _write, options
 from ._input import sniff
+from ._read import Entry
 from .codecs import libheif_info
 from .errors import HeifError
-from .heif import HeifFile, check_pillow_size, frame_of
-from .image import HeifImage, HeifThumbnail, image_from_pillow
+from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
+from .image import HeifImage, HeifThumbnail
 from .metadata import set_orientation
 from .properties import NCLX_KEYS
+from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
 
@@ -36,18 +38,19 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 
     _close_exclusive_fp_after_loading = True
     # What an instance made without _open() (pickle.loads, copy.deepcopy) sees: one frame, already loaded.
-    _heif_file: HeifFile | None = None
+    _heif_file: HeifFile | HeifSequence | None = None
     _n_frames = 1
     _frame = 0
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
+    _sources: dict[int, Entry] = {}
 
     def _open(self) -> None:
         try:
             # Only what opening needs is read now (size, mode, info); the first decode reads the whole stream
             # into memory (Pillow truncates a file before saving over it, so later frames must not read it).
             assert self.fp is not None  # Image.open always gives one
-            self._heif_file = HeifFile._open_stream_lazily(self.fp, hdr_to_16bit=True)
+            self._heif_file = _content(self.fp)
         except (OSError, ValueError, SyntaxError, RuntimeError, EOFError) as exc:
             # The brand matched, so no other plugin can read it: say why instead of Pillow's bare
             # "cannot identify image file" (Pillow drops a plugin's SyntaxError message).
@@ -56,15 +59,19 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self.custom_mimetype = self._heif_file.mimetype
         self._n_frames = len(self._heif_file)
         self._frame_infos: dict[int, dict[Any, Any]] = {}
+        self._sources = {}
         self._loaded_frame = -1
         self._frame = -1
         self._draft = None
-        self._init_frame(self._heif_file.primary_index)
+        self._init_frame(self._heif_file.primary_index if isinstance(self._heif_file, HeifFile) else 0)
         self.tile = []
 
     def _init_frame(self, index: int) -> None:
         assert self._heif_file is not None
         image = self._heif_file[index]
+        entry = getattr(image, "_entry", None)  # a sequence's frames (HeifFrame) have none
+        if entry is not None:  # not the image itself: it may hold decoded pixels
+            self._sources[index] = entry
         self._frame = index
         self._size = image.size
         self._mode = image.mode
@@ -119,7 +126,12 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         milliseconds.
         Returns ``(mode, box)`` as Pillow expects, or None when no thumbnail fits.
         """
-        if not size or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+        if (
+            not isinstance(self._heif_file, HeifFile)
+            or not size
+            or self._loaded_frame == self._frame
+            or self._draft is not None
+        ):
             return None
         thumbnail = _thumbnail_for(self._heif_file[self._frame], size)
         if thumbnail is None:
@@ -127,6 +139,35 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._draft = thumbnail
         self._size = thumbnail.size
         return self.mode, (0, 0, *thumbnail.size)
+
+    def crop(self, box: tuple[float, float, float, float] | None = None) -> Image.Image:
+        """Pillow's ``crop``; before ``load()``, only the region is decoded (only the tiles that cover it,
+        for a grid image), so a small crop of a huge photo takes little time and memory."""
+        region = self._region(box)
+        return region if region is not None else super().crop(box)
+
+    def reduce(self, factor: int | tuple[int, int], box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """Pillow's ``reduce``; with a ``box``, before ``load()``, only that region is decoded and reduced."""
+        region = self._region(box)
+        return region.reduce(factor) if region is not None else super().reduce(factor, box)
+
+    def _region(self, box: Any) -> Image.Image | None:
+        """The current frame's ``box`` (rounded as Pillow's ``crop`` rounds it) decoded on its own, as a new
+        Pillow image with a copy of ``info``; None when the pixels are loaded already (or a thumbnail was
+        chosen by ``draft()``) or the box is not a smaller part of the image: Pillow's own way is used then."""
+        if box is None or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+            return None
+        try:
+            rounded = tuple(int(round(v)) for v in box)
+        except (TypeError, ValueError):
+            return None
+        left, top, right, bottom = rounded if len(rounded) == 4 else (0, 0, 0, 0)
+        width, height = self.size
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height) or rounded == (0, 0, width, height):
+            return None
+        img = self._heif_file[self._frame].crop(rounded)._pillow()
+        img.info = self.info.copy()
+        return img
 
     def load(self) -> Any:
         if self._heif_file is not None and self._loaded_frame != self._frame:
@@ -152,6 +193,18 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         if getattr(self, "tile", None) is None:  # an unpickled copy: its pixels are already there
             return Image.Image.load(self)
         return super().load()
+
+
+def _content(fp: Any) -> HeifFile | HeifSequence:
+    """What Pillow shows of a file: the frames of its image sequence when that is its main content (an AVIF
+    sequence, ``avis``, or a file with no still image), else its still images."""
+    heif_file = HeifFile._open_stream_lazily(fp, hdr_to_16bit=True)
+    if heif_file.has_sequence and heif_file._source is not None:
+        ctx, flags = heif_file._source
+        frames = main_sequence(ctx, heif_file.mimetype, flags, heif_file.info)
+        if frames is not None:
+            return frames
+    return heif_file
 
 
 def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
@@ -267,6 +320,9 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
     holds the parameters, which apply to every frame. Every parameter and frame is checked before encoding."""
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
+    if save_all and kwargs.get("duration") is not None:  # a timed sequence, as Pillow's AVIF plugin writes
+        _save_sequence(im, fp, fmt, kwargs)
+        return
     params = _write.save_params(kwargs, fmt, strict=False)  # Pillow passes its own parameters too
     params.file["format"] = fmt
     frames = []
@@ -276,7 +332,7 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
                 check_pillow_size(frame, params, keep_ycbcr=True)
-                image = image_from_pillow(frame, keep_ycbcr=True)
+                image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
                 frames.append(frame_of(image))
@@ -284,6 +340,27 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         if im.tell() != current:
             im.seek(current)
     _write.save_pillow(frames, fp, params)
+
+
+def _save_sequence(im: Image.Image, fp: IO[bytes], fmt: str, kwargs: dict[str, Any]) -> None:
+    """``save_all`` with ``duration``: ``im``'s frames and ``append_images``' as an image sequence, ``loop``
+    times (default 0: forever)."""
+    params = {k: v for k, v in kwargs.items() if k in SEQUENCE_PARAMS}
+    sources = [im, *_pillow_sources(kwargs.get("append_images"))]
+    current = im.tell()
+    try:
+        save_sequence(sources, fp, kwargs["duration"], kwargs.get("loop", 0), fmt, **params)
+    finally:
+        if im.tell() != current:
+            im.seek(current)
+
+
+def _source_of(frame: Any) -> Entry | None:
+    """What a frame of a HEIF/AVIF file opened by this plugin was read from, unless a thumbnail was decoded in
+    its place (``draft``)."""
+    if not isinstance(frame, _LibHeifImageFile) or frame._draft is not None:
+        return None
+    return frame._sources.get(frame.tell())
 
 
 def _pillow_sources(items: Any) -> list[Any]:

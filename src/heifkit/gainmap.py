@@ -1,0 +1,88 @@
+"""HDR gain maps: recognised among an image's auxiliary images and among ISO 21496-1 ``tmap`` items, and
+exposed with their metadata as stored.
+
+A gain map is a (usually smaller) image that tells a viewer how much brighter each part of the photo may be
+shown on an HDR screen. Phones store it in two ways, sometimes both at once (Samsung):
+
+- as an auxiliary image of the photo, with a vendor type: Apple's
+  ``urn:com:apple:photo:2020:aux:hdrgainmap``, Samsung's ``urn:com:samsung:photo:2024:aux:hdrgainmap``,
+  Adobe's ``urn:com:photo:aux:hdrgainmap`` (every type ending in ``:hdrgainmap``), its parameters in
+  the gain map's own XMP (Adobe's ``hdrgm`` namespace, or Apple's ``HDRGainMap``);
+- as an input of a ``tmap`` derived item (ISO 21496-1), whose first input is the photo: the ``tmap`` item's
+  data holds the parameters (the standard's binary metadata).
+
+Each image's ``info["gain_maps"]`` lists its :class:`HeifGainMap` images (read-only, decoded on access).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _items, _read
+from .errors import HeifError
+from .image import HeifImage, _SubImage, sub_image
+
+__all__ = ["HeifGainMap", "GAIN_MAP_AUX_SUFFIX", "add_gain_maps"]
+
+GAIN_MAP_AUX_SUFFIX = ":hdrgainmap"
+"""Auxiliary image types ending with this are gain maps (Apple's, Samsung's and Adobe's end so)."""
+
+
+class HeifGainMap(_SubImage):
+    """An HDR gain map of an image, from ``info["gain_maps"]``: read-only, decoded on first access.
+
+    Attributes:
+        size: (width, height); often smaller than the image's.
+        mode: ``L`` or ``RGB`` (``I;16``/``RGB;16`` for deeper maps with ``convert_hdr_to_8bit=False``).
+        info: ``aux_type`` (the auxiliary type, None for a gain map only a ``tmap`` item names), ``xmp``
+            (the gain map's own XMP, bytes, or None), ``tmap`` (the ISO 21496-1 metadata, the ``tmap`` item's
+            data as stored, or None), ``item_id`` (the gain map's item), ``tmap_item_id`` (or None),
+            ``base_item_id`` (the item of the image it belongs to) and ``image`` (that image's index in the
+            file).
+    """
+
+
+def add_gain_maps(images: list[HeifImage], flags: _read.OpenFlags) -> None:
+    """Fill ``info["gain_maps"]`` of each image read from a file (``images``: the file's top-level images)."""
+    if not images or images[0]._entry is None:
+        return
+    ctx = images[0]._entry.handle.ctx
+    tmaps: dict[int, list[tuple[int, int, bytes]]] = {}  # base item -> (tmap item, gain map item, tmap data)
+    for item in _items.item_ids(ctx.ptr):
+        if _items.item_type(ctx.ptr, item) != "tmap":
+            continue
+        inputs = [t for kind, targets in _items.references(ctx.ptr, item) if kind == "dimg" for t in targets]
+        if len(inputs) == 2:
+            try:
+                tmaps.setdefault(inputs[0], []).append((item, inputs[1], _items.item_data(ctx.ptr, item)[0]))
+            except HeifError:
+                continue
+    for index, image in enumerate(images):
+        if image._entry is not None:
+            image.info["gain_maps"] = _gain_maps_of(image, index, tmaps, flags)
+
+
+def _gain_maps_of(image: HeifImage, index: int, tmaps: dict[int, Any], flags: _read.OpenFlags) -> list[HeifGainMap]:
+    assert image._entry is not None
+    handle = image._entry.handle
+    base = _read.item_id(handle)
+    found: dict[int, dict[str, Any]] = {}
+    for aux_type, ids in _read.aux_ids(handle).items():
+        if aux_type.endswith(GAIN_MAP_AUX_SUFFIX):
+            for item in ids:
+                found[item] = {"aux_type": aux_type, "tmap": None, "tmap_item_id": None}
+    for tmap_item, item, data in tmaps.get(base, []):
+        found.setdefault(item, {"aux_type": None}).update(tmap=data, tmap_item_id=tmap_item)
+    gain_maps = []
+    for item, info in found.items():
+        try:
+            if info["aux_type"] is not None:
+                entry = _read.aux_image(handle, item, flags)
+            else:
+                entry = _read.item_image(handle.ctx, item, flags)
+        except HeifError:
+            continue  # a gain map libheif cannot open is left out, as unopenable images are
+        xmp = [data for kind, _, data in _read.metadata_blocks(entry.handle) if kind == "mime" and data]
+        entry.info = {**info, "xmp": xmp[0] if xmp else None, "item_id": item, "base_item_id": base, "image": index}
+        gain_maps.append(sub_image(HeifGainMap, entry, flags))
+    return gain_maps
