@@ -185,6 +185,26 @@ def test_thread_contexts_read_with_the_same_limits() -> None:
     assert heifkit.open_heif(GRID, limits=limits).to_pillow().tobytes() == heifkit.open_heif(GRID).to_pillow().tobytes()
 
 
+@pytest.mark.parametrize("threads", [0, 4])
+def test_a_grid_decoded_tile_by_tile_meets_the_whole_images_limits(threads: int) -> None:
+    """Each tile alone is within the limits: a decode tile by tile (on thread contexts with 4 threads, and any
+    region) applies max_image_pixels to the whole image and max_total_memory to its output, as libheif's
+    whole-image decode (threads=0) does."""
+    pixels = 3024 * 4032
+
+    def image(**limits: int) -> Any:
+        return heifkit.open_heif(GRID, decode_threads=threads, limits=limits)[0]
+
+    with pytest.raises(SecurityLimitError, match="max_image_pixels"):
+        image(max_image_pixels=pixels - 1).load()
+    with pytest.raises(SecurityLimitError, match="max_image_pixels"):
+        image(max_image_pixels=pixels - 1).crop((0, 0, 100, 100)).load()
+    with pytest.raises(SecurityLimitError, match="max_total_memory"):
+        image(max_total_memory=20_000_000).load()  # 36.6 MB of RGB
+    region = image(max_total_memory=20_000_000).crop((0, 0, 600, 500))  # 0.9 MB
+    assert len(region.data) == 600 * 500 * 3
+
+
 def test_a_twin_applies_the_limits() -> None:
     """libheif refuses the file in the twin as in the context it was made from (zPug has 9 items)."""
     data = ZPUG.read_bytes()
@@ -234,3 +254,48 @@ def test_plugin_reads_a_big_frame_within_the_limit(heif_plugin: None) -> None:
         im.seek(1)
         im.load()
         assert im.size == (128, 128)
+
+
+# --- image sequences ----------------------------------------------------------------------------------
+
+
+def test_open_sequence_applies_the_frame_limit() -> None:
+    assert len(heifkit.open_sequence(SEQUENCE, limits={"max_sequence_frames": 5})) == 5
+    with pytest.raises(SecurityLimitError) as excinfo:
+        heifkit.open_sequence(SEQUENCE, limits={"max_sequence_frames": 4})
+    assert excinfo.value.limit == "max_sequence_frames"
+    options.SECURITY_LIMITS = {"max_sequence_frames": 4}
+    with pytest.raises(SecurityLimitError, match="max_sequence_frames"):
+        heifkit.open_sequence(SEQUENCE)
+    assert len(heifkit.open_sequence(SEQUENCE, disable_security_limits=True)) == 5
+
+
+def test_sequence_frames_decode_with_the_files_limits() -> None:
+    """Each decoding position (a context of its own, made again to go back) reads with the call's limits."""
+    limits = SecurityLimits(max_items=500, max_image_pixels=20_000_000)
+    sequence = heifkit.open_sequence(SEQUENCE, limits=limits)
+    sequence[1].load()
+    sequence[0].load()  # back: a new decoding position
+    cursor = sequence._cursor
+    assert cursor is not None
+    assert _limit_fields(cursor.ctx) == {FIELDS[name]: getattr(limits, name) for name in FIELDS}
+    with pytest.raises(SecurityLimitError, match="max_image_pixels"):
+        for frame in heifkit.open_sequence(SEQUENCE, limits={"max_image_pixels": 100}):
+            frame.load()
+
+
+def test_bomb_check_on_every_sequence_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin shows an AVIF sequence's frames (pillow_star.avifs: 5 frames); seeking to one checks it."""
+    with heifkit.AvifImageFile(CORPUS / "pillow_star.avifs") as im:
+        assert isinstance(im._heif_file, heifkit.HeifSequence)
+        assert im.n_frames > 1
+        width, height = im.size
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", width * height // 2 - 1)  # over twice the limit
+        with pytest.raises(Image.DecompressionBombError):
+            im.seek(1)
+        assert im.tell() == 0
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", width * height - 1)
+        with pytest.warns(Image.DecompressionBombWarning):
+            im.seek(2)
+        im.load()
+        assert im.tell() == 2

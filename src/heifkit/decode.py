@@ -21,7 +21,8 @@ from . import _arrow
 from ._lib import Handle, check, ffi, lib, owned
 from ._oversized import open_patched
 from ._reader import StreamSource
-from .errors import DecoderError, HeifError, InvalidInputError
+from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
+from .limits import check_whole_image
 from .modes import PILLOW_MAPPABLE, mode_of
 from .region import Box, covering_tiles, crop_rows
 from .transforms import image_size
@@ -248,6 +249,7 @@ def decode_tiles_into(
     width, height = box[2] - box[0], box[3] - box[1]
     pixel = layout.channels * layout.bytes_per_sample
     stride = width * pixel
+    check_whole_image(handle.ctx.limits, (image_w, image_h), stride * height)
     if dst is None:
         dst = _uninitialized(stride * height)
     elif len(memoryview(dst).cast("B")) < stride * height:
@@ -438,6 +440,8 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                     box=box,
                     transformations=transformations,
                 )
+            except SecurityLimitError:
+                raise
             except HeifError:
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
         try:

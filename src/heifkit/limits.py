@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ._lib import ffi, lib
+from .errors import SecurityLimitError
 
-__all__ = ["SecurityLimits", "LimitsLike", "FIELDS", "resolve", "native"]
+__all__ = ["SecurityLimits", "LimitsLike", "FIELDS", "resolve", "native", "check_whole_image"]
 
 FIELDS = {
     "max_image_pixels": "max_image_size_pixels",
@@ -126,3 +127,27 @@ def native(limits: SecurityLimits | None) -> Any:
     for name, field in FIELDS.items():
         setattr(struct, field, getattr(limits, name))
     return struct
+
+
+def check_whole_image(limits: Any, size: tuple[int, int], nbytes: int) -> None:
+    """Apply the whole image's limits to a decode tile by tile (``decode.decode_tiles_into``), as libheif
+    applies them to a decode of the whole image while each tile alone is within them: ``max_image_pixels``
+    to the image's ``size``, ``max_total_memory`` to the ``nbytes`` of the output buffer. ``limits``: the
+    ``heif_security_limits*`` of the image's context (``Context.limits``; None: libheif's defaults).
+
+    Raises:
+        SecurityLimitError: naming the limit.
+    """
+    if limits is None:
+        limits = _DEFAULTS
+    max_pixels, max_memory = int(limits.max_image_size_pixels), int(limits.max_total_memory)
+    code, subcode = int(lib.heif_error_Memory_allocation_error), int(lib.heif_suberror_Security_limit_exceeded)
+    if max_pixels and size[0] * size[1] > max_pixels:
+        message = f"Image size {size[0]}x{size[1]} exceeds the maximum image size {max_pixels}"
+        raise SecurityLimitError(f"Memory allocation error: Security limit exceeded: {message}", code, subcode)
+    if max_memory and nbytes > max_memory:
+        message = (
+            f"Memory usage of {nbytes} bytes for image data exceeds the security limit of {max_memory} bytes of "
+            "total memory usage"
+        )
+        raise SecurityLimitError(f"Memory allocation error: Security limit exceeded: {message}", code, subcode)
