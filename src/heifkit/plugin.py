@@ -154,8 +154,14 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _region(self, box: Any) -> Image.Image | None:
         """The current frame's ``box`` (rounded as Pillow's ``crop`` rounds it) decoded on its own, as a new
         Pillow image with a copy of ``info``; None when the pixels are loaded already (or a thumbnail was
-        chosen by ``draft()``) or the box is not a smaller part of the image: Pillow's own way is used then."""
-        if box is None or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+        chosen by ``draft()``), the frame is one of a sequence (decoded whole), or the box is not a smaller part
+        of the image: Pillow's own way is used then."""
+        if (
+            box is None
+            or not isinstance(self._heif_file, HeifFile)
+            or self._loaded_frame == self._frame
+            or self._draft is not None
+        ):
             return None
         try:
             rounded = tuple(int(round(v)) for v in box)
