@@ -7,9 +7,11 @@ image. Anything else, an unexpected exception type, a crash, a hang or runaway m
 * ``parse``: ``open_heif`` alone: the container and every image's ``info``, no pixels (fast: most of the
   executions of a run);
 * ``read``: ``open_heif`` with open flags derived from the input (a CRC, so the file bytes stay as they are),
-  then decode every top-level image, thumbnail, depth image and auxiliary image, every sequence frame
-  where heifkit has sequences (the hook below), ``to_pillow()`` and the array interface.
-* ``plugin``: Pillow ``Image.open`` + ``draft`` + ``load`` + ``seek`` through every frame.
+  then decode a region of each top-level image (``crop`` before decoding: only the tiles under it), every
+  top-level image, thumbnail, depth image, auxiliary image and gain map, ``to_pillow()`` and the array
+  interface; then ``open_sequence`` and every frame of the image sequence (and of its auxiliary tracks).
+* ``plugin``: Pillow ``Image.open`` + ``draft`` or a region (``crop`` before ``load``) + ``load`` + ``seek``
+  through every frame (still images, or the frames of a sequence).
 * ``encode``: ``from_bytes``/``encode`` with a mode, size, stride, buffer and save parameters drawn from
   the input; what encodes must decode back to the same size and mode family.
 * ``save``: ``HeifFile.save`` of an opened file (re-encode what was read), then read back.
@@ -81,20 +83,38 @@ def _sub_images(image: Any) -> None:
                 pass
 
 
-def _sequence_frames(data: bytes) -> None:
-    """Hook for image sequences: decode every frame of every track once heifkit has ``open_sequence``.
+def _region(image: Any, bits: int) -> None:
+    """Decode a region of ``image`` before its pixels are (only the tiles under it, for a grid), with a box
+    inside the image drawn from ``bits``."""
+    width, height = image.size
+    if width < 2 or height < 2:
+        return
+    left, top = (bits >> 8) % (width - 1), (bits >> 16) % (height - 1)
+    right = left + 1 + (bits >> 20) % (width - left)  # <= width
+    bottom = top + 1 + (bits >> 26) % (height - top)
+    region = image.crop((left, top, right, bottom))
+    if region.size != (right - left, bottom - top):
+        raise AssertionError(f"crop of {image!r} to {(left, top, right, bottom)} gave {region.size}")
+    _touch(region)
 
-    heifkit's sequence API (issue: timed tracks, ``sequence.py``) is not on this branch yet; this walks it
-    when it appears, so the ``read`` target covers frames without a change here. It expects an iterable of
-    frames that each have ``load()``; adjust it if the API lands with another shape.
-    """
-    open_sequence = getattr(heifkit, "open_sequence", None)
-    if open_sequence is None:
+
+def _sequence_frames(data: bytes, bits: int) -> None:
+    """Decode every frame of the file's image sequence (``open_sequence``), forward; with some ``bits``, go
+    back to the first frame at the end (a fresh decoding position), or read the auxiliary tracks too."""
+    try:
+        sequence = heifkit.open_sequence(data, limits=FUZZ_LIMITS, convert_hdr_to_8bit=bool(bits & 1))
+    except heifkit.HeifError:
         return
     try:
-        sequence = open_sequence(data, limits=FUZZ_LIMITS)
         for frame in sequence:
-            frame.load()
+            _touch(frame)
+        if bits & 64:
+            _touch(sequence[0])
+        if bits & 128:
+            for ids in sequence.info.get("aux_tracks", {}).values():
+                for track_id in ids:
+                    for frame in sequence.get_aux_sequence(track_id):
+                        _touch(frame)
     except heifkit.HeifError:
         pass
 
@@ -123,7 +143,8 @@ def parse(data: bytes) -> None:
 
 
 def read(data: bytes) -> None:
-    """open_heif + decode of every image, thumbnail, depth image, auxiliary image and sequence frame."""
+    """open_heif + decode of every image (a region of it first, for some inputs), thumbnail, depth image,
+    auxiliary image and gain map; open_sequence + decode of every frame."""
     bits = _flags(data)
     kwargs = {
         "convert_hdr_to_8bit": bool(bits & 1),
@@ -139,12 +160,22 @@ def read(data: bytes) -> None:
         heif_file = None
     if heif_file is not None:
         for image in heif_file:
+            if bits & 32:
+                try:
+                    _region(image, bits)  # before the image itself is decoded: the region alone
+                except heifkit.HeifError:
+                    pass
             try:
                 _touch(image)
             except heifkit.HeifError:
                 pass
             _sub_images(image)
-    _sequence_frames(data)
+            for gain_map in image.info.get("gain_maps") or []:
+                try:
+                    _touch(gain_map)
+                except heifkit.HeifError:
+                    pass
+    _sequence_frames(data, bits)
 
 
 def plugin(data: bytes) -> None:
@@ -157,6 +188,10 @@ def plugin(data: bytes) -> None:
             with Image.open(io.BytesIO(data), formats=["HEIF", "AVIF"]) as im:
                 if bits & 1:
                     im.draft(None, (32, 32))
+                elif bits & 2 and im.width > 2 and im.height > 2:
+                    region = im.crop((1, 1, im.width - 1, im.height // 2 + 1))  # decodes the region alone
+                    if region.size != (im.width - 2, im.height // 2):
+                        raise AssertionError(f"crop gave {region.size} of {im.size}")
                 im.load()
                 for frame in range(im.n_frames):
                     im.seek(frame)
