@@ -2,7 +2,8 @@
 give a typed error or a valid image, never a crash, a hang or an untyped exception.
 
 Files: a grid HEIC (made here: 3x2 tiles of 32x32), a 10-bit HEIC, an AVIF with alpha, a multi-image HEIC
-with thumbnails, and an AVIF sequence. For each file:
+with thumbnails, and an AVIF sequence (libavif's ``colors-animated-8bpc.avif``: an ``avis`` file of five
+frames in a track, and a still image). For each file:
 
 * every prefix length from 0 to the whole file, stepped (every length up to :data:`DENSE_PREFIX` bytes, where
   the ``ftyp`` and ``meta`` boxes are; then :data:`PREFIX_STEPS` lengths spread over the rest, and the whole
@@ -15,7 +16,9 @@ runs in a child process of its own, forked from a server process per file that h
 heifkit (a fork costs about a millisecond; a fresh interpreter 100 times that), with its address space
 capped (``subproc.MEMORY_LIMIT``) and an alarm (:data:`CASE_TIMEOUT`): a signal is a crash, the alarm a
 hang. A case opens the bytes with ``open_heif`` and decodes every image, thumbnail, depth and auxiliary
-image, then opens them with Pillow through the plugin (a lazily read stream) and loads every frame (Pillow's
+image, then a region of the primary image alone (``crop`` before decoding: only the tiles under it, for the
+grid), then every frame of the image sequence (``open_sequence``, for the sequence file), then
+opens them with Pillow through the plugin (a lazily read stream) and loads every frame (Pillow's
 ``DecompressionBombError`` for a size field made huge is a clean outcome too).
 """
 
@@ -62,6 +65,7 @@ path = sys.argv[1]
 memory_limit, timeout, dense, steps, corruptions, seed = map(int, sys.argv[2:8])
 original = open(path, "rb").read()
 size = len(original)
+sequence = heifkit.open_heif(original).has_sequence  # its frames are read too
 
 def cases():
     lengths = sorted(set(range(min(dense, size))) | {dense + (size - dense) * k // steps for k in range(steps + 1)})
@@ -101,6 +105,20 @@ def run(data):
         assert str(exc), "a HeifError without a message"
         typed = 1
     try:
+        heif_file = heifkit.open_heif(data)
+        image = heif_file[heif_file.primary_index]
+        width, height = image.size
+        if width > 1 and height > 1:
+            image.crop((width // 3, height // 3, width - width // 4, height - height // 4)).load()
+    except heifkit.HeifError:
+        typed = 1
+    if sequence:
+        try:
+            for frame in heifkit.open_sequence(data):
+                frame.load()
+        except heifkit.HeifError:
+            typed = 1
+    try:
         with Image.open(io.BytesIO(data), formats=["HEIF", "AVIF"]) as im:
             for frame in range(im.n_frames):
                 im.seek(frame)
@@ -137,7 +155,7 @@ for name, data in cases():
         counts["typed error"] += 1
     else:
         problems.append(f"{name}: untyped exception (see above)")
-print(json.dumps({"counts": counts, "problems": problems, "size": size, "whole": whole}))
+print(json.dumps({"counts": counts, "problems": problems, "size": size, "whole": whole, "sequence": sequence}))
 """
 
 
@@ -198,3 +216,4 @@ def test_prefixes_and_corruptions_fail_cleanly(kind: str, sweeps: dict[str, dict
     assert result["whole"] == "decoded", f"{kind}: the whole file does not decode"
     assert counts["typed error"] > 0  # the empty prefix at least
     assert counts["decoded"] + counts["typed error"] >= PREFIX_STEPS + CORRUPTIONS
+    assert result["sequence"] == (kind == "sequence")
