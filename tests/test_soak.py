@@ -10,7 +10,10 @@ Jobs, taken in turn by every thread (each starts at another one):
 * ``plugin``: Pillow ``Image.open``, every frame ``seek``/``load``, from a path and from a stream;
 * ``encode``: the same pixels encoded to HEIF and AVIF (lossy and lossless) from a ``HeifFile`` all threads
   share: the encoded bytes equal a single-threaded encode's (x265 and aom are deterministic);
-* ``save shared``: ``HeifFile.save`` of the shared opened file (re-encoding what was read), read back.
+* ``save shared``: ``HeifFile.save`` of the shared opened file (re-encoding what was read), read back;
+* ``sequence``: ``open_sequence`` and every frame (separate objects); ``sequence shared``: frames of a
+  ``HeifSequence`` all threads share, in an order of the thread's own (going back restarts the decoding);
+* ``region shared``: a region of the shared grid (only the tiles under it, on thread contexts).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,8 @@ from conftest import CORPUS, LOSSLESS
 
 SECONDS = float(os.environ.get("HEIFKIT_SOAK_SECONDS", "10"))
 THREADS = 8
+SEQUENCE = "pillow_star.avifs"  # 5 frames, alpha
+REGION = (100, 150, 700, 500)  # of libavif_sofa_grid1x5_420.avif (1024x770): 3 of its 5 tiles
 FILES = [
     "pheif_zPug_3.heic",  # 3 images, L and RGB
     "pheif_RGB_10__128x128.heif",  # 10-bit
@@ -80,6 +85,7 @@ class Shared:
     def __init__(self) -> None:
         self.files = {name: heifkit.open_heif(CORPUS / name) for name in FILES}
         self.source = heifkit.from_bytes("RGB", (56, 40), PIXELS)
+        self.sequence = heifkit.open_sequence(CORPUS / SEQUENCE)
         self.replaced = 0
 
     def replace(self, name: str) -> None:
@@ -121,7 +127,21 @@ def _jobs(shared: Shared, reference: dict[str, Any]) -> list[tuple[str, Callable
         check("save shared", decode_file(heifkit.open_heif(out.getvalue())))
 
     jobs.append(("save shared", save_shared))
+    jobs.append(("sequence", lambda: check("sequence", sequence_frames(heifkit.open_sequence(CORPUS / SEQUENCE)))))
+    for order in ([4, 0, 2], [1, 3], [0, 1, 2, 3, 4]):
+
+        def sequence_shared(order: list[int] = order) -> None:
+            for index in order:
+                check(f"sequence frame {index}", _digest(shared.sequence[index].data))
+
+        jobs.append(("sequence shared", sequence_shared))
+    grid = "libavif_sofa_grid1x5_420.avif"
+    jobs.append(("region shared", lambda: check("region", _digest(shared.files[grid].crop(REGION).data))))
     return jobs
+
+
+def sequence_frames(sequence: heifkit.HeifSequence) -> list[str]:
+    return [_digest(frame.data) for frame in sequence]
 
 
 def _reference() -> dict[str, Any]:
@@ -136,12 +156,26 @@ def _reference() -> dict[str, Any]:
     out = io.BytesIO()
     heifkit.open_heif(CORPUS / "pheif_zPug_3.heic").save(out, **ENCODINGS[1])
     reference["save shared"] = decode_file(heifkit.open_heif(out.getvalue()))
+    reference["sequence"] = sequence_frames(heifkit.open_sequence(CORPUS / SEQUENCE))
+    for index, digest in enumerate(reference["sequence"]):
+        reference[f"sequence frame {index}"] = digest
+    reference["region"] = _digest(heifkit.open_heif(CORPUS / "libavif_sofa_grid1x5_420.avif").crop(REGION).data)
     return reference
 
 
-def test_threads_mixing_decode_encode_and_plugin(heif_plugin: None) -> None:
-    heifkit.register_avif_opener()  # Pillow opens the AVIF files with heifkit too (this process only)
-    reference = _reference()
+@pytest.fixture(scope="module")
+def reference() -> Iterator[dict[str, Any]]:
+    """The single-threaded results, with heifkit registered for HEIF and AVIF (Pillow's registry restored after)."""
+    Image.init()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("ID", "OPEN", "SAVE", "SAVE_ALL", "EXTENSION", "MIME"):
+            patch.setattr(Image, name, getattr(Image, name).copy())
+        heifkit.register_heif_opener()
+        heifkit.register_avif_opener()  # Pillow opens the AVIF files with heifkit too
+        yield _reference()
+
+
+def test_threads_mixing_decode_encode_and_plugin(reference: dict[str, Any]) -> None:
     shared = Shared()
     jobs = _jobs(shared, reference)
     counts: dict[str, int] = {}
@@ -177,11 +211,10 @@ def test_threads_mixing_decode_encode_and_plugin(heif_plugin: None) -> None:
     print(f"soak {SECONDS:.0f} s, {THREADS} threads: {counts}")
 
 
-@pytest.mark.parametrize("kind", ["decode", "plugin", "encode"])
-def test_the_soak_compares_with_the_reference(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["decode", "plugin", "encode", "sequence"])
+def test_the_soak_compares_with_the_reference(kind: str, reference: dict[str, Any]) -> None:
     """A job that gives another result than the reference fails (the soak would catch a wrong decode)."""
-    reference = _reference()
-    reference = {what: ["other"] if kind in what else result for what, result in reference.items()}
-    jobs = [job for name, job in _jobs(Shared(), reference) if name == kind]
+    wrong = {what: ["other"] if kind in what else result for what, result in reference.items()}
+    jobs = [job for name, job in _jobs(Shared(), wrong) if name == kind]
     with pytest.raises(AssertionError, match="differs from the single-threaded result"):
         jobs[0]()
