@@ -169,11 +169,20 @@ def oriented_grid(fmt: str, size: tuple[int, int], orientation: int) -> bytes:
 # The sweep, the leak loops and the fuzz smoke spend minutes in child processes. A module that defines
 # ``background_jobs(tmp: Path) -> {key: job}`` has its jobs started on one background thread as soon as
 # the tests are collected, longest first, so that they run on the second core while the rest of the suite
-# runs on the first; its tests then wait for the results (``background_results``). Run alone (one module,
-# -k), the jobs simply run first.
+# runs on the first; its tests run last (pytest_collection_modifyitems) and wait for the results
+# (``background_results``). Run alone (one module, -k), the jobs simply run first.
 
 _BACKGROUND: dict[str, dict[str, Any]] = {}
 _POOL: list[Any] = []
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of modules with background jobs run after every other test, so that no test waits for them
+    while there is other work to do."""
+    waiting = [item for item in items if hasattr(getattr(item, "module", None), "background_jobs")]
+    if waiting:
+        last = set(waiting)
+        items[:] = [item for item in items if item not in last] + waiting
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
