@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of heifkit with atheris (libFuzzer), and the ``make fuzz`` driver.
 
-    python fuzz/run.py --all [--seconds 300] [--targets read,plugin] [--asan]   # each target in turn
+    python fuzz/run.py --all [--seconds 300] [--targets read,plugin] [--asan] [--timeout 30]   # each in turn
     python fuzz/run.py TARGET [libFuzzer arguments...]                           # one target (child mode)
     python fuzz/run.py --replay TARGET FILE...                                   # inputs through a target
 
@@ -9,7 +9,8 @@ The driver runs each target of ``targets.py`` in its own process for ``--seconds
 :data:`MAX_LEN` bytes) and a corpus of its own per target in ``.fuzz/TARGET/corpus`` that grows
 from run to run. heifkit's Python code is instrumented for coverage (atheris); libheif and the codecs are
 prebuilt, so what guides the fuzzer is the paths heifkit takes through its own code and the errors libheif
-returns. Per input: 30 s (a hang is a finding: libFuzzer's ``-timeout``), 3 GiB of memory (``-rss_limit_mb``).
+returns. Per input: 30 s (a hang is a finding: libFuzzer's ``-timeout``, wall-clock time: ``--timeout`` raises
+it on a busy machine, where a niced fuzzer can wait that long for a core), 3 GiB of memory (``-rss_limit_mb``).
 
 ``--asan`` preloads the AddressSanitizer runtime that atheris ships (``asan_with_fuzzer.so``) with
 ``PYTHONMALLOC=malloc``, so every malloc/free and the memcpy/memmove/memset family, in heifkit's C helpers,
@@ -75,10 +76,10 @@ _DONE = re.compile(r"#(\d+)\s+DONE")
 
 
 def run_target(
-    name: str, seconds: int, env: dict[str, str], runs: int | None = None, root: Path = WORK
+    name: str, seconds: int, env: dict[str, str], runs: int | None = None, root: Path = WORK, timeout: int = TIMEOUT
 ) -> tuple[int, list[Path], int]:
     """Fuzz ``name`` for ``seconds`` with the seeds in ``root/seeds``, in ``root/name``: (executions, inputs of
-    findings, libFuzzer's exit status)."""
+    findings, libFuzzer's exit status). ``timeout``: seconds of wall-clock time one input may take."""
     work = root / name
     corpus = work / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def run_target(
         str(root / "seeds"),
         f"-max_total_time={seconds}",
         f"-max_len={MAX_LEN}",
-        f"-timeout={TIMEOUT}",
+        f"-timeout={timeout}",
         f"-rss_limit_mb={RSS_LIMIT_MB}",
         f"-artifact_prefix={work}/",
         "-print_final_stats=1",
@@ -117,6 +118,7 @@ def drive(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=None, help="stop each target after this many executions")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--asan", action="store_true", help="preload AddressSanitizer")
+    parser.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds one input may take (wall clock)")
     options = parser.parse_args(argv)
     names = [n for n in options.targets.split(",") if n]
     unknown = set(names) - set(TARGETS)
@@ -130,7 +132,7 @@ def drive(argv: list[str]) -> int:
         total, failed = 0, False
         for name in names:
             start = time.monotonic()
-            executions, findings, status = run_target(name, options.seconds, env, options.runs)
+            executions, findings, status = run_target(name, options.seconds, env, options.runs, timeout=options.timeout)
             total += executions
             took = time.monotonic() - start
             print(f"{name:7} {executions:9d} executions in {took:6.0f} s, exit {status}, findings: {len(findings)}")
