@@ -275,9 +275,11 @@ def decode_tiles_into(
         x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
         dx, dy = max(0, x0), max(0, y0)
-        w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
+        w, h = min(tile_w - sx, width - dx), min(tile_h - sy, height - dy)  # what the tile covers
         if w <= 0 or h <= 0:
             return
+        if t_width - sx < w or t_height - sy < h:  # the output would keep bytes no tile wrote
+            raise DecoderError(f"tile ({tx}, {ty}) decoded to {t_width}x{t_height}, smaller than the grid's tiles")
         lib.hk_copy_plane(
             ptr + sy * src_stride + sx * pixel, src_stride, target + dy * stride + dx * pixel, stride, w, h,
             layout.channels, layout.bytes_per_sample, _shift(layout, bits), 1 if layout.bgr else 0,
@@ -457,6 +459,11 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
             whole = cropped
     if box is None:
         return whole
+    if box[2] > whole.width or box[3] > whole.height:
+        raise DecoderError(
+            f"Decoder plugin generated an error: the image decoded to {whole.width}x{whole.height}, smaller than "
+            f"the region {box} of the {image_size(handle, transformations)} the file signals"
+        )
     buffer, stride = crop_rows(whole.buffer, whole.stride, box, layout.channels * layout.bytes_per_sample)
     return Pixels(box[2] - box[0], box[3] - box[1], stride, buffer)
 
