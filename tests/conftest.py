@@ -163,3 +163,56 @@ def oriented_grid(fmt: str, size: tuple[int, int], orientation: int) -> bytes:
     out = io.BytesIO()
     heifkit.from_pillow(src).save(out, format=fmt, tile_size=64, exif=exif.tobytes(), quality=80)
     return out.getvalue()
+
+
+# --- slow checks in child processes, run in the background -------------------------------------------
+# The sweep, the leak loops and the fuzz smoke spend minutes in child processes. A module that defines
+# ``background_jobs(tmp: Path) -> {key: job}`` has its jobs started on one background thread as soon as
+# the tests are collected, longest first, so that they run on the second core while the rest of the suite
+# runs on the first; its tests run last (pytest_collection_modifyitems) and wait for the results
+# (``background_results``). Run alone (one module, -k), the jobs simply run first.
+
+_BACKGROUND: dict[str, dict[str, Any]] = {}
+_POOL: list[Any] = []
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of modules with background jobs run after every other test, so that no test waits for them
+    while there is other work to do."""
+    waiting = [item for item in items if hasattr(getattr(item, "module", None), "background_jobs")]
+    if waiting:
+        last = set(waiting)
+        items[:] = [item for item in items if item not in last] + waiting
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    if session.config.option.collectonly:
+        return
+    modules = {item.module.__name__: item.module for item in session.items if getattr(item, "module", None)}
+    starters = [(name, m.background_jobs) for name, m in modules.items() if hasattr(m, "background_jobs")]
+    if not starters:
+        return
+    pool = ThreadPoolExecutor(1, thread_name_prefix="heifkit-background")
+    tmp = Path(tempfile.mkdtemp(prefix="heifkit-background-"))
+    _POOL.extend([pool, tmp])
+    for name, start in sorted(starters, key=lambda s: getattr(modules[s[0]], "BACKGROUND_ORDER", 9)):
+        directory = tmp / name
+        directory.mkdir()
+        _BACKGROUND[name] = {key: pool.submit(job) for key, job in start(directory).items()}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import shutil
+
+    if _POOL:
+        pool, tmp = _POOL
+        pool.shutdown(cancel_futures=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def background_results(module: str) -> dict[str, Any]:
+    """The results of ``module``'s background jobs (waiting for those still running)."""
+    return {key: future.result() for key, future in _BACKGROUND[module].items()}

@@ -15,7 +15,7 @@
 #   PYTHONMALLOC=malloc. Only what goes through ASan's interceptors is checked (malloc/free: double and
 #   invalid frees; memcpy/memmove/memset and friends on freed or out-of-bounds memory); code that was not
 #   compiled with -fsanitize=address is not. heifkit opens libheif with RTLD_DEEPBIND, which ASan refuses,
-#   so a small dlopen shim (compiled here, preloaded first) drops that flag. About 20 seconds.
+#   so a small dlopen shim (tests/nodeepbind.c, compiled here, preloaded first) drops that flag. About 20 seconds.
 #
 # Neither checker lets the allocator hand out a just-freed address at once (valgrind's free queue, ASan's
 # quarantine), so issue 6's SecurityLimitError does not show under them: they check that nothing reads or
@@ -63,15 +63,7 @@ END
 asan)
     LIBASAN=$(gcc -print-file-name=libasan.so)
     [ -e "$LIBASAN" ] || { echo "libasan.so not found (gcc -print-file-name=libasan.so)" >&2; exit 2; }
-    cat > "$TMP/nodeepbind.c" <<'END'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-void *dlopen(const char *file, int mode) {
-    void *(*next)(const char *, int) = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-    return next(file, mode & ~RTLD_DEEPBIND);
-}
-END
-    gcc -shared -fPIC -O1 -o "$TMP/nodeepbind.so" "$TMP/nodeepbind.c" -ldl
+    gcc -shared -fPIC -O1 -o "$TMP/nodeepbind.so" tests/nodeepbind.c -ldl
     # shellcheck disable=SC2086
     LD_PRELOAD="$TMP/nodeepbind.so $LIBASAN" PYTHONMALLOC=malloc \
         ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \

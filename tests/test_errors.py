@@ -12,6 +12,7 @@ import copy
 import io
 import pickle
 import random
+from pathlib import Path
 
 import pillow_heif
 import pytest
@@ -103,7 +104,10 @@ def test_distinct_classes() -> None:
 def test_attributes(cls: type[heifkit.HeifError]) -> None:
     exc = cls("Invalid input: something broke", 2, 100)
     assert (exc.code, exc.subcode, exc.message) == (2, 100, "Invalid input: something broke")
-    assert str(exc) == "Invalid input: something broke"
+    if cls is heifkit.SecurityLimitError:  # str() adds which limit it is and how to raise it
+        assert str(exc) == f"Invalid input: something broke {exc.hint}"  # type: ignore[attr-defined]
+    else:
+        assert str(exc) == "Invalid input: something broke"
     plain = cls("only a message")
     assert (plain.code, plain.subcode, plain.message) == (0, 0, "only a message")
 
@@ -218,3 +222,10 @@ def test_invalid_aux_id() -> None:
         heif.get_aux_image(9999)
     assert isinstance(info.value, heifkit.HeifError)
     assert "Non-existing item ID referenced" in str(info.value)
+
+
+def test_a_bit_depth_beyond_16_is_unsupported() -> None:
+    """Found by the fuzzer: an hvcC claiming 122 bits per sample raised a bare ValueError at open."""
+    data = (Path(__file__).parent / "fuzz_regressions" / "read-bit-depth-122.heic").read_bytes()
+    with pytest.raises(heifkit.UnsupportedError, match="122 bits per sample"):
+        heifkit.open_heif(data)

@@ -289,3 +289,14 @@ def test_a_512_region_of_200mp_stays_within_100_mib():
     out = run_python(_PEAK, [str(BIG)], timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) <= 100
+
+
+def test_a_region_beyond_what_the_image_decodes_to_is_a_typed_error() -> None:
+    """A damaged file (found by the fuzzer) signals a 524298x8 image whose picture decodes to 34x8: a region
+    past the decoded picture is a DecoderError, not an untyped ValueError (and never bytes outside it)."""
+    path = CORPUS.parent / "fuzz_regressions" / "read-region-beyond-decoded-size.avif"
+    image = heifkit.open_heif(path)[0]
+    assert image.size == (524298, 8)
+    with pytest.raises(heifkit.DecoderError, match="decoded to 34x8"):
+        image.crop((40, 0, 100, 8)).load()
+    assert image.crop((2, 1, 30, 7)).to_pillow().size == (28, 6)  # inside the decoded picture: fine

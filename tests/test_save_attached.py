@@ -241,3 +241,16 @@ def test_properties_are_read_from_files_on_disk_and_in_memory(tmp_path):
     assert from_disk[52][-1].payload[4:].rstrip(b"\0") == b"urn:com:apple:photo:2020:aux:hdrgainmap"  # auxC
     with pytest.raises(heifkit.InvalidInputError, match="no meta box"):
         _boxes.item_properties(b"\0\0\0\x10ftypheic\0\0\0\0", {1})
+
+
+def test_a_gain_map_image_also_shown_as_an_image_is_written_once() -> None:
+    """A damaged file (found by the fuzzer) shows its gain map's image as a top-level image too: a re-save
+    writes it once, among the images, and the copy attached to the primary image stays hidden."""
+    path = CORPUS.parent / "fuzz_regressions" / "save-gain-map-image-also-shown.avif"
+    heif_file = heifkit.open_heif(path)
+    sizes = [image.size for image in heif_file]
+    assert heif_file[0].info["gain_maps"] and (50, 50) in sizes
+    out = io.BytesIO()
+    heif_file.save(out, format="AVIF", quality=50, speed=10)
+    back = heifkit.open_heif(out.getvalue())
+    assert [image.size for image in back] == sizes

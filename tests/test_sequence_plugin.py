@@ -310,3 +310,19 @@ def test_heifkit_sequences_pass_heif_info_and_heif_dec(fmt: str, tmp_path: Path)
     pngs = heif_dec_frames(path, tmp_path / "frames")
     assert len(pngs) == 5
     assert [Image.open(p).size for p in pngs] == [(96, 64)] * 5
+
+
+def test_a_region_of_a_sequence_frame() -> None:
+    """crop()/reduce() with a box before load() decode a still image's region alone; a sequence frame (which
+    decodes only whole, in order) is loaded and cut as Pillow does (an AttributeError before; seen while
+    adding regions to the plugin fuzz target)."""
+    with heifkit.AvifImageFile(CORPUS / "pillow_star.avifs") as im:
+        im.seek(1)
+        region = im.crop((2, 3, 20, 17))
+        with heifkit.AvifImageFile(CORPUS / "pillow_star.avifs") as other:
+            other.seek(1)
+            reduced = other.reduce(2, (0, 0, 16, 16))
+            other.load()
+            assert reduced.tobytes() == other.reduce(2, (0, 0, 16, 16)).tobytes()
+        im.load()
+        assert region.size == (18, 14) and region.tobytes() == im.crop((2, 3, 20, 17)).tobytes()

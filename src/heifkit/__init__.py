@@ -34,6 +34,7 @@ from .heif import (
     read_heif,
 )
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
+from .limits import SecurityLimits
 from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
 from .sequence import HeifFrame, HeifSequence, open_sequence, save_sequence
@@ -77,6 +78,7 @@ __all__ = [
     "register_heif_opener",
     "save_sequence",
     "SecurityLimitError",
+    "SecurityLimits",
     "set_orientation",
     "TruncatedError",
     "UnsupportedError",

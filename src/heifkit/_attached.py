@@ -4,9 +4,10 @@ into a file being written, attached to the image's new item.
 
 Nothing is decoded or encoded: each item's data, properties (``_boxes.item_properties``), metadata items and
 ``dimg`` inputs (grid tiles) are copied through libheif's item API (``_items``), and the references tying them
-to the image (``auxl``, ``cdsc``, a ``tmap``'s ``dimg``) are made anew. The copies stay hidden as they were;
-a ``tmap`` is shown again and its ``altr`` entity group written by ``_boxes.patch_written``. Alpha is not
-copied: the writer encodes it from the pixels.
+to the image (``auxl``, ``cdsc``, a ``tmap``'s ``dimg``) are made anew. The copies are hidden: an attached
+item is no image of its own (a damaged source that also shows one as an image has it written once, among
+the file's images); a ``tmap`` is shown again as it was, and its ``altr`` entity group written, by
+``_boxes.patch_written``. Alpha is not copied: the writer encodes it from the pixels.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def copy_attached(dst: Any, new_item: int, attached: Attached) -> tuple[set[int]
             copied = copy(root)
             if kind == "auxl":
                 _items.add_references(dst, "auxl", copied, [new_item])
-    visible = {new[i] for i in new if i != attached.item and i not in attached.hidden}
+    visible = {new[i] for i in new if attached.items.get(i) == "tmap" and i not in attached.hidden}
     groups = [
         (kind.encode("latin-1"), [new[i] for i in ids]) for kind, ids in attached.groups if all(i in new for i in ids)
     ]

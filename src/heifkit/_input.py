@@ -12,6 +12,8 @@ from typing import IO, Any, Union
 
 from ._lib import Context, check, ffi, lib, string
 from ._reader import READER, StreamSource, stream_size
+from .limits import SecurityLimits
+from .limits import native as native_limits
 
 __all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context", "file_data"]
 
@@ -114,8 +116,9 @@ def _rewind(fp: Any) -> bool:
     return True
 
 
-def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> tuple[Context, str]:
-    """A libheif context reading ``fp``, and the file's MIME type (see :func:`sniff`).
+def open_context(fp: Any, limits: SecurityLimits | None, lazy_stream: bool) -> tuple[Context, str]:
+    """A libheif context reading ``fp`` with the security limits ``limits`` (None: every limit off; the
+    contexts made from it by ``Context.twin`` get the same), and the file's MIME type (see :func:`sniff`).
 
     Paths are read into memory at once, or by libheif as needed when bigger than
     :data:`LAZY_READ_THRESHOLD`; bytes-like objects are read in place (``bytearray``/``memoryview``
@@ -123,8 +126,7 @@ def open_context(fp: Any, disable_security_limits: bool, lazy_stream: bool) -> t
     needs (``_reader.StreamSource``: the caller keeps the stream open until the first decode).
     """
     ctx = Context()
-    if disable_security_limits:
-        ctx.disable_limits()
+    ctx.set_limits(native_limits(limits))
     size = stream_size(fp) if lazy_stream and _is_binary_stream(fp) else None
     if size is not None:
         # libheif reads the boxes it parses through the stream; the rest waits for the first decode (_reader).

@@ -123,20 +123,32 @@ class Context:
     decode through one holds ``lock``.
     """
 
-    __slots__ = ("_owner", "ptr", "lock", "source", "limits_disabled", "_borrowed", "__weakref__")
+    __slots__ = ("_owner", "ptr", "lock", "source", "limits", "_borrowed", "__weakref__")
 
     def __init__(self, *borrowed: Any) -> None:
         self._owner = owned(lib.hk_context_new(), lib.hk_context_release)
         self.ptr = self._owner.ctx
         self.lock = threading.RLock()
         self.source: Any = None  # what was read: the file's bytes, its path (read lazily), or a stream source
-        self.limits_disabled = False
+        self.limits: Any = None  # the heif_security_limits given to set_limits (None: libheif's defaults)
         self._borrowed = list(borrowed)
+
+    def set_limits(self, limits: Any) -> None:
+        """Use ``limits`` (a ``heif_security_limits*``; libheif copies it) for this context, before it reads.
+
+        The pointer is kept, so that :meth:`twin` gives other contexts the same limits.
+        """
+        check(lib.heif_context_set_security_limits(self.ptr, limits))
+        self.limits = limits
 
     def disable_limits(self) -> None:
         """Turn off libheif's security limits for this context (trusted files only)."""
-        check(lib.heif_context_set_security_limits(self.ptr, lib.heif_get_disabled_security_limits()))
-        self.limits_disabled = True
+        self.set_limits(lib.heif_get_disabled_security_limits())
+
+    @property
+    def limits_disabled(self) -> bool:
+        """Whether this context reads with libheif's security limits off."""
+        return self.limits == lib.heif_get_disabled_security_limits()
 
     def read_memory(self, data: Any) -> None:
         """Read the file in ``data``, a bytes-like object nobody changes, kept alive with this context
@@ -150,8 +162,8 @@ class Context:
         """Another context reading ``data``, this context's file, with the same limits: libheif decodes one
         image at a time per context, so threads that decode at once each need their own."""
         other = Context()
-        if self.limits_disabled:
-            other.disable_limits()
+        if self.limits is not None:
+            other.set_limits(self.limits)
         other.read_memory(data)
         return other
 

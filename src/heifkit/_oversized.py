@@ -17,7 +17,7 @@ from typing import Any
 
 from ._isobmff import boxes as _boxes
 from ._isobmff import child as _child
-from ._lib import Context, Handle, check, ffi, lib
+from ._lib import Handle, check, ffi, lib
 
 __all__ = ["patched_file", "coded_size"]
 
@@ -170,11 +170,7 @@ def open_patched(handle: Handle, source: Any) -> tuple[Handle, tuple[int, int]] 
     if found is None:
         return None
     data, size = found
-    ctx = Context()
-    buf = ffi.from_buffer(data)
-    ctx.borrow(data)
-    ctx.borrow(buf)
-    check(lib.heif_context_read_from_memory_without_copy(ctx.ptr, buf, len(buf), ffi.NULL))
+    ctx = handle.ctx.twin(data)  # the same security limits
     out = ffi.new("heif_image_handle**")
     check(lib.heif_context_get_image_handle(ctx.ptr, lib.heif_image_handle_get_item_id(handle.ptr), out))
     return Handle(out[0], ctx), size

@@ -14,7 +14,9 @@ from typing import Any
 
 from . import _dav1d, _items, options
 from ._lib import Context, Handle, check, ffi, lib, string
-from .errors import HeifError, InvalidInputError
+from .errors import HeifError, InvalidInputError, SecurityLimitError, UnsupportedError
+from .limits import SecurityLimits
+from .limits import resolve as resolve_limits
 from .metadata import exif_from_block
 from .modes import decoded_mode
 from .properties import read_color, read_properties
@@ -44,6 +46,7 @@ class OpenFlags:
     remove_stride: bool = True
     decode_threads: int = 4
     disable_security_limits: bool = False
+    limits: SecurityLimits | None = None  # resolved (limits.resolve); None with disable_security_limits
     decoder_id: str = ""
     codec_threads: int | None = None  # None: options.CODEC_THREADS for the file's format; -1: automatic
     apply_transformations: bool = True  # False: stored pixels, the transforms in info["transformations"]
@@ -59,13 +62,21 @@ def open_flags(convert_hdr_to_8bit: bool, bgr_mode: bool, kwargs: dict[str, Any]
     unknown = set(kwargs) - known
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    disable = kwargs.get("disable_security_limits")
+    security = resolve_limits(
+        kwargs.get("limits"),
+        None if disable is None else bool(disable),
+        options.SECURITY_LIMITS,
+        bool(options.DISABLE_SECURITY_LIMITS),
+    )
     return OpenFlags(
         convert_hdr_to_8bit=bool(convert_hdr_to_8bit),
         bgr_mode=bool(bgr_mode),
         hdr_to_16bit=bool(kwargs.get("hdr_to_16bit", True)),
         remove_stride=bool(kwargs.get("remove_stride", True)),
         decode_threads=int(kwargs.get("decode_threads", options.DECODE_THREADS)),
-        disable_security_limits=bool(kwargs.get("disable_security_limits", options.DISABLE_SECURITY_LIMITS)),
+        disable_security_limits=security is None,
+        limits=security,
         decoder_id=str(kwargs.get("decoder_id", "") or ""),
         codec_threads=_codec_threads(kwargs.get("codec_threads")),
         apply_transformations=bool(kwargs.get("apply_transformations", True)),
@@ -101,7 +112,8 @@ def read_context(ctx: Context, mime: str, flags: OpenFlags, stills: bool = True)
     per top-level image; without ``stills``, a file with only an image sequence gives [].
 
     An image libheif cannot open (e.g. a layered-HEVC ``lhv1`` item beside its ``hvc1`` base image) is left
-    out, as heif-info and pillow_heif do; the file fails only when no image opens.
+    out, as heif-info and pillow_heif do; the file fails only when no image opens, or when one exceeds a
+    security limit.
     """
     key = "AVIF" if mime.startswith("image/avif") else "HEIF"
     if not flags.decoder_id:
@@ -127,6 +139,8 @@ def read_context(ctx: Context, mime: str, flags: OpenFlags, stills: bool = True)
             out = ffi.new("heif_image_handle**")
             check(lib.heif_context_get_image_handle(ctx.ptr, ids[i], out))
             entry = _top_level_entry(Handle(out[0], ctx), int(ids[i]) == primary, flags)
+        except SecurityLimitError:
+            raise  # a file beyond a limit is refused, not read without the image that exceeds it
         except HeifError as exc:
             first_error = first_error or exc
             primary_refused = primary_refused or int(ids[i]) == primary
@@ -201,10 +215,20 @@ def _chroma(handle: Handle) -> int | None:
 
 
 def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
-    """The decoded mode of an image (an auxiliary image: never alpha, never BGR)."""
+    """The decoded mode of an image (an auxiliary image: never alpha, never BGR).
+
+    Raises:
+        UnsupportedError: the file says the image has more than 16 bits per sample.
+    """
     alpha = not aux and bool(lib.heif_image_handle_has_alpha_channel(handle.ptr))
+    bits = max(_bits(handle), 1)
+    if bits > 16:
+        raise UnsupportedError(
+            f"Unsupported feature: Unsupported bit depth: the image has {bits} bits per sample (at most 16 are read)",
+            int(lib.heif_error_Unsupported_feature),
+        )
     return decoded_mode(
-        max(_bits(handle), 1),
+        bits,
         _is_monochrome(handle),
         alpha,
         alpha and bool(lib.heif_image_handle_is_premultiplied_alpha(handle.ptr)),
@@ -214,7 +238,28 @@ def _mode(handle: Handle, flags: OpenFlags, aux: bool = False) -> str:
     )
 
 
+def _check_tiles(handle: Handle, flags: OpenFlags) -> None:
+    """Refuse a grid with more tiles than ``max_tiles`` (libheif 1.23 applies its limit to 'tili' images only).
+
+    Raises:
+        SecurityLimitError: naming the limit.
+    """
+    limit = flags.limits.max_tiles if flags.limits is not None else 0
+    tiling = ffi.new("heif_image_tiling*")
+    if not limit or lib.heif_image_handle_get_image_tiling(handle.ptr, 1, tiling).code != 0:
+        return
+    tiles = int(tiling.num_columns) * int(tiling.num_rows)
+    if tiles > limit:
+        raise SecurityLimitError(
+            f"Memory allocation error: Security limit exceeded: Number of tiles {tiles} "
+            f"({tiling.num_columns}x{tiling.num_rows} grid) exceeds the security limit of {limit}",
+            int(lib.heif_error_Memory_allocation_error),
+            int(lib.heif_suberror_Security_limit_exceeded),
+        )
+
+
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
+    _check_tiles(handle, flags)
     info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
     for kind, content_type, data in metadata_blocks(handle):
         if kind == "Exif":
@@ -359,6 +404,7 @@ def thumbnail(handle: Handle, index: int, flags: OpenFlags) -> Entry:
     if not 0 <= index < len(ids):
         raise IndexError(f"invalid thumbnail index: {index}")
     found = _thumbnail_handle(handle, ids[index])
+    _check_tiles(found, flags)
     info: dict[str, Any] = {"bit_depth": _bits(found)}
     chroma = _chroma(found)
     if chroma is not None:
@@ -372,6 +418,7 @@ def item_image(ctx: Context, item: int, flags: OpenFlags) -> Entry:
     out = ffi.new("heif_image_handle**")
     check(lib.heif_context_get_image_handle(ctx.ptr, item, out))
     found = Handle(out[0], ctx)
+    _check_tiles(found, flags)
     return _entry(found, _mode(found, flags, aux=True), {}, flags)
 
 
@@ -380,4 +427,5 @@ def aux_image(handle: Handle, aux_id: int, flags: OpenFlags) -> Entry:
     out = ffi.new("heif_image_handle**")
     check(lib.heif_image_handle_get_auxiliary_image_handle(handle.ptr, aux_id, out))
     aux = Handle(out[0], handle.ctx)
+    _check_tiles(aux, flags)
     return _entry(aux, _mode(aux, flags, aux=True), {}, flags)

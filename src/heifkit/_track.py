@@ -52,7 +52,7 @@ class Cursor:
 
 def reopen(source: Any, flags: _read.OpenFlags) -> Context:
     """A new context parsing what ``source`` (a parsed ``Context.source``: the file's bytes or its path) holds."""
-    return open_context(source, flags.disable_security_limits, False)[0]
+    return open_context(source, flags.limits, False)[0]
 
 
 def aux_tracks(ctx: Context, main_id: int) -> tuple[dict[str, list[int]], int | None]:
@@ -85,10 +85,8 @@ def aux_tracks(ctx: Context, main_id: int) -> tuple[dict[str, list[int]], int | 
 
 
 def frame_limit(flags: _read.OpenFlags) -> int:
-    """libheif's limit on the frames of a sequence (0: none)."""
-    if flags.disable_security_limits:
-        return 0
-    return int(lib.heif_get_global_security_limits().max_sequence_frames)
+    """The ``max_sequence_frames`` security limit the file is read with (0: none)."""
+    return flags.limits.max_sequence_frames if flags.limits is not None else 0
 
 
 def decoder_for(flags: _read.OpenFlags, mimetype: str, kind: str) -> tuple[str, int]:

@@ -21,7 +21,8 @@ from . import _arrow
 from ._lib import Handle, check, ffi, lib, owned
 from ._oversized import open_patched
 from ._reader import StreamSource
-from .errors import DecoderError, HeifError, InvalidInputError
+from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
+from .limits import check_whole_image
 from .modes import PILLOW_MAPPABLE, mode_of
 from .region import Box, covering_tiles, crop_rows
 from .transforms import image_size
@@ -248,6 +249,7 @@ def decode_tiles_into(
     width, height = box[2] - box[0], box[3] - box[1]
     pixel = layout.channels * layout.bytes_per_sample
     stride = width * pixel
+    check_whole_image(handle.ctx.limits, (image_w, image_h), stride * height)
     if dst is None:
         dst = _uninitialized(stride * height)
     elif len(memoryview(dst).cast("B")) < stride * height:
@@ -273,9 +275,11 @@ def decode_tiles_into(
         x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
         dx, dy = max(0, x0), max(0, y0)
-        w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
+        w, h = min(tile_w - sx, width - dx), min(tile_h - sy, height - dy)  # what the tile covers
         if w <= 0 or h <= 0:
             return
+        if t_width - sx < w or t_height - sy < h:  # the output would keep bytes no tile wrote
+            raise DecoderError(f"tile ({tx}, {ty}) decoded to {t_width}x{t_height}, smaller than the grid's tiles")
         lib.hk_copy_plane(
             ptr + sy * src_stride + sx * pixel, src_stride, target + dy * stride + dx * pixel, stride, w, h,
             layout.channels, layout.bytes_per_sample, _shift(layout, bits), 1 if layout.bgr else 0,
@@ -438,6 +442,8 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                     box=box,
                     transformations=transformations,
                 )
+            except SecurityLimitError:
+                raise
             except HeifError:
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
         try:
@@ -453,6 +459,11 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
             whole = cropped
     if box is None:
         return whole
+    if box[2] > whole.width or box[3] > whole.height:
+        raise DecoderError(
+            f"Decoder plugin generated an error: the image decoded to {whole.width}x{whole.height}, smaller than "
+            f"the region {box} of the {image_size(handle, transformations)} the file signals"
+        )
     buffer, stride = crop_rows(whole.buffer, whole.stride, box, layout.channels * layout.bytes_per_sample)
     return Pixels(box[2] - box[0], box[3] - box[1], stride, buffer)
 

@@ -70,7 +70,57 @@ class UnsupportedError(HeifError, SyntaxError, NotImplementedError):
 
 
 class SecurityLimitError(HeifError, ValueError, RuntimeError):
-    """A libheif security limit (image size, number of items, memory) was exceeded."""
+    """A security limit (image size, number of items, memory...) was exceeded; ``str()`` names it.
+
+    ``message`` is libheif's message; ``str(error)`` adds which limit it is and how to raise it.
+
+    Attributes:
+        limit: the :class:`~heifkit.SecurityLimits` field that was exceeded, or None for a libheif limit
+            heifkit does not expose (only ``disable_security_limits=True`` lifts those).
+    """
+
+    def __init__(self, message: str, code: int = 0, subcode: int = 0) -> None:
+        super().__init__(message.strip(), code, subcode)
+        self.limit = limit_named_in(self.message)
+
+    @property
+    def hint(self) -> str:
+        """Which limit this is and how to raise it (the end of ``str(error)``)."""
+        if self.limit is None:
+            return (
+                "[a libheif security limit heifkit does not expose: only disable_security_limits=True lifts it, "
+                "for files you trust]"
+            )
+        return (
+            f"[security limit {self.limit}: to read files you trust, raise it with limits={{'{self.limit}': ...}} "
+            "in open_heif() or in heifkit.options.SECURITY_LIMITS (0: no limit), or turn every limit off with "
+            "disable_security_limits=True]"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}"
+
+
+# Fragments of libheif 1.23's messages -> the SecurityLimits field they are about (first match wins).
+_LIMIT_MESSAGES = (
+    ("sequence frames", "max_sequence_frames"),
+    ("maximum number of frames", "max_sequence_frames"),
+    ("number of tiles", "max_tiles"),
+    ("maximum image size", "max_image_pixels"),
+    ("iloc box contained", "max_memory_block_size"),
+    ("memory block size", "max_memory_block_size"),
+    ("of total memory", "max_total_memory"),
+    ("items, which exceeds the security limit", "max_items"),
+    ("items, but the security limit", "max_items"),
+    ("color profile", "max_color_profile_size"),
+    ("child boxes", "max_children_per_box"),
+)
+
+
+def limit_named_in(message: str) -> str | None:
+    """The :class:`~heifkit.SecurityLimits` field a libheif security-limit message is about, or None."""
+    lowered = message.lower()
+    return next((limit for fragment, limit in _LIMIT_MESSAGES if fragment in lowered), None)
 
 
 class DecoderError(HeifError, ValueError):

@@ -84,7 +84,7 @@ class HeifFile:
     def _read(self, fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool) -> None:
         """Parse ``fp`` into this (empty) file. ``lazy_stream``: a seekable stream is read only as far as
         opening needs, the rest at the first decode (``_reader``), so it must stay open until then."""
-        ctx, mimetype = open_context(fp, flags.disable_security_limits, lazy_stream)
+        ctx, mimetype = open_context(fp, flags.limits, lazy_stream)
         try:
             self.mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
             self._images = [image_from_entry(entry, read_flags) for entry in entries]
@@ -301,16 +301,19 @@ def open_heif(fp: FileLike, convert_hdr_to_8bit: bool = True, bgr_mode: bool = F
         convert_hdr_to_8bit: decode 10/12-bit colour images to 8 bits (``RGB``/``RGBA``).
         bgr_mode: ``BGR``/``BGRA`` channel order (for OpenCV).
         **kwargs: ``hdr_to_16bit`` (default True: widen 10/12-bit samples to 16 bits),
-            ``remove_stride`` (default True), ``decode_threads``, ``codec_threads``, ``decoder_id``,
+            ``remove_stride`` (default True), ``decode_threads``, ``codec_threads``, ``decoder_id``, ``limits``
+            (a :class:`SecurityLimits` or a dict of the limits to change from ``options.SECURITY_LIMITS``),
             ``disable_security_limits``, ``apply_transformations`` (default True; False gives the stored
             pixels and ``info["transformations"]``, see :func:`apply_transformations`).
 
-    Images libheif cannot open are left out; the file fails only when none opens. A file that holds an image
-    sequence (``has_sequence``) shows its still images here; one with a sequence and no still image shows the
-    sequence's first frame. :func:`~heifkit.open_sequence` reads every frame.
+    Images libheif cannot open are left out; the file fails only when none opens, or when an image exceeds
+    a security limit. A file that holds an image sequence (``has_sequence``) shows its still images here;
+    one with a sequence and no still image shows the sequence's first frame. :func:`~heifkit.open_sequence`
+    reads every frame.
 
     Raises:
-        HeifError: the subclass for what libheif reports (see the "Errors" page).
+        HeifError: the subclass for what libheif reports (see the "Errors" page); SecurityLimitError for a
+            file beyond a security limit (some are met only when an image is decoded).
         FileNotFoundError: there is no such file (and the other ``OSError`` of opening a path).
         TypeError: an unknown keyword argument, or a text-mode file object.
     """

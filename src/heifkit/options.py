@@ -6,6 +6,8 @@ override them.
 
 from __future__ import annotations
 
+from .limits import SecurityLimits
+
 DECODE_THREADS: int = 4
 """Maximum number of threads libheif uses to decode one image's grid tiles (0: in the calling thread).
 
@@ -43,7 +45,13 @@ PREFERRED_DECODER: dict[str, str] = {"AVIF": "", "HEIF": ""}
 """Decoder id per format (see ``libheif_info()["decoders"]``)."""
 
 DISABLE_SECURITY_LIMITS: bool = False
-"""Turn off libheif's security limits when reading (only for trusted files)."""
+"""Turn off libheif's security limits when reading (only for trusted files). A call's ``limits=`` or
+``disable_security_limits=False`` overrides it."""
+
+SECURITY_LIMITS: SecurityLimits | dict[str, int] = SecurityLimits()
+"""The security limits files are read with (libheif's by default): a :class:`~heifkit.SecurityLimits`, or a
+dict of the limits to change from libheif's defaults (``{"max_image_pixels": 50_000_000}``). A call's
+``limits=`` changes them further."""
 
 GRID_TILE_SIZE: int = 0
 """Default tile size for grid encoding; 0 writes single images."""
@@ -61,4 +69,5 @@ OPENER_KWARGS = {
     "preferred_decoder": "PREFERRED_DECODER",
     "grid_tile_size": "GRID_TILE_SIZE",
     "disable_security_limits": "DISABLE_SECURITY_LIMITS",
+    "security_limits": "SECURITY_LIMITS",
 }

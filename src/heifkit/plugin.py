@@ -83,11 +83,17 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._exif = None
 
     def seek(self, frame: int) -> None:
-        """Move to top-level image ``frame`` (file order)."""
+        """Move to top-level image ``frame`` (file order).
+
+        Pillow's decompression-bomb check applies to every frame, as ``Image.open`` applies it to the first:
+        a frame over ``Image.MAX_IMAGE_PIXELS`` warns (``DecompressionBombWarning``), one over twice that
+        raises ``DecompressionBombError`` and the image stays at the frame it was at.
+        """
         if not self._seek_check(frame) or frame == self._frame:
             return
         if self._heif_file is None:
             raise EOFError("attempt to seek outside sequence")
+        Image._decompression_bomb_check(self._heif_file[frame].size)
         self._init_frame(frame)
         self._im = None
         self._loaded_frame = -1  # the pixels were dropped: the next load() must decode this frame again
@@ -148,8 +154,14 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _region(self, box: Any) -> Image.Image | None:
         """The current frame's ``box`` (rounded as Pillow's ``crop`` rounds it) decoded on its own, as a new
         Pillow image with a copy of ``info``; None when the pixels are loaded already (or a thumbnail was
-        chosen by ``draft()``) or the box is not a smaller part of the image: Pillow's own way is used then."""
-        if box is None or self._heif_file is None or self._loaded_frame == self._frame or self._draft is not None:
+        chosen by ``draft()``), the frame is one of a sequence (decoded whole), or the box is not a smaller part
+        of the image: Pillow's own way is used then."""
+        if (
+            box is None
+            or not isinstance(self._heif_file, HeifFile)
+            or self._loaded_frame == self._frame
+            or self._draft is not None
+        ):
             return None
         try:
             rounded = tuple(int(round(v)) for v in box)

@@ -32,7 +32,7 @@ from ._track import Cursor, aux_tracks, decoder_for, frame_limit, reopen
 from ._write import Frame
 from ._write_sequence import durations_of, encode_sequence, loop_of
 from .decode import Pixels, _decoding_options, image_pixels, layout_of
-from .errors import DecoderError, HeifError, InvalidInputError
+from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
 from .image import HeifImage, _BaseImage, image_from_pillow, pillow_target
 from .metadata import get_orientation
 from .modes import decoded_mode, mode_of
@@ -140,7 +140,12 @@ class HeifSequence:
             raise InvalidInputError(f"track {self.track_id} has no samples")
         limit = frame_limit(flags)
         if limit and table.samples > limit:
-            raise InvalidInputError(f"track {self.track_id} has {table.samples} frames, more than libheif's limit")
+            raise SecurityLimitError(
+                f"Memory allocation error: Security limit exceeded: track {self.track_id} has {table.samples} frames, "
+                f"more than the maximum number of frames of a sequence, {limit}",
+                int(lib.heif_error_Memory_allocation_error),
+                int(lib.heif_suberror_Security_limit_exceeded),
+            )
         if self.timescale <= 0:
             raise InvalidInputError(f"track {self.track_id} has no timescale")
         self._table = table
@@ -325,14 +330,16 @@ def open_sequence(
 ) -> HeifSequence:
     """Open the image sequence (the first visual track) of an animated HEIF or AVIF file.
 
-    Takes :func:`~heifkit.open_heif`'s arguments. Frames decode lazily, in order.
+    Takes :func:`~heifkit.open_heif`'s arguments (``limits`` too: every context the frames decode in reads
+    with them). Frames decode lazily, in order.
 
     Raises:
         InvalidInputError: the file holds no image sequence, or its track has no frames.
+        SecurityLimitError: the track has more frames than ``max_sequence_frames`` (or another limit is met).
         HeifError: the subclass for what libheif reports (see the "Errors" page).
     """
     flags = _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)
-    ctx, mimetype = open_context(fp, flags.disable_security_limits, False)
+    ctx, mimetype = open_context(fp, flags.limits, False)
     return sequence_of(ctx, mimetype, flags)
 
 
