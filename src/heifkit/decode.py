@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _arrow
-from ._lib import Handle, check, ffi, lib, owned
+from . import _arrow, _yuv
+from ._lib import Handle, check, ffi, lib, owned, uninitialized
 from ._oversized import open_patched
 from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError
@@ -165,14 +165,21 @@ def decode_into(
     dst: Any = None,
     codec_threads: int = 0,
     transformations: bool = True,
+    convert_threads: int = 1,
 ) -> Pixels:
     """Decode ``handle`` into ``dst`` (a writable buffer), or in place when it is None.
 
     In place, the rows are compacted, shifted and swapped inside libheif's own image, and the returned
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
+    Tight 8-bit RGB(A) of common YCbCr images is converted by ``_yuv`` (on ``convert_threads`` threads).
     """
     opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
     out = ffi.new("heif_image**")
+    if remove_stride and _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit):
+        ycbcr = _yuv.decoding_options(_decoding_options(False, decoder_id, codec_threads, transformations))
+        converted = _yuv.decode_whole(handle, ycbcr, layout.channels, layout.bgr, dst, convert_threads)
+        if converted is not None:
+            return Pixels(*converted)
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
     return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
 
@@ -249,7 +256,7 @@ def decode_tiles_into(
     pixel = layout.channels * layout.bytes_per_sample
     stride = width * pixel
     if dst is None:
-        dst = _uninitialized(stride * height)
+        dst = uninitialized(stride * height)
     elif len(memoryview(dst).cast("B")) < stride * height:
         raise InvalidInputError(f"destination buffer holds fewer than {stride * height} bytes")
     target = ffi.from_buffer(dst, require_writable=True)
@@ -260,19 +267,36 @@ def decode_tiles_into(
     left = (tile_w - int(tiling.left_offset)) % tile_w
     top = (tile_h - int(tiling.top_offset)) % tile_h
 
+    ycbcr = _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit)
+
     def decode_tile(tile_handle: Handle, position: tuple[int, int]) -> None:
         tx, ty = position
         opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
         out = ffi.new("heif_image**")
-        chroma = layout.chroma
-        err = lib.heif_image_handle_decode_image_tile(tile_handle.ptr, out, layout.colorspace, chroma, opts, tx, ty)
-        _check_read(err, tile_handle)
-        image = tile_handle.ctx.adopt_image(out[0])
-        ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         # where the tile's top-left lands in the output
         x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
         dx, dy = max(0, x0), max(0, y0)
+        if ycbcr:
+            planar = _yuv.decoding_options(_decoding_options(False, decoder_id, codec_threads, transformations))
+            err = lib.heif_image_handle_decode_image_tile(
+                tile_handle.ptr, out, lib.heif_colorspace_YCbCr, lib.heif_chroma_undefined, planar, tx, ty
+            )
+            if err.code == 0:
+                image = tile_handle.ctx.adopt_image(out[0])
+                t_width, t_height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
+                w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
+                if w <= 0 or h <= 0:
+                    return
+                into = target + dy * stride + dx * pixel
+                if _yuv.convert(image, layout.channels, layout.bgr, into, stride, (sx, sy, sx + w, sy + h), 1):
+                    return
+        err = lib.heif_image_handle_decode_image_tile(
+            tile_handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty
+        )
+        _check_read(err, tile_handle)
+        image = tile_handle.ctx.adopt_image(out[0])
+        ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
         if w <= 0 or h <= 0:
             return
@@ -339,14 +363,6 @@ def _tiles_agree(handle: Handle, tiling: Any, transformations: bool = True) -> b
 def _in_memory(handle: Handle) -> bool:
     """Whether ``handle``'s file is in memory (bytes, or a stream source), so threads can open it again."""
     return isinstance(handle.ctx.source, (bytes, memoryview, StreamSource))
-
-
-def _uninitialized(size: int) -> Any:
-    """A writable buffer of ``size`` bytes whose contents are undefined (every byte is written next)."""
-    ptr = lib.hk_malloc(size)
-    if ptr == ffi.NULL:
-        raise MemoryError(f"cannot allocate {size} bytes")
-    return ffi.buffer(ffi.gc(ffi.cast("uint8_t *", ptr), lib.hk_free, size), size)
 
 
 def _worker_handles(handle: Handle, count: int) -> list[Handle]:
@@ -442,7 +458,7 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
         try:
             whole = decode_into(
-                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations
+                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations, share
             )
         except HeifError as exc:
             if exc.subcode != _INVALID_IMAGE_SIZE:
