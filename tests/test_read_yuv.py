@@ -12,7 +12,9 @@ fails these tests.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -40,7 +42,8 @@ MUST_CONVERT = {
 }
 # files it must leave to libheif: monochrome, matrix 12 with PQ
 MUST_NOT_CONVERT = {"pheif_L_8__128x128.heif", "libavif_cosmos1650_yuv444_10bpc_p3pq.avif"}
-SKIP = {"pheif_200MP.heic"}  # decoded by the conformance test; too big to decode four more times here
+SKIP = {"pheif_200MP.heic"}
+T = TypeVar("T")  # decoded by the conformance test; too big to decode four more times here
 
 
 def _expected(path: Path | str, index: int | None = None) -> np.ndarray:
@@ -49,7 +52,7 @@ def _expected(path: Path | str, index: int | None = None) -> np.ndarray:
     return np.frombuffer(ref.data, np.uint8).reshape(ref.height, ref.width, channels)
 
 
-def _converted_by_us(fn):  # type: ignore[no-untyped-def]
+def _converted_by_us(fn: Callable[[], T]) -> tuple[T, bool]:
     """fn()'s result, and whether heifkit's conversion converted anything during it."""
     before = _yuv.converted
     result = fn()
