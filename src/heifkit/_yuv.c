@@ -14,6 +14,7 @@
    in float. Compile with -ffp-contract=off: a fused multiply-add rounds differently. */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The row functions are compiled twice on x86-64 Linux, for AVX2 and for the baseline, and the loader
@@ -74,6 +75,7 @@ typedef struct {
   size_t y_stride, cb_stride, cr_stride, a_stride, dst_stride;
   uint8_t* dst;
   uint32_t width, x0, y0, row_begin, row_end;
+  void* chroma_row;  /* scratch: one row of Cb and one of Cr, widened (float path, 4:2:x) */
   int bits, alpha_bits, shift_x, shift_y, channels, bgr, full_range;
   hk_yuv_coeffs c;
 } hk_yuv_job;
@@ -199,6 +201,31 @@ static inline int hk_round_clamp(float v, float maxval)
     if (C == 4) hk_alpha_##T(j, py, out);                                                                 \
   }
 
+/* One row, chroma subsampled horizontally by 2, float path: the row's chroma samples are first repeated
+   into a scratch row (a plain loop), then converted as 4:4:4 (the pairs loop does not vectorise in float). */
+#define HK_ROW_WIDENED(NAME, T, C, SETUP, CHROMA, PIXEL)                                                 \
+  HK_CLONES static void NAME(const hk_yuv_job* j, uint32_t py, uint8_t* __restrict out)                 \
+  {                                                                                                      \
+    SETUP                                                                                                \
+    const T* __restrict yr = (const T*)(j->y + (size_t)py * j->y_stride) + j->x0;                         \
+    const T* __restrict cbr = (const T*)(j->cb + (size_t)(py >> j->shift_y) * j->cb_stride);              \
+    const T* __restrict crr = (const T*)(j->cr + (size_t)(py >> j->shift_y) * j->cr_stride);              \
+    T* __restrict ecb = (T*)j->chroma_row;                                                                \
+    T* __restrict ecr = ecb + j->width + 2;                                                               \
+    const uint32_t first = j->x0 >> 1, count = ((j->x0 + j->width - 1) >> 1) - first + 1;                \
+    for (uint32_t k = 0; k < count; k++) {                                                                \
+      ecb[2 * k] = ecb[2 * k + 1] = cbr[first + k];                                                       \
+      ecr[2 * k] = ecr[2 * k + 1] = crr[first + k];                                                       \
+    }                                                                                                     \
+    const T* __restrict wcb = ecb + (j->x0 & 1);                                                          \
+    const T* __restrict wcr = ecr + (j->x0 & 1);                                                          \
+    for (uint32_t x = 0; x < j->width; x++) {                                                             \
+      CHROMA(wcb[x], wcr[x])                                                                              \
+      PIXEL(out + (size_t)x * C, C, yr[x]);                                                               \
+    }                                                                                                     \
+    if (C == 4) hk_alpha_##T(j, py, out);                                                                 \
+  }
+
 /* The alpha plane, if any, into the 4th byte of each pixel of a row, shifted down to 8 bits. */
 #define HK_ALPHA(T)                                                                                      \
   HK_CLONES static void hk_alpha_##T(const hk_yuv_job* j, uint32_t py, uint8_t* __restrict out)                   \
@@ -217,12 +244,12 @@ HK_ROW_PAIRS(hk_row_int420_uint16_t_3, uint16_t, 3, HK_INT_SETUP, HK_INT_OFFSETS
 HK_ROW_PAIRS(hk_row_int420_uint16_t_4, uint16_t, 4, HK_INT_SETUP, HK_INT_OFFSETS, HK_INT_PIXEL)
 HK_ROW_FULL(hk_row_float_uint8_t_3_0, uint8_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
 HK_ROW_FULL(hk_row_float_uint8_t_4_0, uint8_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
-HK_ROW_PAIRS(hk_row_float_uint8_t_3_1, uint8_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
-HK_ROW_PAIRS(hk_row_float_uint8_t_4_1, uint8_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
+HK_ROW_WIDENED(hk_row_float_uint8_t_3_1, uint8_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
+HK_ROW_WIDENED(hk_row_float_uint8_t_4_1, uint8_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
 HK_ROW_FULL(hk_row_float_uint16_t_3_0, uint16_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
 HK_ROW_FULL(hk_row_float_uint16_t_4_0, uint16_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
-HK_ROW_PAIRS(hk_row_float_uint16_t_3_1, uint16_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
-HK_ROW_PAIRS(hk_row_float_uint16_t_4_1, uint16_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
+HK_ROW_WIDENED(hk_row_float_uint16_t_3_1, uint16_t, 3, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
+HK_ROW_WIDENED(hk_row_float_uint16_t_4_1, uint16_t, 4, HK_FLOAT_SETUP, HK_FLOAT_CHROMA, HK_FLOAT_PIXEL)
 
 typedef void (*hk_row_fn)(const hk_yuv_job*, uint32_t, uint8_t*);
 
@@ -241,11 +268,44 @@ static hk_row_fn hk_row_for(const hk_yuv_job* j)
   return four ? hk_row_float_uint8_t_4_0 : hk_row_float_uint8_t_3_0;
 }
 
+/* 4-byte pixels to 3-byte ones (the vectoriser handles 4-byte pixels far better than 3-byte ones, so 3-channel
+   rows are converted as 4-byte pixels into a scratch row, then packed). */
+HK_CLONES static void hk_pack3(const uint8_t* __restrict src, uint8_t* __restrict dst, uint32_t width)
+{
+  for (uint32_t x = 0; x < width; x++) {
+    dst[3 * (size_t)x] = src[4 * (size_t)x];
+    dst[3 * (size_t)x + 1] = src[4 * (size_t)x + 1];
+    dst[3 * (size_t)x + 2] = src[4 * (size_t)x + 2];
+  }
+}
+
+/* Convert a band of rows (one thread's work); returns NULL, or non-NULL when out of memory. */
 static void* hk_yuv_band(void* arg)
 {
-  const hk_yuv_job* j = (const hk_yuv_job*)arg;
-  hk_row_fn row = hk_row_for(j);
-  for (uint32_t yy = j->row_begin; yy < j->row_end; yy++) row(j, yy + j->y0, j->dst + (size_t)yy * j->dst_stride);
+  hk_yuv_job job = *(const hk_yuv_job*)arg;
+  const int widened = job.shift_x == 1 && !(job.shift_y == 1 && job.full_range);
+  uint8_t* scratch = job.channels == 3 ? (uint8_t*)malloc((size_t)job.width * 4) : NULL;
+  job.chroma_row = widened ? malloc(((size_t)job.width + 2) * 2 * sizeof(uint16_t)) : NULL;
+  if ((job.channels == 3 && !scratch) || (widened && !job.chroma_row)) {
+    free(scratch);
+    free(job.chroma_row);
+    return arg;
+  }
+  hk_yuv_job four = job;  /* 3 channels: converted as 4 into the scratch row, then packed */
+  four.channels = 4;
+  four.a = NULL;
+  hk_row_fn row = hk_row_for(&four);
+  for (uint32_t yy = job.row_begin; yy < job.row_end; yy++) {
+    uint8_t* out = job.dst + (size_t)yy * job.dst_stride;
+    if (scratch) {
+      row(&four, yy + job.y0, scratch);
+      hk_pack3(scratch, out, job.width);
+    } else {
+      row(&job, yy + job.y0, out);
+    }
+  }
+  free(scratch);
+  free(job.chroma_row);
   return NULL;
 }
 
@@ -255,7 +315,8 @@ static void* hk_yuv_band(void* arg)
    2 bytes native order; chroma planes subsampled by 2^shift_x horizontally and 2^shift_y vertically) to
    `channels` (3 or 4) 8-bit samples per pixel at dst (RGB order, or BGR with `bgr`); with 4 channels the
    4th is the alpha plane shifted to 8 bits, or 255 without one. `matrix` is the H.273 matrix code.
-   Returns 0, or -1 for arguments outside what this conversion reproduces (see the top of this file). */
+   Returns 0, -1 for arguments outside what this conversion reproduces (see the top of this file), or -2 when
+   out of memory (some rows then unwritten). */
 int hk_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t cb_stride,
                   const uint8_t* cr, size_t cr_stride, const uint8_t* alpha, size_t alpha_stride,
                   int alpha_bits, uint32_t width, uint32_t height, uint32_t x0, uint32_t y0, int bits, int shift_x, int shift_y,
@@ -286,11 +347,14 @@ int hk_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t c
     jobs[t].row_begin = (uint32_t)((uint64_t)height * t / threads);
     jobs[t].row_end = (uint32_t)((uint64_t)height * (t + 1) / threads);
   }
+  int failed = 0;
   for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, hk_yuv_band, &jobs[t]) == 0;
-  hk_yuv_band(&jobs[0]);
+  failed |= hk_yuv_band(&jobs[0]) != NULL;
   for (int t = 1; t < threads; t++) {
-    if (started[t]) pthread_join(ids[t], NULL);
-    else hk_yuv_band(&jobs[t]);  /* no thread: do its rows here */
+    void* result = NULL;
+    if (started[t]) pthread_join(ids[t], &result);
+    else result = hk_yuv_band(&jobs[t]);  /* no thread: do its rows here */
+    failed |= result != NULL;
   }
-  return 0;
+  return failed ? -2 : 0;
 }
