@@ -6,10 +6,8 @@
    chain is one of:
    - 4:2:0, full range (any bit depth; deeper samples are first shifted down to 8 bits, truncating):
      integer arithmetic with the coefficients rounded to 8 fractional bits;
-   - anything else (4:2:2, 4:4:4, limited range) in 8 bits: single-precision float at 8 bits, rounded by
-     adding 0.5 and truncating;
-   - 4:2:2 and 4:4:4 deeper than 8 bits: the same float arithmetic at the full bit depth, then shifted
-     down to 8 bits.
+   - anything else (4:2:2, 4:4:4, limited range): single-precision float at the samples' bit depth,
+     rounded by adding 0.5 and truncating, then (deeper than 8 bits) shifted down to 8 bits.
    The coefficients come from the matrix coefficients code (ITU-T H.273) the way libheif derives them,
    in float. Compile with -ffp-contract=off: a fused multiply-add rounds differently. */
 #include <math.h>
@@ -327,7 +325,6 @@ int hk_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t c
       || (channels != 3 && channels != 4) || shift_x < 0 || shift_x > 1 || shift_y < 0 || shift_y > shift_x
       || (alpha && (alpha_bits < 8 || alpha_bits > 16)))
     return -1;
-  if (bits > 8 && shift_y == 1 && !full_range) return -1;  /* 4:2:0 deeper than 8 bits, limited range */
   hk_yuv_job base;
   base.y = y; base.cb = cb; base.cr = cr; base.a = channels == 4 ? alpha : NULL;
   base.y_stride = y_stride; base.cb_stride = cb_stride; base.cr_stride = cr_stride;

@@ -42,15 +42,12 @@ _CHROMA_SHIFTS = {
 _VERSION = (int(lib.LIBHEIF_NUMERIC_VERSION) >> 24, (int(lib.LIBHEIF_NUMERIC_VERSION) >> 16) & 0xFF)
 
 
-def _nclx_taken(nclx: Any, bits: int, chroma: int) -> bool:
-    """Whether a decoded image's NCLX profile (None: none) is one the conversion reproduces."""
+def _nclx_taken(nclx: Any) -> bool:
+    """Whether an NCLX profile (None: none, then libheif's defaults: BT.601, full range) is one the conversion
+    reproduces."""
     if nclx is None:
-        return True  # libheif's defaults: BT.601, full range
-    matrix, full = int(nclx.matrix_coefficients), bool(nclx.full_range_flag)
-    if matrix not in MATRICES or int(nclx.transfer_characteristics) in HDR_TRANSFERS:
-        return False
-    # 4:2:0 deeper than 8 bits in limited range: libheif's chain for it is not verified (no such file)
-    return full or bits == 8 or chroma != int(lib.heif_chroma_420)
+        return True
+    return int(nclx.matrix_coefficients) in MATRICES and int(nclx.transfer_characteristics) not in HDR_TRANSFERS
 
 
 def _nclx(getter: Any, obj: Any) -> Any:
@@ -80,7 +77,7 @@ def may_convert(handle: Handle, channels: int, bytes_per_sample: int, to_8bit: b
         return False
     if lib.heif_image_handle_is_premultiplied_alpha(handle.ptr):
         return False
-    return _nclx_taken(_nclx(lib.heif_image_handle_get_nclx_color_profile, handle.ptr), luma, int(chroma[0]))
+    return _nclx_taken(_nclx(lib.heif_image_handle_get_nclx_color_profile, handle.ptr))
 
 
 def decoding_options(opts: Any) -> Any:
@@ -142,7 +139,7 @@ def convert(
     if alpha[0] != ffi.NULL and (alpha[4] != bits or alpha[2] != y[2] or alpha[3] != y[3]):
         return False  # libheif converts such alpha by another chain
     nclx = _nclx(lib.heif_image_get_nclx_color_profile, image)
-    if not _nclx_taken(nclx, bits, chroma):
+    if not _nclx_taken(nclx):
         return False
     matrix = 2 if nclx is None else int(nclx.matrix_coefficients)
     full = 1 if nclx is None else int(bool(nclx.full_range_flag))
