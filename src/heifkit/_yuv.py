@@ -6,8 +6,10 @@ of the usual matrices, to 8-bit RGB or RGBA), heifkit asks libheif for the decod
 (``_yuv.c``: vectorised, on row bands in parallel), which repeats libheif 1.23's arithmetic exactly
 (``tests/test_read_yuv.py`` compares every corpus file it takes, and generated images, with libheif's own
 decode). Everything else keeps libheif's conversion: :func:`may_convert` says from the image handle,
-before decoding, and :func:`convert` checks the decoded planes again and returns None when they are not
-what the conversion reproduces (the caller then decodes with libheif).
+before decoding, and :func:`convert` checks the decoded planes again and returns False when they are not
+what the conversion reproduces (the caller then decodes with libheif). ``_yuv.c`` says which of libheif's
+chains each image takes (integer 4:2:0 in full range, float otherwise); docs/performance.md tells how they
+were found.
 """
 
 from __future__ import annotations
