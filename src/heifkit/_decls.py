@@ -293,7 +293,6 @@ FUNCTIONS = [
     "uint8_t* heif_image_get_plane2(heif_image*, heif_channel channel, size_t* out_stride);",
     "heif_colorspace heif_image_get_colorspace(const heif_image*);",
     "heif_chroma heif_image_get_chroma_format(const heif_image*);",
-    "int heif_image_has_channel(const heif_image*, heif_channel channel);",
     "heif_error heif_image_get_nclx_color_profile(const heif_image* image, heif_color_profile_nclx** out_data);",
     "heif_error heif_image_create(int width, int height, heif_colorspace colorspace, heif_chroma chroma,"
     " heif_image** out_image);",

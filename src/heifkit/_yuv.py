@@ -19,7 +19,7 @@ from typing import Any
 from ._lib import Handle, ffi, lib, uninitialized
 from .errors import InvalidInputError
 
-__all__ = ["ENABLED", "may_convert", "decoding_options", "convert", "decode_whole"]
+__all__ = ["ENABLED", "may_convert", "convert", "decode_whole", "decode_tile"]
 
 ENABLED = True
 """Whether decodes may use heifkit's conversion (tests turn it off to compare with libheif's)."""
@@ -82,14 +82,6 @@ def may_convert(handle: Handle, channels: int, bytes_per_sample: int, to_8bit: b
     return _nclx_taken(_nclx(lib.heif_image_handle_get_nclx_color_profile, handle.ptr))
 
 
-def decoding_options(opts: Any) -> Any:
-    """``opts`` (owned ``heif_decoding_options``) changed to give the coded planes: no colour conversion
-    at all, samples at their own bit depth."""
-    opts.convert_hdr_to_8bit = 0
-    opts.output_image_nclx_profile_passthrough = 1
-    return opts
-
-
 def _plane(image: Any, channel: int) -> tuple[Any, int, int, int, int]:
     """(pointer, stride, width, height, bits) of a plane of a decoded image; pointer NULL when absent."""
     stride = ffi.new("size_t*")
@@ -114,9 +106,9 @@ def convert(
     box: tuple[int, int, int, int],
     threads: int,
 ) -> bool:
-    """Convert the pixels ``box`` (left, top, right, bottom) of ``image``, a YCbCr image decoded with
-    :func:`decoding_options`, into ``target`` (a cffi pointer, ``stride`` bytes per row) as 8-bit RGB or
-    RGBA, on ``threads`` threads. False (nothing written) when the planes are not what the conversion
+    """Convert the pixels ``box`` (left, top, right, bottom) of ``image``, a YCbCr image decoded as coded
+    (``decode._decoding_options(planar=True)``), into ``target`` (a cffi pointer, ``stride`` bytes per row)
+    as 8-bit RGB or RGBA, on ``threads`` threads. False when the planes are not what the conversion
     reproduces: the caller then decodes with libheif."""
     if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
         return False
@@ -160,9 +152,10 @@ def convert(
 def decode_whole(
     handle: Handle, opts: Any, channels: int, bgr: bool, dst: Any, threads: int
 ) -> tuple[int, int, int, Any] | None:
-    """Decode ``handle`` with ``opts`` (from :func:`decoding_options`) and convert it into ``dst`` (a new
-    buffer when None) in tight rows: (width, height, stride, buffer), or None when libheif's decode to
-    YCbCr fails or the planes are not what the conversion reproduces (the caller decodes with libheif)."""
+    """Decode ``handle`` with ``opts`` (the planes as coded: ``decode._decoding_options(planar=True)``) and
+    convert it into ``dst`` (a new buffer when None) in tight rows: (width, height, stride, buffer), or None
+    when libheif's decode to YCbCr fails or the planes are not what the conversion reproduces (the caller
+    then decodes with libheif)."""
     out = ffi.new("heif_image**")
     if lib.heif_decode_image(handle.ptr, out, lib.heif_colorspace_YCbCr, lib.heif_chroma_undefined, opts).code:
         return None
@@ -179,3 +172,13 @@ def decode_whole(
     if not convert(image, channels, bgr, target, stride, (0, 0, width, height), threads):
         return None
     return width, height, stride, dst
+
+
+def decode_tile(handle: Handle, opts: Any, tx: int, ty: int) -> Any:
+    """Tile (tx, ty) of ``handle``'s tiled image decoded by libheif with ``opts`` (the planes as coded), as an
+    owned ``heif_image``, or None when that fails (the caller decodes with libheif's conversion)."""
+    out = ffi.new("heif_image**")
+    err = lib.heif_image_handle_decode_image_tile(
+        handle.ptr, out, lib.heif_colorspace_YCbCr, lib.heif_chroma_undefined, opts, tx, ty
+    )
+    return None if err.code else handle.ctx.adopt_image(out[0])

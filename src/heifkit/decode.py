@@ -109,15 +109,19 @@ def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
     )
 
 
-def _decoding_options(to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True) -> Any:
+def _decoding_options(
+    to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True, planar: bool = False
+) -> Any:
     """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth, codec threads and
-    whether rotation, mirroring and crop are applied given)."""
+    whether rotation, mirroring and crop are applied given). ``planar``: the planes as coded, no colour
+    conversion at all (``output_image_nclx_profile_passthrough``: libheif would convert to sRGB's NCLX)."""
     id_buf = ffi.new("char[]", decoder_id.encode()) if decoder_id else ffi.NULL
     opts = owned(lib.heif_decoding_options_alloc(), lib.heif_decoding_options_free, id_buf)
     opts.convert_hdr_to_8bit = 1 if to_8bit else 0
     opts.ignore_transformations = 0 if transformations else 1
     opts.decoder_id = id_buf
     opts.num_codec_threads = max(0, codec_threads)
+    opts.output_image_nclx_profile_passthrough = 1 if planar else 0
     return opts
 
 
@@ -173,13 +177,13 @@ def decode_into(
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
     Tight 8-bit RGB(A) of common YCbCr images is converted by ``_yuv`` (on ``convert_threads`` threads).
     """
-    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
-    out = ffi.new("heif_image**")
     if remove_stride and _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit):
-        ycbcr = _yuv.decoding_options(_decoding_options(False, decoder_id, codec_threads, transformations))
+        ycbcr = _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)
         converted = _yuv.decode_whole(handle, ycbcr, layout.channels, layout.bgr, dst, convert_threads)
         if converted is not None:
             return Pixels(*converted)
+    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
+    out = ffi.new("heif_image**")
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
     return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
 
@@ -268,29 +272,22 @@ def decode_tiles_into(
     top = (tile_h - int(tiling.top_offset)) % tile_h
 
     ycbcr = _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit)
+    planar = lambda: _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)  # noqa: E731
 
     def decode_tile(tile_handle: Handle, position: tuple[int, int]) -> None:
         tx, ty = position
-        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
-        out = ffi.new("heif_image**")
         # where the tile's top-left lands in the output
         x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
         dx, dy = max(0, x0), max(0, y0)
-        if ycbcr:
-            planar = _yuv.decoding_options(_decoding_options(False, decoder_id, codec_threads, transformations))
-            err = lib.heif_image_handle_decode_image_tile(
-                tile_handle.ptr, out, lib.heif_colorspace_YCbCr, lib.heif_chroma_undefined, planar, tx, ty
-            )
-            if err.code == 0:
-                image = tile_handle.ctx.adopt_image(out[0])
-                t_width, t_height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
-                w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
-                if w <= 0 or h <= 0:
-                    return
-                into = target + dy * stride + dx * pixel
-                if _yuv.convert(image, layout.channels, layout.bgr, into, stride, (sx, sy, sx + w, sy + h), 1):
-                    return
+        if ycbcr and (image := _yuv.decode_tile(tile_handle, planar(), tx, ty)) is not None:
+            t_width, t_height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
+            w, h = min(t_width - sx, width - dx), min(t_height - sy, height - dy)
+            part, into = (sx, sy, sx + w, sy + h), target + dy * stride + dx * pixel
+            if w <= 0 or h <= 0 or _yuv.convert(image, layout.channels, layout.bgr, into, stride, part, 1):
+                return
+        out = ffi.new("heif_image**")
+        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
         err = lib.heif_image_handle_decode_image_tile(
             tile_handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty
         )
