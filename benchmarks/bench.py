@@ -241,6 +241,26 @@ def main() -> int:
                 n,
             )
 
+    print("# heifkit's YCbCr -> RGB conversion (_yuv) against libheif's, both inside heifkit, into Pillow")
+    from heifkit import _yuv
+
+    def libheif_conversion(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            _yuv.ENABLED = False
+            try:
+                return fn()
+            finally:
+                _yuv.ENABLED = True
+
+        return run
+
+    to_pillow = lambda path: lambda: heifkit.open_heif(path).to_pillow()  # noqa: E731  (AVIF too)
+    for name in ("single12.heic", "single12_10bit.heic", "single12.avif", "single12_10bit.avif"):
+        conv = to_pillow(files[name])
+        paired(f"{name} into Pillow", "libheif conv", conv, libheif_conversion(conv), n)
+    paired("pug.heic into Pillow", "libheif conv", load(PUG), libheif_conversion(load(PUG)), n)
+    paired("cat.hif into Pillow", "libheif conv", load(cat), libheif_conversion(load(cat)), n)
+
     print("# heifkit against libheif's own decode to RGB bytes, with libheif's default threads")
     for path in (files["single12.heic"], PUG):
         paired(

@@ -11,7 +11,7 @@ import pytest
 
 import heifkit
 from conftest import CORPUS, PUG, ZPUG
-from heifkit import _dav1d, decode, options
+from heifkit import _cores, _dav1d, decode, options
 
 SINGLE = CORPUS / "libheif_example.heic"  # 1280x854, one coded picture
 AVIF = CORPUS / "libheif_example.avif"
@@ -33,7 +33,7 @@ def _codec_threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_libde265_and_dav1d_get_the_cores_and_aom_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _codec_threads_used(monkeypatch)
-    cores = decode._cores()
+    cores = _cores.cores()
     heifkit.open_heif(SINGLE).data  # noqa: B018
     heifkit.open_heif(AVIF).data  # noqa: B018  (dav1d where heifkit found it, else aom)
     heifkit.open_heif(AVIF, decoder_id="aom").data  # noqa: B018
@@ -47,13 +47,13 @@ def test_per_call_and_option_override(monkeypatch: pytest.MonkeyPatch) -> None:
     options.CODEC_THREADS = {"HEIF": 0, "AVIF": 2}
     heifkit.open_heif(SINGLE).data  # noqa: B018
     heifkit.open_heif(AVIF).data  # noqa: B018
-    assert seen == [1, 0, 0, min(2, decode._cores())]
+    assert seen == [1, 0, 0, min(2, _cores.cores())]
 
 
 def test_grid_tiles_do_not_multiply_codec_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _codec_threads_used(monkeypatch)
     heifkit.open_heif(PUG).data  # noqa: B018  (8x6 grid: libheif decodes tiles on decode_threads threads)
-    cores = decode._cores()
+    cores = _cores.cores()
     assert set(seen) == {max(1, cores // min(options.DECODE_THREADS, cores))}
 
 
@@ -72,12 +72,12 @@ def test_every_thread_setting_gives_the_same_pixels(path) -> None:  # type: igno
 
 
 def test_running_decodes_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode, "_cores", lambda: 4)
-    with decode._core_share() as alone:
+    monkeypatch.setattr(_cores, "cores", lambda: 4)
+    with _cores.core_share() as alone:
         assert alone == 4
-        with decode._core_share() as second, decode._core_share() as third:
+        with _cores.core_share() as second, _cores.core_share() as third:
             assert (second, third) == (2, 1)  # 4 // 2, then 4 // 3
-    with decode._core_share() as again:
+    with _cores.core_share() as again:
         assert again == 4  # the others have finished
 
 

@@ -24,7 +24,7 @@ assert _spec is not None and _spec.loader is not None
 _decls = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_decls)
 
-C_SOURCES = ["_helpers.c", "_dav1d.c"]
+C_SOURCES = ["_helpers.c", "_dav1d.c", "_yuv.c"]
 """Our C code, compiled into the extension after the libheif headers and function pointers."""
 
 _PROTOTYPE = re.compile(r"^(?P<ret>.+?)\b(?P<name>heif_\w+)\s*\((?P<args>.*)\)\s*;$", re.S)
@@ -64,8 +64,10 @@ def build_ffi() -> FFI:
         "heifkit._native",
         headers_needed + headers + pointer_decls + "\n" + helpers,
         include_dirs=_include_dirs(),
-        libraries=["dl"] if sys.platform.startswith("linux") else [],
-        extra_compile_args=["-O2", "-std=gnu11"],
+        libraries=["dl", "pthread"] if sys.platform.startswith("linux") else [],
+        # _yuv.c repeats libheif's float arithmetic: no fused multiply-add (it rounds differently); with
+        # -fno-trapping-math (no value changes, only no FP exceptions) its clamps vectorise
+        extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-trapping-math", "-pthread"],
     )
     return ffibuilder
 

@@ -99,16 +99,18 @@ typedef enum heif_chroma_upsampling_algorithm { heif_chroma_upsampling_nearest_n
 typedef struct heif_color_conversion_options { uint8_t version;
     heif_chroma_upsampling_algorithm preferred_chroma_upsampling_algorithm;
     uint8_t only_use_preferred_chroma_algorithm; ...; } heif_color_conversion_options;
-typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations;
-    uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;
-    heif_color_conversion_options color_conversion_options;
-    int num_codec_threads; int ignore_sequence_editlist; ...; } heif_decoding_options;
-
 typedef struct heif_color_profile_nclx { uint8_t version; int color_primaries;
     int transfer_characteristics; int matrix_coefficients; uint8_t full_range_flag;
     float color_primary_red_x; float color_primary_red_y; float color_primary_green_x;
     float color_primary_green_y; float color_primary_blue_x; float color_primary_blue_y;
     float color_primary_white_x; float color_primary_white_y; ...; } heif_color_profile_nclx;
+
+typedef struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations;
+    uint8_t convert_hdr_to_8bit; uint8_t strict_decoding; const char* decoder_id;
+    heif_color_conversion_options color_conversion_options;
+    int num_codec_threads; int ignore_sequence_editlist; heif_color_profile_nclx* output_image_nclx_profile;
+    uint8_t output_image_nclx_profile_passthrough; ...; } heif_decoding_options;
+
 
 typedef struct heif_encoding_options { uint8_t version; uint8_t save_alpha_channel;
     heif_color_profile_nclx* output_nclx_profile; uint8_t macOS_compatibility_workaround_no_nclx_profile;
@@ -289,6 +291,9 @@ FUNCTIONS = [
     "int heif_image_get_height(const heif_image* img, heif_channel channel);",
     "int heif_image_get_bits_per_pixel_range(const heif_image*, heif_channel channel);",
     "uint8_t* heif_image_get_plane2(heif_image*, heif_channel channel, size_t* out_stride);",
+    "heif_colorspace heif_image_get_colorspace(const heif_image*);",
+    "heif_chroma heif_image_get_chroma_format(const heif_image*);",
+    "heif_error heif_image_get_nclx_color_profile(const heif_image* image, heif_color_profile_nclx** out_data);",
     "heif_error heif_image_create(int width, int height, heif_colorspace colorspace, heif_chroma chroma,"
     " heif_image** out_image);",
     "heif_error heif_image_add_plane(heif_image* image, heif_channel channel, int width, int height, int bit_depth);",
@@ -427,4 +432,8 @@ void hk_pad_plane(uint8_t* dst, size_t dst_stride, uint32_t filled_width, uint32
 heif_error hk_write_to_memory(heif_context* ctx, uint8_t** out_data, size_t* out_size);
 void hk_free(void* p);
 void* hk_malloc(size_t size);
+int hk_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t cb_stride,
+    const uint8_t* cr, size_t cr_stride, const uint8_t* alpha, size_t alpha_stride, int alpha_bits,
+    uint32_t width, uint32_t height, uint32_t x0, uint32_t y0, int bits, int shift_x, int shift_y, int matrix,
+    int full_range, uint8_t* dst, size_t dst_stride, int channels, int bgr, int threads);
 """

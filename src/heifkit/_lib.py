@@ -113,6 +113,15 @@ def owned(raw: Any, release: Any, *borrowed: Any) -> Any:
     return ffi.gc(raw, release_then_let_go)
 
 
+def uninitialized(size: int) -> Any:
+    """A writable buffer of ``size`` bytes (malloc'ed, in huge pages when big: ``hk_malloc``) whose contents
+    are undefined: for outputs every byte of which is written next."""
+    ptr = lib.hk_malloc(size)
+    if ptr == ffi.NULL:
+        raise MemoryError(f"cannot allocate {size} bytes")
+    return ffi.buffer(ffi.gc(ffi.cast("uint8_t *", ptr), lib.hk_free, size), size)
+
+
 class Context:
     """An owned ``heif_context``, with the memory libheif reads without copying and a lock.
 

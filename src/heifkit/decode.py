@@ -9,16 +9,14 @@ copy. Pillow maps the result without another copy for ``L``, ``RGBA`` and ``I;16
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _arrow
-from ._lib import Handle, check, ffi, lib, owned
+from . import _arrow, _yuv
+from ._cores import core_share
+from ._lib import Handle, check, ffi, lib, owned, uninitialized
 from ._oversized import open_patched
 from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
@@ -110,15 +108,19 @@ def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
     )
 
 
-def _decoding_options(to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True) -> Any:
+def _decoding_options(
+    to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True, planar: bool = False
+) -> Any:
     """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth, codec threads and
-    whether rotation, mirroring and crop are applied given)."""
+    whether rotation, mirroring and crop are applied given). ``planar``: the planes as coded, no colour
+    conversion at all (``output_image_nclx_profile_passthrough``: libheif would convert to sRGB's NCLX)."""
     id_buf = ffi.new("char[]", decoder_id.encode()) if decoder_id else ffi.NULL
     opts = owned(lib.heif_decoding_options_alloc(), lib.heif_decoding_options_free, id_buf)
     opts.convert_hdr_to_8bit = 1 if to_8bit else 0
     opts.ignore_transformations = 0 if transformations else 1
     opts.decoder_id = id_buf
     opts.num_codec_threads = max(0, codec_threads)
+    opts.output_image_nclx_profile_passthrough = 1 if planar else 0
     return opts
 
 
@@ -166,12 +168,19 @@ def decode_into(
     dst: Any = None,
     codec_threads: int = 0,
     transformations: bool = True,
+    convert_threads: int = 1,
 ) -> Pixels:
     """Decode ``handle`` into ``dst`` (a writable buffer), or in place when it is None.
 
     In place, the rows are compacted, shifted and swapped inside libheif's own image, and the returned
     buffer keeps that image alive: no copy at all. With ``remove_stride=False`` the stride is libheif's.
+    Tight 8-bit RGB(A) of common YCbCr images is converted by ``_yuv`` (on ``convert_threads`` threads).
     """
+    if remove_stride and _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit):
+        ycbcr = _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)
+        converted = _yuv.decode_whole(handle, ycbcr, layout.channels, layout.bgr, dst, convert_threads)
+        if converted is not None:
+            return Pixels(*converted)
     opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
     out = ffi.new("heif_image**")
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
@@ -222,6 +231,14 @@ def image_tiling(handle: Handle, transformations: bool = True) -> Any:
     return tiling
 
 
+def _check_tile_covers(
+    position: tuple[int, int], size: tuple[int, int], start: tuple[int, int], part: tuple[int, int]
+) -> None:
+    """A decoded tile must cover its part of the output, else the output would keep bytes no tile wrote."""
+    if size[0] - start[0] < part[0] or size[1] - start[1] < part[1]:
+        raise DecoderError(f"tile {position} decoded to {size[0]}x{size[1]}, smaller than the grid's tiles")
+
+
 def decode_tiles_into(
     handle: Handle,
     layout: Layout,
@@ -251,7 +268,7 @@ def decode_tiles_into(
     stride = width * pixel
     check_whole_image(handle.ctx.limits, (image_w, image_h), stride * height)
     if dst is None:
-        dst = _uninitialized(stride * height)
+        dst = uninitialized(stride * height)
     elif len(memoryview(dst).cast("B")) < stride * height:
         raise InvalidInputError(f"destination buffer holds fewer than {stride * height} bytes")
     target = ffi.from_buffer(dst, require_writable=True)
@@ -262,15 +279,11 @@ def decode_tiles_into(
     left = (tile_w - int(tiling.left_offset)) % tile_w
     top = (tile_h - int(tiling.top_offset)) % tile_h
 
+    ycbcr = _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit)
+    planar = lambda: _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)  # noqa: E731
+
     def decode_tile(tile_handle: Handle, position: tuple[int, int]) -> None:
         tx, ty = position
-        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
-        out = ffi.new("heif_image**")
-        chroma = layout.chroma
-        err = lib.heif_image_handle_decode_image_tile(tile_handle.ptr, out, layout.colorspace, chroma, opts, tx, ty)
-        _check_read(err, tile_handle)
-        image = tile_handle.ctx.adopt_image(out[0])
-        ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         # where the tile's top-left lands in the output
         x0, y0 = tx * tile_w - left - box[0], ty * tile_h - top - box[1]
         sx, sy = max(0, -x0), max(0, -y0)
@@ -278,8 +291,21 @@ def decode_tiles_into(
         w, h = min(tile_w - sx, width - dx), min(tile_h - sy, height - dy)  # what the tile covers
         if w <= 0 or h <= 0:
             return
-        if t_width - sx < w or t_height - sy < h:  # the output would keep bytes no tile wrote
-            raise DecoderError(f"tile ({tx}, {ty}) decoded to {t_width}x{t_height}, smaller than the grid's tiles")
+        if ycbcr and (image := _yuv.decode_tile(tile_handle, planar(), tx, ty)) is not None:
+            t_width, t_height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
+            _check_tile_covers(position, (t_width, t_height), (sx, sy), (w, h))
+            part, into = (sx, sy, sx + w, sy + h), target + dy * stride + dx * pixel
+            if _yuv.convert(image, layout.channels, layout.bgr, into, stride, part, 1):
+                return
+        out = ffi.new("heif_image**")
+        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
+        err = lib.heif_image_handle_decode_image_tile(
+            tile_handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty
+        )
+        _check_read(err, tile_handle)
+        image = tile_handle.ctx.adopt_image(out[0])
+        ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
+        _check_tile_covers(position, (t_width, t_height), (sx, sy), (w, h))
         lib.hk_copy_plane(
             ptr + sy * src_stride + sx * pixel, src_stride, target + dy * stride + dx * pixel, stride, w, h,
             layout.channels, layout.bytes_per_sample, _shift(layout, bits), 1 if layout.bgr else 0,
@@ -345,14 +371,6 @@ def _in_memory(handle: Handle) -> bool:
     return isinstance(handle.ctx.source, (bytes, memoryview, StreamSource))
 
 
-def _uninitialized(size: int) -> Any:
-    """A writable buffer of ``size`` bytes whose contents are undefined (every byte is written next)."""
-    ptr = lib.hk_malloc(size)
-    if ptr == ffi.NULL:
-        raise MemoryError(f"cannot allocate {size} bytes")
-    return ffi.buffer(ffi.gc(ffi.cast("uint8_t *", ptr), lib.hk_free, size), size)
-
-
 def _worker_handles(handle: Handle, count: int) -> list[Handle]:
     """``handle``'s image in ``count`` contexts, one per thread: libheif decodes one image at a time per
     context (its tile decodes through one context do not overlap), so each thread opens the file's bytes
@@ -373,46 +391,20 @@ def _worker_handles(handle: Handle, count: int) -> list[Handle]:
     return handles
 
 
-def _cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-_running = 0
-_running_lock = threading.Lock()
-
-
-@contextmanager
-def _core_share() -> Iterator[int]:
-    """The cores one decode may use while it runs: all of them alone, an equal share beside others."""
-    global _running
-    with _running_lock:
-        _running += 1
-        share = max(1, _cores() // _running)
-    try:
-        yield share
-    finally:
-        with _running_lock:
-            _running -= 1
-
-
 def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None = None) -> Pixels:
     """Decode an image the fastest way that gives libheif's pixels (holding its context's lock).
 
     Grids whose tiling covers the whole image decode tile by tile on ``settings.threads`` threads when they
     are in memory and get more than one thread, or are at least :data:`TILED_DECODE_MIN_PIXELS`; the rest,
     and every image with ``remove_stride=False`` (libheif's stride is asked for), decode whole. Threads
-    are capped by the decode's share of the cores (:func:`_core_share`); automatic codec threads go to a
-    single picture, not to each tile of a grid.
+    are capped by the decode's share of the cores (``_cores.core_share``); automatic codec threads go to
+    a single picture, not to each tile of a grid.
 
     ``box`` (checked by ``region.check_box``): only that region, in tight rows. A tiled image decodes just
     the tiles that cover it, whatever its size; any other image decodes whole and the box is copied out.
     """
     transformations = settings.transformations
-    with _core_share() as share, handle.ctx.lock:
+    with core_share() as share, handle.ctx.lock:
         tiling = image_tiling(handle, transformations)
         threads = min(settings.threads, share) if settings.threads > 0 else 0
         if settings.codec_threads < 0:
@@ -448,7 +440,7 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
         try:
             whole = decode_into(
-                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations
+                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations, share
             )
         except HeifError as exc:
             if exc.subcode != _INVALID_IMAGE_SIZE:
