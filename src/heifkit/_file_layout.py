@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from ._isobmff import boxes
+
 __all__ = ["Layout", "Track", "read_layout", "SEQUENCE_BRANDS"]
 
 SEQUENCE_BRANDS = frozenset({"msf1", "hevc", "hevx", "hevm", "hevs", "avis"})
@@ -52,23 +54,11 @@ class Layout:
 
 
 def _children(data: bytes, start: int, end: int) -> Iterator[tuple[str, int, int]]:
-    """(type, payload start, box end) of each box in ``data[start:end]``."""
-    pos, count = start, 0
-    while pos + 8 <= end and count < _MAX_CHILDREN:
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8].decode("latin-1")
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
+    """(type, payload start, box end) of each box in ``data[start:end]``, at most ``_MAX_CHILDREN``."""
+    for count, (kind, payload, box_end) in enumerate(boxes(data, start, end)):
+        if count >= _MAX_CHILDREN:
             return
-        yield kind, pos + header, pos + size
-        pos += size
-        count += 1
+        yield kind.decode("latin-1"), payload, box_end
 
 
 def _child(data: bytes, start: int, end: int, kind: str) -> tuple[int, int] | None:
