@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ._isobmff import boxes
+from ._isobmff import box_header, boxes
 
 __all__ = ["Layout", "Track", "read_layout", "SEQUENCE_BRANDS"]
 
@@ -97,17 +97,11 @@ def _top_level(f: BinaryIO, end: int) -> Iterator[tuple[str, int, int]]:
     pos, count = 0, 0
     while pos + 8 <= end and count < _MAX_CHILDREN:
         f.seek(pos)
-        header = f.read(16)
-        if len(header) < 8:
+        found = box_header(f.read(16), 0, end - pos)
+        if found is None:
             return
-        size, kind, length = _u(header, 0, 4), header[4:8].decode("latin-1"), 8
-        if size == 1 and len(header) == 16:
-            size, length = _u(header, 8, 8), 16
-        elif size == 0:
-            size = end - pos
-        if size < length or pos + size > end:
-            return
-        yield kind, pos + length, pos + size
+        kind, length, size = found
+        yield kind.decode("latin-1"), pos + length, pos + size
         pos += size
         count += 1
 

@@ -8,21 +8,31 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-__all__ = ["boxes", "child"]
+__all__ = ["box_header", "boxes", "child"]
+
+
+def box_header(data: bytes | memoryview, start: int, room: int) -> tuple[bytes, int, int] | None:
+    """(type, header length, size) of the box whose header is at ``data[start:]`` and which may take ``room``
+    bytes (size 0: all of them), or None when the header is cut short or the size does not fit. ``data`` may
+    hold just the header (a file's top-level boxes are read 16 bytes at a time)."""
+    if room < 8 or start + 8 > len(data):
+        return None
+    size, kind = struct.unpack_from(">I4s", data, start)
+    header = 8
+    if size == 1 and room >= 16 and start + 16 <= len(data):
+        size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+    elif size == 0:
+        size = room
+    if size < header or size > room:
+        return None
+    return kind, header, size
 
 
 def boxes(data: bytes | memoryview, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, box end) of each box between ``start`` and ``end``."""
     end = min(end, len(data))
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1 and start + 16 <= end:
-            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            return
+    while (found := box_header(data, start, end - start)) is not None:
+        kind, header, size = found
         yield kind, start + header, start + size
         start += size
 
