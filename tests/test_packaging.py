@@ -3,9 +3,10 @@ manylinux by auditwheel, whose ``show`` agrees with the tag; ``twine check`` is 
 and the wheel installs into a fresh virtual environment with ``CC=false`` (nothing may be compiled) and runs
 the quick start page's examples there.
 
-Built once per run, without build isolation (``make install`` installed the build requirements) to stay quick;
-``make dist`` makes the same files in an isolated build. The fresh environment gets the wheel's dependencies
-from the package index or pip's cache.
+Built once per run, without build isolation (``make install`` installed the locked build requirements) to stay
+quick; ``make dist`` makes the same files in an environment that holds only those. The fresh environment gets
+the wheel's dependencies from the lock file (``requirements/install.txt``), then the wheel from no index, so
+that a dependency the lock file lacks fails the install.
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def test_wheel_installs_without_a_compiler_and_runs_the_quick_start(dist: dict[s
     python = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update(CC="false", CXX="false", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    run(python, "-m", "pip", "install", "--quiet", f"{dist['wheel']}[numpy]", env=env)
+    # what the wheel needs, from the lock file; then the wheel from no index: its dependencies must be met
+    run(python, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", REPO / "requirements/install.txt", env=env)
+    run(python, "-m", "pip", "install", "--quiet", "--no-index", f"{dist['wheel']}[numpy]", env=env)
     where = run(python, "-c", "import heifkit; print(heifkit.__file__, heifkit.__version__)", cwd=tmp_path, env=env)
     assert str(env_dir) in where and heifkit.__version__ in where, where
     output = run(python, REPO / "tests" / "mddoctest.py", REPO / "docs" / "quickstart.md", cwd=tmp_path, env=env)
