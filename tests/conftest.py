@@ -3,10 +3,13 @@ save recipe, synthetic images and PSNR."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import csv
 import io
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,34 @@ def refused_files() -> list[str]:
     names = {r["file"] for r in rows if r["libheif_decode"] != "OK"}
     names |= {f"bad/{p.name}" for p in (CORPUS / "bad").iterdir() if p.is_file()}
     return sorted(names)
+
+
+QUICK_FILES = frozenset(
+    {
+        "pheif_zPug_3.heic",  # three images, monochrome primary, thumbnails
+        "pheif_RGB_8__29x100.heif",  # a grid primary, odd size
+        "pheif_RGBA_10__128x128.heif",  # 10-bit with alpha
+        "pheif_L_12__128x128.heif",  # 12-bit monochrome
+        "pheif_RGB_8_chroma444.heif",  # 4:4:4, clap
+        "libheif_rainbow-451x461.heic",  # ICC, clap
+        "libheif_example.avif",  # AV1 4:2:0, NCLX
+        "libheif_simple_osm_tile_alpha.avif",  # AV1 4:4:4 with alpha
+        "av1avif-linku_fox.profile2.12bpc.yuv422.odd-width.odd-height.avif",  # 12-bit 4:2:2, odd size
+        "av1avif-linku_kimono.mirror-vertical.rotate270.crop.avif",  # clap, irot and imir
+        "libavif_abc_color_irot_alpha_irot.avif",  # rotated colour and alpha
+        "libavif_sofa_grid1x5_420.avif",  # an AV1 grid
+        "libavif_seine_sdr_gainmap_srgb.avif",  # an ISO 21496-1 gain map
+        "pillow_icc_profile.avif",  # ICC in AVIF
+        "pillow_star.avifs",  # a sequence with alpha
+    }
+)
+"""One corpus file of each kind: the tests that go through the whole corpus take these in ``make check`` (the
+others are marked slow: ``make test`` takes every file)."""
+
+
+def corpus_params(names: Iterable[str]) -> list[Any]:
+    """pytest parameters (id: the file name) for a test over corpus files: those outside QUICK_FILES are slow."""
+    return [pytest.param(n, id=n, marks=() if n in QUICK_FILES else pytest.mark.slow) for n in names]
 
 
 @pytest.fixture
@@ -140,6 +171,169 @@ def comparable_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class NativeCalls:
+    """The calls heifkit made into its native library (libheif and the C helpers) while a test ran.
+
+    ``counts`` holds how many times each function was called; ``running`` which function each thread is
+    inside right now (by ``threading.get_ident()``). Tests assert the work done (a refusal that encodes
+    nothing, a call that lets other threads run) instead of how long it took.
+    """
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.running: dict[int, str] = {}
+
+    def wrap(self, name: str, function: Any) -> Any:
+        """``function``, counted and marked as running under ``name`` while it runs."""
+
+        def call(*args: Any) -> Any:
+            self.counts[name] += 1
+            thread = threading.get_ident()
+            self.running[thread] = name
+            try:
+                return function(*args)
+            finally:
+                del self.running[thread]
+
+        return call
+
+    def made(self, *names: str) -> dict[str, int]:
+        """How many times each of ``names`` was called (those called at all)."""
+        return {name: self.counts[name] for name in names if self.counts[name]}
+
+
+class _CountingLib:
+    """Stands for the extension's ``lib`` in heifkit's modules: its functions are counted, the rest is the same."""
+
+    def __init__(self, real: Any, calls: NativeCalls) -> None:
+        self._real, self._calls = real, calls
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._real, name)
+        if callable(value):
+            value = self._calls.wrap(name, value)
+        setattr(self, name, value)  # looked up once
+        return value
+
+
+ENCODING = (
+    "heif_image_create",
+    "heif_context_encode_image",
+    "heif_context_add_grid_image",
+    "heif_context_add_image_tile",
+)
+"""The native calls that make an image to encode, or encode one: a refusal before any work makes none of them."""
+
+
+def max_rss_mb() -> float:
+    """The most memory this process has held, in MiB (Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def counting_native_calls() -> Iterator[NativeCalls]:
+    """Counts every call heifkit's modules make through the extension's ``lib`` while the block runs."""
+    import importlib
+    import pkgutil
+
+    import heifkit
+    from heifkit import _lib
+
+    calls = NativeCalls()
+    real = _lib.lib
+    counting = _CountingLib(real, calls)
+    patched = []
+    for info in pkgutil.walk_packages(heifkit.__path__, "heifkit."):
+        if info.name not in ("heifkit.__main__", "heifkit._build"):  # a script, and cffi's build recipe
+            module = importlib.import_module(info.name)  # every module that may be used, before it is patched
+            if getattr(module, "lib", None) is real:
+                module.lib = counting  # type: ignore[attr-defined]
+                patched.append(module)
+    try:
+        yield calls
+    finally:
+        for module in patched:
+            module.lib = real  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def native_calls() -> Iterator[NativeCalls]:
+    """Counts every call heifkit's modules make through the extension's ``lib`` during the test."""
+    with counting_native_calls() as calls:
+        yield calls
+
+
+class ReadersKilled:
+    """A named pipe at ``path`` that kills whichever process opens it to read (SIGKILL, as the out-of-memory
+    killer does), as long as the block runs: a worker that dies on one file, with no hook in heifkit.
+
+    Each reader is held blocked (the pipe is open for writing and nothing comes) until it is found by its
+    open file and killed. ``killed`` counts them. Linux only (``/proc``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self._victims: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @property
+    def killed(self) -> int:
+        """How many processes were killed."""
+        return len(self._victims)
+
+    def __enter__(self) -> ReadersKilled:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        import errno
+        import signal
+
+        while not self._stop.is_set():
+            try:  # succeeds once a process has the pipe open for reading (it then waits for data)
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                self._stop.wait(0.005)
+                continue
+            try:
+                while not self._stop.is_set():
+                    readers = [pid for pid in self._readers() if pid not in self._victims]  # not one dying
+                    for pid in readers:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                        self._victims.add(pid)
+                    if readers:
+                        break
+                    self._stop.wait(0.001)
+            finally:
+                os.close(fd)
+
+    def _readers(self) -> list[int]:
+        """Other processes that have the pipe open."""
+        target = str(self.path)
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            except OSError:  # gone, or not ours to look at
+                continue
+            if target in links:
+                found.append(int(entry.name))
+        return found
+
+
 def exif_orientation_of(exif: bytes) -> int | None:
     """The orientation tag Pillow reads in EXIF bytes (None when there is none)."""
     from PIL import Image
@@ -176,9 +370,33 @@ _BACKGROUND: dict[str, dict[str, Any]] = {}
 _POOL: list[Any] = []
 
 
+BIG_FILES = frozenset(
+    {
+        "pheif_200MP.heic",
+        "pheif_pug.heic",
+        "pheif_arrow.heic",
+        "pheif_cat.hif",
+        "pheif_spatial_photo.heic",
+        "pheif_xiaomi.heic",
+        "pheif_aux_YCbCr.heic",
+        "av1avif-ms_bbb_alpha_inverted.avif",
+    }
+)
+"""Corpus files of 7 MP and more (a decode takes 0.2 s to 10 s): a test parametrized with one is marked slow."""
+
+
+def _takes_a_big_file(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    values = callspec.params.values() if callspec is not None else ()
+    return any((v.name if isinstance(v, Path) else v) in BIG_FILES for v in values if isinstance(v, (str, Path)))
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests of modules with background jobs run after every other test, so that no test waits for them
-    while there is other work to do."""
+    """Tests parametrized with a big file are slow. The tests of modules with background jobs run after every
+    other test, so that no test waits for them while there is other work to do."""
+    for item in items:
+        if _takes_a_big_file(item):
+            item.add_marker(pytest.mark.slow)
     waiting = [item for item in items if hasattr(getattr(item, "module", None), "background_jobs")]
     if waiting:
         last = set(waiting)

@@ -1,6 +1,6 @@
 """heifkit's own YCbCr -> 8-bit RGB(A) conversion (``_yuv``) gives libheif's bytes, exactly.
 
-Every corpus file the conversion takes (``_yuv.converted`` counts what it converted) is compared byte for
+Every corpus file the conversion takes (what calls ``hk_yuv_to_rgb``, counted) is compared byte for
 byte with ``oracle.decode_rgb`` (libheif's own decode through ctypes, no heifkit code): as heifkit's
 default mode (RGB or RGBA), in BGR order, into Pillow (4-byte RGB mapped without a copy), and as regions
 whose corners fall on odd pixels (chroma pairs split). Generated images (random sizes, odd ones included;
@@ -24,7 +24,7 @@ from PIL import Image
 
 import heifkit
 import oracle
-from conftest import CORPUS, decodable_files
+from conftest import CORPUS, corpus_params, counting_native_calls, decodable_files
 from heifkit import _yuv
 
 # files the conversion must take (one of each path: integer 4:2:0, 10-bit 4:2:0, float 4:2:2 10-bit, float
@@ -54,9 +54,9 @@ def _expected(path: Path | str, index: int | None = None) -> np.ndarray:
 
 def _converted_by_us(fn: Callable[[], T]) -> tuple[T, bool]:
     """fn()'s result, and whether heifkit's conversion converted anything during it."""
-    before = _yuv.converted
-    result = fn()
-    return result, _yuv.converted > before
+    with counting_native_calls() as calls:
+        result = fn()
+    return result, calls.counts["hk_yuv_to_rgb"] > 0
 
 
 def _compare(path: Path | str, data: bytes | None = None) -> bool:
@@ -87,7 +87,7 @@ def _compare(path: Path | str, data: bytes | None = None) -> bool:
     return True
 
 
-@pytest.mark.parametrize("name", [n for n in decodable_files() if n not in SKIP])
+@pytest.mark.parametrize("name", corpus_params(n for n in decodable_files() if n not in SKIP))
 def test_corpus_file_matches_libheif(name: str) -> None:
     took = _compare(CORPUS / name)
     if name in MUST_CONVERT:
@@ -96,13 +96,10 @@ def test_corpus_file_matches_libheif(name: str) -> None:
         assert not took, f"{name} should be left to libheif"
 
 
-def test_disabled_leaves_libheif_conversion() -> None:
+def test_an_image_it_does_not_take_keeps_libheif_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
     path = CORPUS / "libheif_example.avif"
-    _yuv.ENABLED = False
-    try:
-        pixels, took = _converted_by_us(lambda: np.asarray(heifkit.open_heif(path)))
-    finally:
-        _yuv.ENABLED = True
+    monkeypatch.setattr(_yuv, "may_convert", lambda *args: False)
+    pixels, took = _converted_by_us(lambda: np.asarray(heifkit.open_heif(path)))
     assert not took
     np.testing.assert_array_equal(pixels, _expected(path))
 

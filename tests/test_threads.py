@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS
+from conftest import CORPUS, NativeCalls
 
 THREADS = 8
 ROUNDS = 3
@@ -125,49 +125,51 @@ def test_pillow_images_in_threads(reference: dict[str, list[Decoded]]) -> None:
         assert img.info.get("exif") == want.info.get("exif")
 
 
-def _longest_main_thread_pause(work: Callable[[], object]) -> tuple[float, float]:
-    """(longest pause of a busy main-thread loop, duration of ``work``) while ``work`` runs in a thread.
+def _calls_seen_running(calls: NativeCalls, work: Callable[[], object]) -> set[str]:
+    """The native calls that ``work``, run on another thread, was inside when this thread got to run.
 
-    If ``work`` held the GIL, the main thread would stall for about the whole duration of the call.
+    The switch interval is raised for the duration, so that the interpreter never takes the GIL from the worker
+    between two bytecodes: this thread runs only while the worker waits without it, that is while it is inside
+    a call that released the GIL (or once it is done). A call that held the GIL is never seen running.
     """
     done = threading.Event()
-    duration = [0.0]
+    seen: set[str] = set()
 
     def run() -> None:
-        start = time.perf_counter()
-        work()
-        duration[0] = time.perf_counter() - start
-        done.set()
+        try:
+            work()
+        finally:
+            done.set()
 
-    thread = threading.Thread(target=run)
-    last = time.perf_counter()
-    longest = 0.0
-    thread.start()
-    while not done.is_set():
-        now = time.perf_counter()
-        longest = max(longest, now - last)
-        last = now
-    thread.join()
-    return longest, duration[0]
-
-
-def test_decode_releases_the_gil():
-    path = CORPUS / "pheif_cat.hif"  # ~0.5 s to decode
-    pause, duration = _longest_main_thread_pause(lambda: heifkit.open_heif(path, decode_threads=1).data)
-    assert duration > 0.1
-    assert pause < duration / 2, f"main thread stalled {pause:.3f}s during a {duration:.3f}s decode"
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(60)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        while not done.wait(0.0005):  # waiting lets the worker have the GIL; waking needs it back
+            name = calls.running.get(thread.ident or 0)
+            if name:
+                seen.add(name)
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return seen
 
 
-def test_encode_releases_the_gil():
+def test_decode_releases_the_gil(native_calls: NativeCalls) -> None:
+    path = CORPUS / "pheif_cat.hif"  # a 10-bit 4:2:2 grid
+    seen = _calls_seen_running(native_calls, lambda: heifkit.open_heif(path, decode_threads=1).data)
+    assert "heif_decode_image" in seen, f"only these calls let another thread run: {sorted(seen)}"
+
+
+def test_encode_releases_the_gil(native_calls: NativeCalls) -> None:
     rng = np.random.default_rng(0)
     image = heifkit.from_bytes("RGB", (256, 256), rng.integers(0, 256, 256 * 256 * 3, dtype=np.uint8).tobytes())
-    pause, duration = _longest_main_thread_pause(
-        lambda: image.save(io.BytesIO(), quality=95, enc_params={"preset": "slow"})
-    )
-    assert duration > 0.1
-    assert pause < duration / 2, f"main thread stalled {pause:.3f}s during a {duration:.3f}s encode"
+    seen = _calls_seen_running(native_calls, lambda: image.save(io.BytesIO(), quality=95))
+    assert "heif_context_encode_image" in seen, f"only these calls let another thread run: {sorted(seen)}"
 
 
-def test_the_gil_check_catches_a_call_that_holds_the_gil():
-    pause, duration = _longest_main_thread_pause(lambda: sum(range(20_000_000)))  # C loop, GIL held
-    assert pause >= duration / 2
+def test_the_gil_check_catches_a_call_that_holds_the_gil(native_calls: NativeCalls) -> None:
+    holds_the_gil = native_calls.wrap("sum", lambda: sum(range(20_000_000)))  # a C loop that keeps the GIL
+    assert _calls_seen_running(native_calls, holds_the_gil) == set()
+    assert native_calls.counts["sum"] == 1

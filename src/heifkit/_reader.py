@@ -47,7 +47,6 @@ class StreamSource:
         self.size = size
         self._where = threading.local()  # the read position, per thread
         self.data: bytes | None = None
-        self.bytes_read = 0  # from the stream (for benchmarks and tests)
         self.error: BaseException | None = None  # what a callback caught: see take_error()
         self._lazy = True
         self._lock = threading.Lock()
@@ -83,7 +82,6 @@ class StreamSource:
             chunk = self.fp.read(size)
             if not isinstance(chunk, bytes):
                 chunk = bytes(chunk or b"")
-            self.bytes_read += len(chunk)
             return chunk
 
     def all_bytes(self) -> bytes:
@@ -103,7 +101,6 @@ class StreamSource:
         self.fp.seek(0)
         data = self.fp.read()
         data = data if isinstance(data, bytes) else bytes(data or b"")
-        self.bytes_read += len(data)
         if len(data) != self.size:
             raise OSError(f"the stream changed size while it was being read ({self.size} then {len(data)} bytes)")
         self.data = data

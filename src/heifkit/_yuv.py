@@ -19,13 +19,7 @@ from typing import Any
 from ._lib import Handle, ffi, lib, uninitialized
 from .errors import InvalidInputError
 
-__all__ = ["ENABLED", "may_convert", "convert", "decode_whole", "decode_tile"]
-
-ENABLED = True
-"""Whether decodes may use heifkit's conversion (tests turn it off to compare with libheif's)."""
-
-converted = 0
-"""How many images (or grid tiles) heifkit's conversion has converted: tests check what was routed to it."""
+__all__ = ["may_convert", "convert", "decode_whole", "decode_tile"]
 
 VERIFIED_LIBHEIF = (1, 23)
 """The libheif version whose conversion ``_yuv.c`` reproduces (checked on the corpus); any other keeps its own."""
@@ -65,7 +59,7 @@ def may_convert(handle: Handle, channels: int, bytes_per_sample: int, to_8bit: b
     """Whether decoding ``handle`` to 8-bit interleaved RGB (3 ``channels``) or RGBA (4) may go through
     heifkit's conversion: YCbCr 4:2:0/4:2:2/4:4:4 of one bit depth (8, or deeper with ``to_8bit``), no
     premultiplied alpha, an NCLX profile (if the file has one) the conversion reproduces."""
-    if not ENABLED or _VERSION != VERIFIED_LIBHEIF or bytes_per_sample != 1 or channels not in (3, 4):
+    if _VERSION != VERIFIED_LIBHEIF or bytes_per_sample != 1 or channels not in (3, 4):
         return False
     colorspace, chroma = ffi.new("heif_colorspace*"), ffi.new("heif_chroma*")
     if lib.heif_image_handle_get_preferred_decoding_colorspace(handle.ptr, colorspace, chroma).code != 0:
@@ -142,11 +136,7 @@ def convert(
         right - left, bottom - top, left, top, bits, shift_x, shift_y, matrix, full,
         target, stride, channels, 1 if bgr else 0, max(1, threads),
     )  # fmt: skip
-    if rc != 0:
-        return False
-    global converted
-    converted += 1
-    return True
+    return rc == 0
 
 
 def decode_whole(
