@@ -16,15 +16,13 @@ process that dies on a file (a crash, the out-of-memory killer) marks that file 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import fnmatch
 import glob
 import multiprocessing
 import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -50,9 +48,6 @@ IMAGE_EXTENSIONS = frozenset(
     [".heic", ".heif", ".hif", ".avif", ".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp"]
 )
 """Files taken from a folder (``expand_inputs(recursive=True)``); a file named explicitly is always tried."""
-
-CRASH_ENV = "HEIFKIT_BATCH_CRASH"
-"""Test hook: files whose name matches this glob kill the worker converting them (SIGSEGV)."""
 
 _STATUSES = ("converted", "skipped", "failed", "cancelled")
 
@@ -105,14 +100,11 @@ class Job:
     target: str  # the output path; with all_images and several images, NAME-1, NAME-2... beside it
     options: ConvertOptions
     decode_threads: int = 1
-    crash: bool = False  # CRASH_ENV matched: the worker dies instead (tests)
 
 
 def convert_file(job: Job) -> FileResult:
     """Convert one file (the task each worker runs). Errors become a ``failed`` result, never an exception."""
     start = time.perf_counter()
-    if job.crash:
-        _crash()
     notes: list[str] = []
     try:
         outputs, names = _convert.convert(job.source, Path(job.target), job.options, job.decode_threads, notes)
@@ -131,12 +123,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, IsADirectoryError):
         return f"is a folder: {exc.filename}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _crash() -> None:
-    if multiprocessing.parent_process() is None:  # never kill the caller's own process
-        raise RuntimeError(f"{CRASH_ENV}: simulated worker crash (not in a worker process)")
-    os.kill(os.getpid(), getattr(signal, "SIGSEGV", signal.SIGTERM))
 
 
 # --- inputs and outputs --------------------------------------------------------------------------------
@@ -212,7 +198,6 @@ def plan(
     out = Path(out_dir)
     taken: dict[str, str] = {}
     planned: list[Job | FileResult] = []
-    crash = os.environ.get(CRASH_ENV)
     for item in sources:
         source = item if isinstance(item, Source) else Source.of(item)
         name = source.name
@@ -225,8 +210,7 @@ def plan(
             planned.append(FileResult(str(source.path), "failed", reason=reason))
             continue
         taken[key] = str(source.path)
-        hit = bool(crash) and fnmatch.fnmatch(source.path.name, crash or "")
-        planned.append(Job(str(source.path), str(target), options, crash=hit))
+        planned.append(Job(str(source.path), str(target), options))
     return planned
 
 
@@ -284,7 +268,7 @@ def convert(
     # Files run in parallel, one thread each (libheif's tiles and the codec alike: --jobs N uses N cores); only
     # cores that no file would use go to a file's decoder.
     threads = opts.decode_threads or max(1, cores // max(1, len(todo)))
-    todo = [(i, Job(job.source, job.target, opts, threads, job.crash)) for i, job in todo]
+    todo = [(i, Job(job.source, job.target, opts, threads)) for i, job in todo]
     pool = executor if executor is not None else _process_pool(workers)
     current = [pool]  # the pool in use: _run replaces a broken one
     try:
@@ -333,6 +317,7 @@ def _run(
     one killed it: those are retried one at a time on a new pool, and one that breaks that pool alone is the
     file that failed.
     """
+    started = time.time()
     queue = deque(todo)
     suspects: deque[tuple[int, Job]] = deque()
     in_flight: dict[cf.Future[FileResult], tuple[int, Job, bool]] = {}
@@ -363,13 +348,15 @@ def _run(
             break
         if not broken:
             done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-            broken = _collect(done, in_flight, suspects, finish)
+            broken = _collect(done, in_flight, suspects, finish, started)
         if broken:
             # the other tasks on the broken pool: those that finished keep their result, the rest are suspects
-            _collect(cf.wait(in_flight, timeout=_SETTLE_SECONDS).done, in_flight, suspects, finish)
+            _collect(cf.wait(in_flight, timeout=_SETTLE_SECONDS).done, in_flight, suspects, finish, started)
             suspects.extend((index, job) for index, job, _ in in_flight.values())
             in_flight.clear()
             replacement = _replace(current[0])
+            for _, job in suspects:  # what the workers stopped with the broken pool left half-written
+                _clean_temp_files(job)
             replacements += 1
             if replacement is None or replacements > len(todo) + 2:  # each replacement finds one crashing file
                 reason = f"the executor broke ({type(current[0]).__name__}) and cannot be replaced"
@@ -392,14 +379,15 @@ def _collect(
     in_flight: dict[cf.Future[FileResult], tuple[int, Job, bool]],
     suspects: deque[tuple[int, Job]],
     finish: Callable[[int, FileResult], None],
+    started: float,
 ) -> bool:
     """Take the results of finished ``futures``; True when one says the executor broke (its task becomes a
-    suspect, or has failed when it ran alone)."""
+    suspect, or has failed when it ran alone). ``started``: when the run began (``time.time()``)."""
     broken = False
     for future in futures:
         index, job, isolated = in_flight.pop(future)
         try:
-            finish(index, future.result())
+            result = future.result()
         except cf.BrokenExecutor:
             broken = True
             if isolated:
@@ -412,15 +400,35 @@ def _collect(
         except Exception as exc:  # the executor's own failure (Dask's KilledWorker, pickling)
             _clean_temp_files(job)
             finish(index, FileResult(job.source, "failed", reason=f"worker error: {_reason(exc)}"))
+        else:
+            finish(index, _own_outputs(result, started) if isolated else result)
     return broken
 
 
+_CLOCK_SLACK = 1.0
+"""Seconds a file's modification time may lag ``time.time()`` (file systems stamp with a coarser clock)."""
+
+
+def _own_outputs(result: FileResult, started: float) -> FileResult:
+    """The result of a task retried alone. Its first run may have written every output before the pool broke
+    and lost its result: the retry then finds them and would report the file skipped. Outputs written since
+    the run began are its own, so the file was converted."""
+    if result.status != "skipped" or not result.outputs:
+        return result
+    try:
+        ours = all(Path(o).stat().st_mtime >= started - _CLOCK_SLACK for o in result.outputs)
+    except OSError:
+        return result
+    return replace(result, status="converted", reason="") if ours else result
+
+
 def _replace(pool: cf.Executor) -> cf.Executor | None:
-    """A new process pool for a broken one; None for other executors, which heifkit cannot remake."""
+    """A new process pool for a broken one, once the broken one's workers are gone (it stops them when one
+    dies, whatever they were writing); None for other executors, which heifkit cannot remake."""
     if not isinstance(pool, cf.ProcessPoolExecutor):
         return None
     workers = getattr(pool, "_max_workers", None) or os.cpu_count() or 1
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=True, cancel_futures=True)
     return _process_pool(workers)
 
 
