@@ -66,6 +66,7 @@ class OracleError(Exception):
         super().__init__(f"{what}: {message} (code {code}, subcode {subcode})")
         self.code = code
         self.subcode = subcode
+        self.message = message  # libheif's own words
 
 
 @dataclass(frozen=True)

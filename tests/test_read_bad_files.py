@@ -3,8 +3,9 @@
 Each file runs in its own child process (memory capped at 4 GiB with RLIMIT_AS, 60 s timeout) that
 opens it with heifkit and decodes every top-level image, then does the same with pillow_heif. The child
 must exit normally: no signal, no hang. heifkit must raise a ``heifkit.HeifError`` that is also an
-instance of the built-in class pillow_heif raises for the same file (contract §3.8), at the same step
-(open or the same image's decode), with libheif's message unchanged. That comparison uses libheif's aom
+instance of the built-in class pillow_heif raises for the same file (contract §3.8), at the step plain
+libheif of the same version fails (open, or the same image's decode; the ctypes oracle), with the code and
+message libheif gives there. That comparison uses libheif's aom
 for AV1, like the oracle; the same file is also read with the default decoders, which must refuse it
 the same way or, for a damaged frame dav1d conceals, decode it.
 
@@ -36,6 +37,8 @@ import pytest
 
 import subproc
 from conftest import CORPUS, refused_files
+
+pytestmark = pytest.mark.slow  # a child process per refused file
 
 FILES = refused_files()
 WORKERS = 2
@@ -98,7 +101,7 @@ try:
     else:
         oracle.decode_rgb(path, int(ours["stage"][len("decode["):-1]))
 except oracle.OracleError as exc:
-    result.update(code=exc.code, subcode=exc.subcode, message=str(exc))
+    result.update(code=exc.code, subcode=exc.subcode, message=exc.message)
 print(json.dumps(result), flush=True)
 """
 
@@ -215,9 +218,16 @@ def test_refused_file(name: str, children: dict[str, Future[dict[str, Any]]]) ->
         )
         return
 
+    # What pillow_heif promises is the class: an ``except`` written for pillow_heif catches heifkit's error. The
+    # step at which a file is refused, and libheif's words, depend on the libheif inside pillow_heif's wheel
+    # (pillow_heif 1.9's libheif 1.23.7 refuses bad/pheif_corrupted.hif at decode, 1.23.6 at open): those
+    # are compared with plain libheif of the version heifkit loads, through the ctypes oracle.
     want = theirs["builtin"]
     assert want in BUILTIN_NAMES and hasattr(builtins, want)
     assert want in ours["isinstance"], f"{name}: pillow_heif raised {want} ({theirs['message']!r}); {got}"
-    assert ours["stage"] == theirs["stage"], f"{name}: pillow_heif failed at {theirs['stage']}; {got}"
+    assert libheif["code"] is not None, f"{name}: plain libheif does not fail at {ours['stage']}; {got}"
+    assert (ours["code"], ours["subcode"]) == (libheif["code"], libheif["subcode"]), (
+        f"{name}: plain libheif reports {libheif['message']!r} (code {libheif['code']}/{libheif['subcode']}); {got}"
+    )
     # libheif's message, unchanged; a security limit's is followed by which limit it is and how to raise it
-    assert ours["message"].startswith(theirs["message"].strip()), f"{name}: pillow_heif's {theirs['message']!r}; {got}"
+    assert ours["message"].startswith(libheif["message"].strip()), f"{name}: libheif's {libheif['message']!r}; {got}"

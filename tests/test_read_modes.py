@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import pillow_heif
 import pytest
 
 import heifkit
+import subproc
 from conftest import ARROW, CAT, CORPUS, ZPUG, exif_orientation_of
 
 MODE_FILES = {
@@ -90,10 +90,15 @@ def test_modes(name, opt_name):
         assert arr.max() < 1 << bits
         assert arr.max() >= 1 << (bits - 1)
 
-    # pillow_heif: same mode, stride and pixels (row padding excluded; its contents are unspecified)
+    # pillow_heif: the same mode and pixels, and with remove_stride (the default) the same tight stride. With
+    # remove_stride=False how much a row is padded is libheif's choice, which pillow_heif does not promise
+    # (pillow_heif 1.9's libheif 1.23.7 pads differently from 1.23.6): only the pixels compare.
     ref = pillow_heif.open_heif(CORPUS / name, **opts)
     assert ref.mode == f.mode
-    assert ref.stride == f.stride
+    if opts.get("remove_stride", True):
+        assert ref.stride == f.stride
+    else:
+        assert len(ref.data) == ref.stride * height and ref.stride >= tight
     np.testing.assert_array_equal(np.asarray(ref)[:, :width], arr[:, :width])
 
 
@@ -136,6 +141,7 @@ def test_to_pillow_copies_info():
         np.testing.assert_array_equal(np.asarray(img), np.asarray(image))
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_to_pillow_resets_orientation_in_the_copy_only():
     f = heifkit.open_heif(ARROW)
     img = f.to_pillow()
@@ -149,21 +155,29 @@ def test_to_pillow_resets_orientation_in_the_copy_only():
     np.testing.assert_array_equal(np.asarray(img), np.asarray(f))
 
 
+# Resetting the orientation of XMP packets with long runs of whitespace, in a child process whose CPU time is
+# capped: a linear scan takes milliseconds, a quadratic one (a pattern retried at every blank) hours.
+_XMP_RESET = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (20, 20))
+import heifkit
+tag = b'<rdf:Description tiff:Orientation="6"/>'
+xmp = b"<x:xmpmeta>" + b" " * 1_000_000 + tag + b"\n" * 200_000 + b"</x:xmpmeta>"
+info = {"exif": None, "xmp": xmp}
+assert heifkit.set_orientation(info) == 6
+assert b"Orientation" not in info["xmp"]
+assert info["xmp"].startswith(b"<x:xmpmeta>") and info["xmp"].endswith(b"</x:xmpmeta>")
+cat = heifkit.open_heif(sys.argv[1])
+assert len(cat.info["xmp"]) > 50_000  # mostly padding
+heifkit.set_orientation(dict(cat.info))
+print("ok")
+"""
+
+
 def test_orientation_reset_is_linear_in_xmp_size():
     """XMP packets carry kilobytes of whitespace padding (cat.hif: 57 kB); resetting must not be quadratic."""
-    tag = b'<rdf:Description tiff:Orientation="6"/>'
-    xmp = b"<x:xmpmeta>" + b" " * 100_000 + tag + b"\n" * 20_000 + b"</x:xmpmeta>"
-    info = {"exif": None, "xmp": xmp}
-    start = time.perf_counter()
-    assert heifkit.set_orientation(info) == 6
-    assert time.perf_counter() - start < 2.0  # linear: milliseconds; quadratic: minutes
-    assert b"Orientation" not in info["xmp"]
-    assert info["xmp"].startswith(b"<x:xmpmeta>") and info["xmp"].endswith(b"</x:xmpmeta>")
-
-    f = heifkit.open_heif(CAT)
-    start = time.perf_counter()
-    heifkit.set_orientation(dict(f.info))
-    assert time.perf_counter() - start < 2.0
+    proc = subproc.run_python(_XMP_RESET, [str(CAT)], timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", f"rc {proc.returncode} (SIGXCPU: -24): {proc.stderr}"
 
 
 def test_to_pillow_16bit_and_unsupported_modes():
