@@ -23,13 +23,17 @@ import subproc
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.glob("*.md")) + [REPO / "README.md"]
+QUICK_PAGES = {REPO / "README.md", DOCS / "quickstart.md"}  # make check runs these; make test every page
 # Pages that explain rather than show: no examples required.
-PROSE_PAGES = {"api.md", "architecture.md", "changelog.md", "performance.md", "wheels.md"}
+PROSE_PAGES = {"api.md", "architecture.md", "changelog.md", "development.md", "performance.md", "wheels.md"}
 # Fence languages for what is not Python run by a reader: shell commands, file contents, directives.
 NOT_PYTHON = {"sh", "console", "text", "toml", "make", "c", ""}
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, id=str(p.relative_to(REPO)), marks=() if p in QUICK_PAGES else pytest.mark.slow) for p in PAGES],
+)
 def test_page_examples_pass(page: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(Path(mddoctest.__file__)), str(page)],

@@ -13,6 +13,8 @@ import pytest
 from conftest import CORPUS
 from subproc import run_python
 
+pytestmark = pytest.mark.slow  # mutated files (fuzzing), each in a child process
+
 SEEDS = {
     "pheif_zPug_3.heic": 400,  # 3 images, thumbnails, mono
     "libheif_simple_osm_tile_alpha.avif": 400,  # AV1 with alpha

@@ -23,6 +23,8 @@ import pytest
 import subproc
 from conftest import background_results
 
+pytestmark = pytest.mark.slow  # fuzzing (atheris), in child processes
+
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 REGRESSIONS = Path(__file__).resolve().parent / "fuzz_regressions"
 SECONDS = int(os.environ.get("HEIFKIT_FUZZ_SMOKE_SECONDS", "6"))

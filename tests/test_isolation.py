@@ -33,6 +33,8 @@ import oracle
 import subproc
 from conftest import CORPUS
 
+pytestmark = pytest.mark.slow  # child processes with other libheifs loaded
+
 VERSION = "1.23.6"
 HEIC_FILES = ["pillow_hopper.heif", "pheif_RGBA_10__128x128.heif"]
 AVIF_FILE = "libheif_simple_osm_tile_alpha.avif"  # pillow_heif's libheif has no AV1 decoder

@@ -26,7 +26,10 @@ import pytest
 import subproc
 from conftest import CORPUS, background_results
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+pytestmark = [
+    pytest.mark.slow,  # measures leaks over long loops in child processes
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm"),
+]
 
 WARMUP = 50
 ITERATIONS = 1000

@@ -249,7 +249,7 @@ def test_matrix_cases_have_what_they_claim() -> None:
 
 
 @pytest.mark.parametrize("reopen", [False, True], ids=["drops", "reopen-between"])
-@pytest.mark.parametrize("name", HEIF_CASES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "l" else pytest.mark.slow) for n in HEIF_CASES])
 def test_drop_orders(name: str, reopen: bool, heif_plugin: None) -> None:
     failures = run_case(name, reopen)
     assert not failures, _matrix_message(name, reopen, failures)
@@ -265,6 +265,7 @@ print(json.dumps({mode: test_lifetimes.run_case(sys.argv[1], mode == "reopen") f
 """
 
 
+@pytest.mark.slow  # in child processes
 @pytest.mark.parametrize("name", AVIF_CASES)
 def test_drop_orders_avif_in_child(name: str) -> None:
     proc = subproc.run_python(MATRIX_CHILD, [name], timeout=300)
@@ -460,6 +461,7 @@ def _run_child(code: str, args: list[str]) -> Any:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.slow  # in child processes
 def test_plugin_loop_over_whole_corpus_in_child() -> None:
     """HEIF and AVIF files through Pillow, twice over, in a process that did nothing else before."""
     paths = _files("image/hei") + _files("image/avif")
@@ -486,6 +488,7 @@ def test_plugin_loop_over_whole_corpus_in_child() -> None:
     assert result["loaded"] == 2 * len(paths)
 
 
+@pytest.mark.slow  # in child processes
 def test_issue_plugin_reproducer_in_child(tmp_path: Path) -> None:
     code = """
         import json, sys
@@ -506,6 +509,7 @@ def test_issue_plugin_reproducer_in_child(tmp_path: Path) -> None:
     assert not failures, _failures_message(failures, 50)
 
 
+@pytest.mark.slow  # in child processes
 def test_issue_standalone_sequence_in_child() -> None:
     code = """
         import json, sys
@@ -524,6 +528,7 @@ def test_issue_standalone_sequence_in_child() -> None:
     assert result == [True, True, True]
 
 
+@pytest.mark.slow  # in child processes
 def test_standalone_viewer_loop_in_child() -> None:
     code = """
         import json, sys

@@ -35,11 +35,11 @@ from PIL import Image
 
 import heifkit
 import oracle
-from conftest import CORPUS, decodable_files
+from conftest import CORPUS, corpus_params, decodable_files
 
 FILES = decodable_files()
 BIG = {"pheif_200MP.heic"}  # 12240x16320 grid: ~600 MB per decoded copy, ~10 s; kept, decoded once per side
-PARAMS = [pytest.param(n, marks=pytest.mark.slow, id=n) if n in BIG else pytest.param(n, id=n) for n in FILES]
+PARAMS = corpus_params(FILES)  # BIG is not among the quick files
 
 COMPARED_KEYS = (
     "bit_depth",

@@ -179,6 +179,7 @@ def test_pickle_and_deepcopy_zpug():
         assert f[0].info["thumbnails"] == [32, 16]
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_pickle_and_deepcopy_with_depth_image():
     f = heifkit.open_heif(PUG)
     depth = np.asarray(f.info["depth_images"][0])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS, decodable_files, manifest
+from conftest import CORPUS, corpus_params, decodable_files, manifest
 from heifkit import _dav1d
 
 pytestmark = pytest.mark.skipif(_dav1d.library() is None, reason="no dav1d library found (AVIF uses aom)")
@@ -30,7 +30,7 @@ def test_dav1d_is_registered_and_preferred() -> None:
     assert len(AV1_FILES) > 50
 
 
-@pytest.mark.parametrize("name", AV1_FILES)
+@pytest.mark.parametrize("name", corpus_params(AV1_FILES))
 def test_dav1d_gives_aoms_pixels(name: str) -> None:
     path = CORPUS / name
     for flags in ({}, {"convert_hdr_to_8bit": False}):

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import CORPUS, PUG, decodable_files
+from conftest import CORPUS, PUG, corpus_params, decodable_files
 
 APPLE = "urn:com:apple:photo:2020:aux:hdrgainmap"
 SAMSUNG = "urn:com:samsung:photo:2024:aux:hdrgainmap"
@@ -55,7 +55,7 @@ def test_gain_maps_of_the_corpus(name):
     assert pixels.shape[:2] == (size[1], size[0]) and pixels.std() > 0
 
 
-@pytest.mark.parametrize("name", [n for n in decodable_files() if n not in GAIN_MAPS])
+@pytest.mark.parametrize("name", corpus_params(n for n in decodable_files() if n not in GAIN_MAPS))
 def test_other_files_have_no_gain_map(name):
     for image in heifkit.open_heif(CORPUS / name):
         assert image.info["gain_maps"] == []

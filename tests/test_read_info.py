@@ -17,13 +17,14 @@ from conftest import (
     ZPUG,
     ZPUG_THUMBS,
     comparable_info,
+    corpus_params,
     decodable_files,
     exif_orientation_of,
 )
 from heifkit import options
 
 
-@pytest.mark.parametrize("name", decodable_files())
+@pytest.mark.parametrize("name", corpus_params(decodable_files()))
 def test_info_keys_always_present(name):
     f = heifkit.open_heif(CORPUS / name)
     for image in f:

@@ -124,6 +124,7 @@ def test_draft_thumbnail_then_full_image(tmp_path: Path) -> None:
         assert im.size == (384, 512)
 
 
+@pytest.mark.slow  # a loop over the whole corpus
 def test_plain_loop_open_size_drop() -> None:
     """The loop of a photo-library scan: open, read the size and EXIF, drop; then decode another file."""
     for _ in range(30):
@@ -211,6 +212,7 @@ def test_open_heif_still_reads_streams_whole() -> None:
     assert np.asarray(heif).shape == (3024, 4032, 3)
 
 
+@pytest.mark.slow  # threads opening and decoding 12 MP grids
 def test_grid_tiles_read_in_parallel_threads() -> None:
     """A 200 MP grid decodes its tiles on several threads, each reading through the same source."""
     expected = heifkit.open_heif(CORPUS / "pheif_200MP.heic")[0].data
@@ -219,6 +221,7 @@ def test_grid_tiles_read_in_parallel_threads() -> None:
         assert bytes(heif[0].data) == bytes(expected)
 
 
+@pytest.mark.slow  # threads opening and decoding 12 MP grids
 def test_threads_opening_lazily_at_once() -> None:
     errors: list[BaseException] = []
     expected = np.asarray(heifkit.open_heif(ARROW).to_pillow())
@@ -239,6 +242,7 @@ def test_threads_opening_lazily_at_once() -> None:
     assert not errors
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_pillow_save_of_a_lazily_opened_frame_keeps_its_attached_items() -> None:
     """Saving an unchanged frame copies its depth image and gain map from the file: read from the stream."""
     with CountingFile(PUG) as f:

@@ -62,6 +62,7 @@ def test_the_pillow_image_is_private_and_writable() -> None:
     assert second.getpixel((0, 0)) == tuple(np.asarray(heif_file[0])[0, 0].tolist()) != (1, 2, 3)
 
 
+@pytest.mark.slow  # every 12 MP file, into Pillow
 def test_pillow_image_outlives_its_file_and_then_releases_it() -> None:
     images = [heifkit.open_heif(path).to_pillow() for path in FILES[:3]]
     gc.collect()  # the HeifFiles are gone; the Pillow images hold the decoded pixels

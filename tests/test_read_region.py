@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import heifkit
-from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, decodable_files, oriented_grid
+from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, corpus_params, decodable_files, oriented_grid
 from heifkit import decode, region
 from subproc import run_python
 
@@ -188,7 +188,7 @@ def test_the_plain_loop():
             del f, part
 
 
-@pytest.mark.parametrize("name", [n for n in decodable_files() if n != BIG.name])  # BIG: checked above
+@pytest.mark.parametrize("name", corpus_params(n for n in decodable_files() if n != BIG.name))  # BIG: checked above
 def test_a_region_of_every_decodable_file(name):
     """The plain user loop over the corpus: open, cut the middle, look, drop; the same pixels as a whole decode."""
     expected = np.asarray(heifkit.open_heif(CORPUS / name))

@@ -81,6 +81,7 @@ def test_running_decodes_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> Non
         assert again == 4  # the others have finished
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_parallel_decodes_of_different_files_match_serial() -> None:
     files = [PUG, SINGLE, AVIF, ZPUG] * 2
     serial = [np.asarray(heifkit.open_heif(f)) for f in files]

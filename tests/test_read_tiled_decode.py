@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS, oriented_grid
+from conftest import CORPUS, corpus_params, oriented_grid
 from heifkit import decode, modes
 
 
@@ -52,6 +52,7 @@ def test_corpus_grids_match(name):
     assert whole == tiled
 
 
+@pytest.mark.slow  # a 12 MP grid in every layout
 def test_high_bit_depth_and_bgr_layouts_match():
     f = heifkit.open_heif(CORPUS / "pheif_cat.hif", convert_hdr_to_8bit=False)  # 10-bit 4:2:2, 2x2 grid
     for flags in ({"convert_hdr_to_8bit": False}, {"convert_hdr_to_8bit": False, "bgr_mode": True}, {}):
@@ -78,6 +79,7 @@ def test_not_tiled_images_report_no_tiling():
     assert decode.image_tiling(handle) is None
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_public_api_uses_tiles_for_big_grids(monkeypatch):
     expected = np.asarray(heifkit.open_heif(CORPUS / "pheif_arrow.heic"))
     calls = []
@@ -117,7 +119,7 @@ def test_the_corpus_has_grids_of_both_codecs():
     assert any(n.endswith(".avif") for n in GRIDS) and any(n.endswith((".heic", ".hif")) for n in GRIDS)
 
 
-@pytest.mark.parametrize("name", [n for n in GRIDS if n != "pheif_200MP.heic"])
+@pytest.mark.parametrize("name", corpus_params(n for n in GRIDS if n != "pheif_200MP.heic"))
 def test_every_corpus_grid_matches_on_thread_contexts(name):
     """Threads decode tiles through contexts of their own over the file's bytes; the pixels are libheif's."""
     f = heifkit.open_heif(CORPUS / name)
@@ -143,6 +145,7 @@ def test_thread_contexts_keep_disabled_security_limits():
     assert all(h.ctx.limits_disabled for h in decode._worker_handles(handle, 2))
 
 
+@pytest.mark.slow  # a 12 MP grid
 def test_thread_contexts_dropped_in_any_order_then_another_file():
     """Images decoded through the thread contexts are copied out and released before their contexts."""
     import gc

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS, decodable_files, manifest, psnr
+from conftest import CORPUS, QUICK_FILES, corpus_params, decodable_files, manifest, psnr
 
 MAX_PIXELS = 1_500_000
 MAX_IMAGES = 8
@@ -151,6 +151,8 @@ def _lossy_params() -> list[Any]:
         marks = []
         if name in KNOWN_LOW_PSNR:
             marks.append(pytest.mark.xfail(reason=KNOWN_LOW_PSNR[name], strict=True))
+        if name not in QUICK_FILES:
+            marks.append(pytest.mark.slow)
         params.append(pytest.param(name, id=name, marks=marks))
     return params
 
@@ -172,7 +174,7 @@ def test_roundtrip_lossy(name: str) -> None:
         assert value >= MIN_PSNR, f"image {i}: PSNR {value:.1f} dB"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in LOSSLESS_FILES])
+@pytest.mark.parametrize("name", corpus_params(LOSSLESS_FILES))
 def test_roundtrip_lossless_bit_exact(name: str) -> None:
     assert name in FILES
     src = heifkit.open_heif(CORPUS / name, convert_hdr_to_8bit=False)

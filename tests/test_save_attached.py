@@ -51,6 +51,7 @@ def pug_resaved() -> tuple[heifkit.HeifFile, heifkit.HeifFile]:
     return heifkit.open_heif(PUG), heifkit.open_heif(saved(heifkit.open_heif(PUG)))
 
 
+@pytest.mark.slow  # a 12 MP grid re-saved
 def test_pug_keeps_its_depth_image(pug_resaved):
     before, after = pug_resaved
     (depth,), (kept,) = before.info["depth_images"], after.info["depth_images"]
@@ -59,6 +60,7 @@ def test_pug_keeps_its_depth_image(pug_resaved):
     assert kept.info == depth.info  # d_min, d_max, representation: in the copied hvcC
 
 
+@pytest.mark.slow  # a 12 MP grid re-saved
 def test_pug_keeps_its_apple_gain_map(pug_resaved):
     before, after = pug_resaved
     (gain_map,), (kept,) = before.info["gain_maps"], after.info["gain_maps"]

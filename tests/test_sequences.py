@@ -472,6 +472,7 @@ def test_frame_size_limit() -> None:
 # --- memory and lifetimes -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # long sequences
 def test_iterating_keeps_no_frame_but_the_current_one(ten_frames: tuple[list[heifkit.HeifImage], bytes]) -> None:
     _, data = ten_frames
     sequence = heifkit.open_sequence(data)
@@ -491,6 +492,7 @@ def _rss() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+@pytest.mark.slow  # long sequences
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident size from /proc")
 def test_iterating_a_long_sequence_stays_in_bounded_memory() -> None:
     """40 frames of 256x256 RGBA: the resident size stops growing once the decoder holds its reference
@@ -513,6 +515,7 @@ def test_iterating_a_long_sequence_stays_in_bounded_memory() -> None:
     assert max(sizes) < 16 * frame_bytes  # 40 frames kept: 40
 
 
+@pytest.mark.slow  # long sequences
 def test_drop_orders_then_another_file() -> None:
     frames = frames_of("RGBA", 3)
     data = saved(frames, durations=10, format="AVIF", **LOSSLESS)

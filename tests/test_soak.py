@@ -34,6 +34,8 @@ from PIL import Image
 import heifkit
 from conftest import CORPUS, LOSSLESS
 
+pytestmark = pytest.mark.slow  # a soak: threads mixing work for SOAK_SECONDS
+
 SECONDS = float(os.environ.get("HEIFKIT_SOAK_SECONDS", "10"))
 THREADS = 8
 SEQUENCE = "pillow_star.avifs"  # 5 frames, alpha

@@ -39,6 +39,8 @@ import heifkit
 import subproc
 from conftest import CORPUS, background_results
 
+pytestmark = pytest.mark.slow  # a sweep of truncations and corruptions, in child processes
+
 DENSE_PREFIX = 128
 PREFIX_STEPS = 250
 CORRUPTIONS = 400
