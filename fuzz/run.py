@@ -24,6 +24,7 @@ driver prints each target's executions and findings, and exits 1 when there is o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -169,6 +170,8 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     argv = sys.argv[1:]
     if argv and argv[0] == "--all":
+        if importlib.util.find_spec("atheris") is None:
+            raise SystemExit("make fuzz needs atheris, which has wheels for x86-64 Linux only (requirements/test.in)")
         return drive(argv)
     if len(argv) >= 3 and argv[0] == "--replay":
         return replay(argv[1], argv[2:])
