@@ -68,6 +68,20 @@ def sniff(header: bytes) -> tuple[bool, str]:
     return known, (mime or "image/heif") if known else ""
 
 
+_HEVC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+
+
+def avif_by_compatible_brands(header: bytes) -> str | None:
+    """``image/avif`` (or ``image/avif-sequence``) for a file of a generic major brand (``mif1``, ``msf1``) that
+    lists ``avif``/``avis`` among its compatible brands and no HEVC brand, as Pillow's AVIF plugin reads it
+    (libheif's MIME type follows the major brand only: ``image/heif``); None for other files."""
+    size = int.from_bytes(header[:4], "big")
+    brands = {header[i : i + 4] for i in range(16, min(size, len(header)) - 3, 4)}
+    if brands & _HEVC_BRANDS or not brands & {b"avif", b"avis"}:
+        return None
+    return "image/avif-sequence" if header[8:12] == b"msf1" or b"avis" in brands else "image/avif"
+
+
 def _read_input(fp: Any) -> Any:
     """The bytes to parse from memory, or None for a big file that libheif should read lazily by path."""
     if isinstance(fp, (str, os.PathLike)):

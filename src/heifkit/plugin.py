@@ -17,13 +17,14 @@ from typing import IO, Any
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import _write, options
-from ._input import sniff
+from ._input import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
+from ._pillow_avif import save_avif
 from ._read import Entry
 from .codecs import libheif_info
 from .errors import HeifError
 from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
 from .image import HeifImage, HeifThumbnail
-from .metadata import set_orientation
+from .metadata import reset_orientation
 from .properties import NCLX_KEYS
 from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
 
@@ -46,6 +47,11 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _sources: dict[int, Entry] = {}
 
     def _open(self) -> None:
+        # Pillow gives accept() 16 bytes: too few for the compatible brands that say whether a "mif1"/"msf1" file
+        # is AVIF. Checked here on the whole ftyp box; a SyntaxError lets Pillow try its next plugin.
+        assert self.fp is not None
+        if _is_avif(peek(self.fp, FTYP_PEEK))[1] != (self.format == "AVIF"):
+            raise SyntaxError(f"not a {self.format} file by its brands")
         try:
             # Only what opening needs is read now (size, mode, info); the first decode reads the whole stream
             # into memory (Pillow truncates a file before saving over it, so later frames must not read it).
@@ -74,10 +80,13 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             self._sources[index] = entry
         self._frame = index
         self._size = image.size
-        self._mode = image.mode
+        # Pillow's AVIF plugin gives premultiplied images back as RGBA (colour divided by alpha again)
+        self._mode = "RGBA" if image.mode == "RGBa" and self.format == "AVIF" else image.mode
         if index not in self._frame_infos:
             info = image.info.copy()
-            info["original_orientation"] = set_orientation(info)
+            # reset only when libheif turned the pixels (irot/imir): a file without them keeps its EXIF/XMP
+            # orientation, for ImageOps.exif_transpose to apply, as Pillow's own plugins leave it
+            info["original_orientation"] = reset_orientation(info, getattr(image, "orientation_applied", True))
             self._frame_infos[index] = info
         self.info = self._frame_infos[index]
         self._exif = None
@@ -185,6 +194,8 @@ class _LibHeifImageFile(ImageFile.ImageFile):
                     raise
                 self.im = Image.core.fill(self._mode, self._size, 0)
             else:
+                if img.mode != self._mode and img.mode == "RGBa":
+                    img = img.convert(self._mode)
                 self._size = img.size
                 self.im = img.im
                 self.readonly = img.readonly
@@ -311,21 +322,33 @@ class AvifImageFile(_LibHeifImageFile):
     format_description = "AVIF container"
 
 
+def _is_avif(prefix: bytes) -> tuple[bool, bool]:
+    """(libheif reads it, it is AVIF): by libheif's MIME type, or a generic major brand with AVIF compatible
+    brands and no HEVC one (``avif_by_compatible_brands``), as Pillow's AVIF plugin takes files."""
+    supported, mimetype = sniff(prefix)
+    return supported, supported and (mimetype.startswith("image/avif") or bool(avif_by_compatible_brands(prefix)))
+
+
 def _accept_heif(prefix: bytes) -> bool:
     """Every file libheif reads except AVIF, which stays Pillow's unless register_avif_opener() is called."""
-    supported, mimetype = sniff(prefix)
-    return supported and not mimetype.startswith("image/avif")
+    supported, avif = _is_avif(prefix)
+    return supported and not avif
 
 
 def _accept_avif(prefix: bytes) -> bool:
-    supported, mimetype = sniff(prefix)
-    return supported and mimetype.startswith("image/avif")
+    """AVIF files, and files whose generic major brand may be AVIF (``_open`` looks at the compatible brands)."""
+    supported, avif = _is_avif(prefix)
+    return avif or (supported and prefix[8:12] in (b"mif1", b"msf1"))
 
 
 def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
     holds the parameters, which apply to every frame. Every parameter and frame is checked before encoding."""
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
+    if fmt == "AVIF":  # Pillow's AVIF contract
+        sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
+        save_avif(sources, fp, kwargs, save_all, _source_of(im))
+        return
     if save_all and kwargs.get("duration") is not None:  # a timed sequence, as Pillow's AVIF plugin writes
         _save_sequence(im, fp, fmt, kwargs)
         return
