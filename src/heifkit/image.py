@@ -19,7 +19,7 @@ from . import _read, options
 from ._lib import Handle
 from .decode import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
 from .errors import InvalidInputError
-from .metadata import exif_from_pillow, set_orientation, xmp_from_pillow
+from .metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
 from .modes import MODES, PILLOW_CONVERSIONS, mode_of
 from .region import check_box, crop_rows
 from .transforms import transposed
@@ -249,22 +249,26 @@ class HeifImage(_BaseImage):
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
         self._entry: _read.Entry | None = None  # of images read from a file (and their copies): what was read
 
+    @property
+    def orientation_applied(self) -> bool:
+        """Whether the pixels are upright already (libheif applied ``irot``/``imir``, or they were made upright)."""
+        steps = self._entry.transforms if self._entry is not None else (("irot",),)
+        unread = self.pending_orientation or self.info.get("transformations") is not None
+        return unread or any(step[0] in ("irot", "imir") for step in steps)
+
     def __repr__(self) -> str:
-        if self._data is None:
-            content = "no image data"
-        else:
-            content = f"{len(memoryview(self._data).cast('B'))} bytes image data"
+        content = "no image data" if self._data is None else f"{len(memoryview(self._data).cast('B'))} bytes image data"
         return (
             f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode} "
             f"with {content} and {len(self.info.get('thumbnails', []))} thumbnails>"
         )
 
     def to_pillow(self) -> Any:
-        """A Pillow image with a copy of ``info``, its EXIF/XMP orientation reset to 1 (the old value in
-        ``info["original_orientation"]``): the pixels are upright already."""
+        """A Pillow image with a copy of ``info``; its EXIF/XMP orientation reset to 1 (the old value in
+        ``info["original_orientation"]``) when the pixels stand upright already (see ``orientation_applied``)."""
         img = self._pillow()
         img.info = self.info.copy()
-        img.info["original_orientation"] = set_orientation(img.info)
+        img.info["original_orientation"] = reset_orientation(img.info, self.orientation_applied)
         if self.pending_orientation and img.info["original_orientation"]:
             img = transposed(img, img.info["original_orientation"])
         return img

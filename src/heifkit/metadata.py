@@ -18,6 +18,7 @@ __all__ = [
     "exif_from_block",
     "get_orientation",
     "set_orientation",
+    "reset_orientation",
     "exif_orientation",
     "xmp_orientation",
     "exif_from_pillow",
@@ -141,6 +142,17 @@ def set_orientation(info: dict[str, Any]) -> int | None:
             if original is None and xmp_value != 1:
                 original = xmp_value
     return original
+
+
+def reset_orientation(info: dict[str, Any], applied: bool) -> int | None:
+    """:func:`set_orientation` for pixels whose orientation was ``applied`` (libheif turned them by the file's
+    ``irot``/``imir``): returns the old value. Otherwise the EXIF/XMP orientation stays, for a viewer to apply
+    (only Latin-1 XMP is re-encoded as UTF-8), and None is returned."""
+    if applied:
+        return set_orientation(info)
+    if info.get("xmp"):
+        info["xmp"] = _to_utf8(bytes(info["xmp"]))
+    return None
 
 
 def exif_from_pillow(img: Any) -> bytes | None:
