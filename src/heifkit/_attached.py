@@ -134,25 +134,10 @@ def copy_attached(dst: Any, new_item: int, attached: Attached) -> tuple[set[int]
     Raises:
         HeifError: libheif refuses an item, property or reference.
     """
-    src = attached.ctx.ptr
     new: dict[int, int] = {attached.item: new_item}
-
-    def copy(item: int) -> int:
-        if item in new:
-            return new[item]
-        new[item] = copied = _items.add_item_like(src, item, dst)
-        for prop in attached.properties.get(item, []):
-            _items.add_property(dst, copied, prop.kind, prop.payload, prop.uuid, prop.essential)
-        inputs = [copy(i) for i in attached.inputs.get(item, [])]
-        if inputs:
-            _items.add_references(dst, "dimg", copied, inputs)
-        for meta in attached.metadata.get(item, []):
-            _items.add_references(dst, "cdsc", copy(meta), [copied])
-        return copied
-
     with attached.ctx.lock:
         for kind, root in attached.roots:
-            copied = copy(root)
+            copied = _copy_item(attached, dst, root, new)
             if kind == "auxl":
                 _items.add_references(dst, "auxl", copied, [new_item])
     visible = {new[i] for i in new if attached.items.get(i) == "tmap" and i not in attached.hidden}
@@ -162,6 +147,23 @@ def copy_attached(dst: Any, new_item: int, attached: Attached) -> tuple[set[int]
     if any(kind == "tmap" for kind, _ in attached.roots):
         lib.heif_context_add_compatible_brand(dst, _items.fourcc("tmap"))
     return visible, groups
+
+
+def _copy_item(attached: Attached, dst: Any, item: int, new: dict[int, int]) -> int:
+    """Copy ``item`` of ``attached``'s source into ``dst`` with its properties, inputs and metadata (each item
+    once: ``new`` maps source ids to copies); the copy's id. A plain function, not a closure that calls itself:
+    that would be a reference cycle holding the source's context, and its file, until the cycle collector ran."""
+    if item in new:
+        return new[item]
+    new[item] = copied = _items.add_item_like(attached.ctx.ptr, item, dst)
+    for prop in attached.properties.get(item, []):
+        _items.add_property(dst, copied, prop.kind, prop.payload, prop.uuid, prop.essential)
+    inputs = [_copy_item(attached, dst, i, new) for i in attached.inputs.get(item, [])]
+    if inputs:
+        _items.add_references(dst, "dimg", copied, inputs)
+    for meta in attached.metadata.get(item, []):
+        _items.add_references(dst, "cdsc", _copy_item(attached, dst, meta, new), [copied])
+    return copied
 
 
 class Copies:
