@@ -44,10 +44,9 @@ class _Pixels:
 
     def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
         schema, array = ffi.new("struct ArrowSchema**"), ffi.new("struct ArrowArray**")
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(self._buffer))  # owned by the exported array from here
+        # the exported array takes its own reference to the buffer (hk_arrow_export), dropped by its release
         if lib.hk_arrow_export(ffi.cast("void*", id(self._buffer)), ffi.from_buffer(self._buffer), self._count,
                                schema, array) != 0:  # fmt: skip
-            ctypes.pythonapi.Py_DecRef(ctypes.py_object(self._buffer))
             raise MemoryError("cannot export the decoded pixels")
         schema_address = int(ffi.cast("uintptr_t", schema[0]))
         array_address = int(ffi.cast("uintptr_t", array[0]))

@@ -56,7 +56,8 @@ def build_ffi() -> FFI:
     """The cffi builder for ``heifkit._native``."""
     headers_needed = "#include <errno.h>\n#include <stddef.h>\n#include <stdint.h>\n"
     pointer_decls, bind_body = _pointer_table(_decls.FUNCTIONS + _decls.HELPER_FUNCTIONS)
-    helpers = "".join((HERE / name).read_text() for name in C_SOURCES).replace("HK_BIND_BODY", bind_body)
+    bind_macro = "#define HK_BIND_BODY \\\n" + " \\\n".join(bind_body.splitlines()) + "\n"
+    helpers = bind_macro + "".join((HERE / name).read_text() for name in C_SOURCES)
     headers = "".join(f"#include <libheif/{name}>\n" for name in _decls.HEADERS)
     ffibuilder = FFI()
     ffibuilder.cdef(_decls.TYPES + "\n".join(_decls.FUNCTIONS) + _decls.HELPERS)

@@ -5,6 +5,15 @@
 
    Pictures become YCbCr (or monochrome) heif_images with the colour of the AV1 sequence header, as libheif's
    own aom plugin makes them, so libheif's colour conversion gives the same RGB. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libheif/heif.h>
+#include <libheif/heif_plugin.h>
 
 typedef struct {  /* Dav1dSettings: the fields set here, then room for the rest */
   int n_threads, max_frame_delay, apply_grain, operating_point, all_layers;

@@ -421,7 +421,7 @@ void hk_context_retain(hk_context* owner);
 void hk_context_release(hk_context* owner);
 void hk_image_release(heif_image* image, hk_context* owner);
 int hk_bind(const char* path, char* errbuf, size_t errlen);
-size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
+int hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
     uint32_t width, uint32_t height, int channels, int bytes_per_sample, int shift_left, int swap_rb);
 int hk_fill_plane(const uint8_t* src, size_t src_stride, int src_channels, int src_channel, int src_bits,
     uint8_t* dst, size_t dst_stride, int dst_channels, int dst_bits, uint32_t width, uint32_t height, int swap_rb);

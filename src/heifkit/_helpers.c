@@ -2,11 +2,19 @@
    work (plane copies, fills with bit-depth conversion, padding) and writing a file to memory.
    Compiled by cffi into heifkit._native (see _build.py); HK_BIND_BODY is filled in by the builder with one
    dlsym per libheif function listed in _decls.py. */
+#include <Python.h>
 #include <dlfcn.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <libheif/heif.h>
+
+#ifndef HK_BIND_BODY  /* the builder defines it: one dlsym per libheif function (none when compiled alone) */
+#define HK_BIND_BODY
+#endif
 
 static void* hk_lib_handle = NULL;
 
@@ -21,7 +29,7 @@ int hk_bind(const char* path, char* errbuf, size_t errlen)
 #endif
   void* lib = dlopen(path, flags);
   if (!lib) { snprintf(errbuf, errlen, "%s", dlerror()); return -1; }
-HK_BIND_BODY
+  HK_BIND_BODY
   hk_lib_handle = lib;
   return 0;
 }
@@ -65,13 +73,18 @@ void hk_image_release(heif_image* image, hk_context* owner)
 /* Copy `height` rows of `width` pixels (channels x bytes_per_sample each) from a libheif plane into
    the destination. 16-bit samples are shifted left by `shift_left`; `swap_rb` swaps channels 0 and 2
    (RGB <-> BGR). `dst` may be `src` itself with dst_stride <= src_stride (compaction in place): rows are
-   moved with memmove and every pixel is read before it is written. Returns the bytes per row. */
-size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
-                     uint32_t width, uint32_t height, int channels, int bytes_per_sample,
-                     int shift_left, int swap_rb)
+   moved with memmove and every pixel is read before it is written. Returns 0, or -1 (nothing copied) for
+   arguments it cannot honour: a row longer than a stride, or a shift or swap of samples other than 1 or 2
+   bytes (plain copies take any sample size: a region copies whole pixels as one sample). */
+int hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride,
+                  uint32_t width, uint32_t height, int channels, int bytes_per_sample,
+                  int shift_left, int swap_rb)
 {
+  if (channels < 1 || channels > 4 || bytes_per_sample < 1 || shift_left < 0 || shift_left > 15) return -1;
+  if ((shift_left || swap_rb) && bytes_per_sample > 2) return -1;
+  if (!src || !dst) return height && width ? -1 : 0;
   size_t row_bytes = (size_t)width * (size_t)channels * (size_t)bytes_per_sample;
-  if (channels < 1 || channels > 4) return 0;
+  if (height > 1 && (row_bytes > src_stride || row_bytes > dst_stride)) return -1;
   for (uint32_t y = 0; y < height; y++) {
     const uint8_t* s = src + (size_t)y * src_stride;
     uint8_t* d = dst + (size_t)y * dst_stride;
@@ -96,7 +109,7 @@ size_t hk_copy_plane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t
       }
     }
   }
-  return row_bytes;
+  return 0;
 }
 
 /* Fill a libheif plane (dst_channels interleaved samples per pixel) from caller memory holding
@@ -197,9 +210,14 @@ static heif_error hk_mem_write(heif_context* ctx, const void* data, size_t size,
   (void)ctx;
   hk_membuf* b = (hk_membuf*)userdata;
   heif_error err = { heif_error_Ok, heif_suberror_Unspecified, "Success" };
+  if (size > SIZE_MAX - b->size) {  /* more than memory can hold: refused, never wrapped around */
+    err.code = heif_error_Memory_allocation_error;
+    err.message = "the file is too large to write to memory";
+    return err;
+  }
   if (b->size + size > b->cap) {
     size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->size + size) cap *= 2;
+    while (cap < b->size + size) cap = cap > SIZE_MAX / 2 ? b->size + size : cap * 2;
     uint8_t* p = (uint8_t*)realloc(b->data, cap);
     if (!p) {
       err.code = heif_error_Memory_allocation_error;
@@ -235,6 +253,7 @@ void hk_free(void* p) { free(p); }
    pages in "madvise" mode): a 12 MP RGBA image then takes 24 page faults instead of 12,000. */
 #define HK_HUGE (2u << 20)
 void* hk_malloc(size_t size) {
+  if (size > SIZE_MAX - HK_HUGE) return NULL;  /* rounding up to whole pages would wrap around */
   if (size >= 4 * (size_t)HK_HUGE) {
     size_t rounded = (size + HK_HUGE - 1) / HK_HUGE * HK_HUGE;
     void* p = aligned_alloc(HK_HUGE, rounded);
@@ -307,8 +326,8 @@ static void hk_arrow_release_array(struct ArrowArray* array)
 typedef struct { struct ArrowSchema child; struct ArrowSchema* children[1]; } hk_schema_children;
 
 /* Describe `pixels` 4-byte pixels at `data` as an Arrow array of fixed-size lists of 4 uint8 (the layout
-   Pillow itself exports) that owns one reference to the Python object `keep` (taken by the caller).
-   Returns 0, or -1 when out of memory (then the caller still owns its reference). */
+   Pillow itself exports) that owns a reference to the Python object `keep`, taken here (with the GIL: cffi
+   calls without it) once nothing can fail. Returns 0, or -1 when out of memory (no reference taken). */
 int hk_arrow_export(void* keep, const uint8_t* data, int64_t pixels, struct ArrowSchema** out_schema,
                     struct ArrowArray** out_array)
 {
@@ -316,7 +335,12 @@ int hk_arrow_export(void* keep, const uint8_t* data, int64_t pixels, struct Arro
   struct ArrowArray* array = (struct ArrowArray*)calloc(1, sizeof(struct ArrowArray));
   hk_arrow_owner* owner = (hk_arrow_owner*)calloc(1, sizeof(hk_arrow_owner));
   hk_schema_children* kids = (hk_schema_children*)calloc(1, sizeof(hk_schema_children));
-  if (!schema || !array || !owner || !kids) { free(schema); free(array); free(owner); free(kids); return -1; }
+  if (!keep || !data || pixels < 0 || !schema || !array || !owner || !kids) {
+    free(schema); free(array); free(owner); free(kids); return -1;
+  }
+  PyGILState_STATE state = PyGILState_Ensure();
+  Py_INCREF((PyObject*)keep);
+  PyGILState_Release(state);
   kids->child.format = "C";
   kids->child.name = "";
   kids->child.release = hk_arrow_release_child_schema;

@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(f"heifkit's native extension is not built: {exc}") from exc
 
-__all__ = ["ffi", "lib", "check", "error_from", "string", "libheif_path", "Context", "Handle", "owned"]
+__all__ = ["ffi", "lib", "check", "error_from", "string", "libheif_path", "Context", "Handle", "owned", "copy_plane"]
 
 
 def libheif_path() -> Path:
@@ -211,3 +211,28 @@ class Handle:
 
 
 _load()
+
+
+def copy_plane(
+    src: Any,
+    src_stride: int,
+    dst: Any,
+    dst_stride: int,
+    width: int,
+    height: int,
+    channels: int,
+    bytes_per_sample: int,
+    shift_left: int = 0,
+    swap_rb: bool = False,
+) -> None:
+    """``hk_copy_plane``: ``height`` rows of ``width`` pixels from ``src`` to ``dst`` (cffi pointers), 16-bit
+    samples shifted left by ``shift_left``, channels 0 and 2 swapped with ``swap_rb``. Arguments the copy cannot
+    honour (a row longer than a stride...) are an error, never a partial copy."""
+    rc = lib.hk_copy_plane(
+        src, src_stride, dst, dst_stride, width, height, channels, bytes_per_sample, shift_left, 1 if swap_rb else 0
+    )
+    if rc != 0:
+        raise InternalError(
+            f"cannot copy a {width}x{height} plane ({channels}x{bytes_per_sample} bytes per pixel, strides "
+            f"{src_stride} and {dst_stride}, shift {shift_left})"
+        )

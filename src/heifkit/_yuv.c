@@ -11,6 +11,8 @@
    The coefficients come from the matrix coefficients code (ITU-T H.273) the way libheif derives them,
    in float. Compile with -ffp-contract=off: a fused multiply-add rounds differently. */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

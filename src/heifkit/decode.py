@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from . import _arrow, _yuv
 from ._cores import core_share
-from ._lib import Handle, check, ffi, lib, owned, uninitialized
+from ._lib import Handle, check, copy_plane, ffi, lib, owned, uninitialized
 from ._oversized import open_patched
 from ._reader import StreamSource
 from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
@@ -203,10 +203,9 @@ def image_pixels(image: Any, layout: Layout, remove_stride: bool = True, dst: An
         target = ffi.from_buffer(dst, require_writable=True)
     shift = _shift(layout, bits)
     if target != ptr or stride != src_stride or shift or layout.bgr:
-        lib.hk_copy_plane(
-            ptr, src_stride, target, stride, width, height,
-            layout.channels, layout.bytes_per_sample, shift, 1 if layout.bgr else 0,
-        )  # fmt: skip
+        copy_plane(
+            ptr, src_stride, target, stride, width, height, layout.channels, layout.bytes_per_sample, shift, layout.bgr
+        )
     return Pixels(width, height, stride, dst)
 
 
@@ -306,9 +305,9 @@ def decode_tiles_into(
         image = tile_handle.ctx.adopt_image(out[0])
         ptr, src_stride, t_width, t_height, bits = _plane(image, layout)
         _check_tile_covers(position, (t_width, t_height), (sx, sy), (w, h))
-        lib.hk_copy_plane(
+        copy_plane(
             ptr + sy * src_stride + sx * pixel, src_stride, target + dy * stride + dx * pixel, stride, w, h,
-            layout.channels, layout.bytes_per_sample, _shift(layout, bits), 1 if layout.bgr else 0,
+            layout.channels, layout.bytes_per_sample, _shift(layout, bits), layout.bgr,
         )  # fmt: skip
 
     grid = (int(tiling.num_columns), int(tiling.num_rows))
@@ -475,9 +474,9 @@ def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str, transform
         return None
     stride = width * layout.channels * layout.bytes_per_sample
     dst = bytearray(stride * height)
-    lib.hk_copy_plane(
+    copy_plane(
         ffi.from_buffer(coded.buffer), coded.stride, ffi.from_buffer(dst, require_writable=True), stride,
-        width, height, layout.channels, layout.bytes_per_sample, 0, 0,
+        width, height, layout.channels, layout.bytes_per_sample,
     )  # fmt: skip
     return Pixels(width, height, stride, dst)
 

@@ -14,7 +14,7 @@ import operator
 from collections.abc import Iterator
 from typing import Any
 
-from ._lib import ffi, lib
+from ._lib import copy_plane, ffi
 
 __all__ = ["Box", "check_box", "covering_tiles", "crop_rows"]
 
@@ -67,8 +67,8 @@ def crop_rows(src: Any, src_stride: int, box: Box, pixel_bytes: int) -> tuple[by
     if len(view) < need:
         raise ValueError(f"image buffer holds {len(view)} bytes, fewer than the {need} the box needs")
     dst = bytearray(stride * height)
-    lib.hk_copy_plane(
+    copy_plane(
         ffi.from_buffer(view) + top * src_stride + left * pixel_bytes, src_stride,
-        ffi.from_buffer(dst, require_writable=True), stride, width, height, 1, pixel_bytes, 0, 0,
+        ffi.from_buffer(dst, require_writable=True), stride, width, height, 1, pixel_bytes,
     )  # fmt: skip
     return dst, stride

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import _read
 from ._input import FileLike, file_data, open_context
-from ._lib import Context, check, ffi, lib, owned
+from ._lib import Context, check, copy_plane, ffi, lib, owned
 from ._output import check_target, write_output
 from ._sample_tables import read_tables
 from ._save_params import format_for, save_params
@@ -253,9 +253,9 @@ class HeifSequence:
             width, height = self.size
             stride = width * layout.channels * layout.bytes_per_sample if tight else pixels.stride
             dst = bytearray(stride * height)
-            lib.hk_copy_plane(
+            copy_plane(
                 ffi.from_buffer(pixels.buffer), pixels.stride, ffi.from_buffer(dst, require_writable=True), stride,
-                width, height, layout.channels, layout.bytes_per_sample, 0, 0,
+                width, height, layout.channels, layout.bytes_per_sample,
             )  # fmt: skip
             pixels = Pixels(width, height, stride, dst)
         if self._alpha_limited:
