@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import heifkit
-from conftest import CORPUS, corpus_params, decodable_files, manifest
+from conftest import CORPUS, corpus_params, decodable_files, manifest, psnr
 from heifkit import _dav1d
 
 pytestmark = pytest.mark.skipif(_dav1d.library() is None, reason="no dav1d library found (AVIF uses aom)")
@@ -151,3 +151,22 @@ def test_damaged_sample_with_dav1d_fails_its_frame_only() -> None:
     with pytest.raises(heifkit.HeifError, match="frame 3"):
         sequence[3].load()
     assert bytes(sequence[0].data) == bytes(images[0].data)
+
+
+def test_layered_av1_decodes_its_operating_point() -> None:
+    """av1avif-xiph_quebec_3layer_op2.avif selects operating point 2 (a1op): 360x182, as its ispe says and as
+    Pillow's plugin (libavif) decodes it. libheif refuses it before decoding (its sequence header signals
+    1436x730 frames), so dav1d decodes that point outside libheif; with aom the error says why."""
+    from PIL import Image
+
+    path = CORPUS / "av1avif-xiph_quebec_3layer_op2.avif"
+    ours = heifkit.open_heif(path)
+    pixels = np.asarray(ours)
+    assert ours.size == (360, 182) and pixels.shape == (182, 360, 3)
+    with Image.open(path) as theirs:  # Pillow's own AVIF plugin in this process
+        reference = np.asarray(theirs.convert("RGB"))
+    # the same picture; the colour conversions differ (libheif's nearest chroma, libavif's bilinear)
+    assert psnr(pixels, reference) > 40
+    assert np.asarray(heifkit.open_heif(path, bgr_mode=True))[..., ::-1].tobytes() == pixels.tobytes()
+    with pytest.raises(heifkit.SecurityLimitError, match="layered AV1 .operating point 2. decodes with dav1d only"):
+        heifkit.open_heif(path, decoder_id="aom").data  # noqa: B018

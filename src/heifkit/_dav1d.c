@@ -162,6 +162,13 @@ static void hk_dav1d_free(void* raw)
 
 static void hk_dav1d_set_strict(void* raw, int flag) { (void)raw; (void)flag; }
 
+/* The operating point of a layered AV1 image (its a1op property), for the decoders opened on this thread until
+   it is set back to -1 (dav1d's default, operating point 0). libheif's plugin interface does not pass item
+   properties, so heifkit sets it around the decode (hk_dav1d_select_operating_point). */
+static __thread int hk_dav1d_operating_point = -1;
+
+void hk_dav1d_select_operating_point(int point) { hk_dav1d_operating_point = point; }
+
 static heif_error hk_dav1d_open_context(hk_dav1d_decoder* decoder)
 {
   hk_dav1d_settings settings;
@@ -170,6 +177,8 @@ static heif_error hk_dav1d_open_context(hk_dav1d_decoder* decoder)
   settings.n_threads = decoder->threads;
   settings.max_frame_delay = 1;  /* one frame in flight: no pictures queued beyond the references */
   settings.all_layers = 0;       /* the highest spatial layer only, as aom shows it */
+  if (hk_dav1d_operating_point >= 0 && hk_dav1d_operating_point < 32)
+    settings.operating_point = hk_dav1d_operating_point;  /* that point's layers only, as libavif decodes it */
   if (hk_dav1d_open(&decoder->ctx, &settings) < 0 || !decoder->ctx) {
     decoder->ctx = NULL;
     return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d could not be opened");
@@ -318,6 +327,29 @@ static heif_error hk_dav1d_decode_next(void* raw, heif_image** out, const heif_s
 static heif_error hk_dav1d_decode(void* raw, heif_image** out)
 {
   return hk_dav1d_decode_next(raw, out, heif_get_global_security_limits());
+}
+
+/* Decode one AV1 picture (a still image's data, its av1C configuration OBUs first) at operating `point` with dav1d,
+   outside libheif: libheif refuses a layered image whose sequence header signals frames bigger than its ispe
+   before any decoder sees it, though its operating point decodes to the ispe size (libavif decodes it so). */
+heif_error hk_dav1d_decode_data(const uint8_t* data, size_t size, int point, int threads, heif_image** out)
+{
+  *out = NULL;
+  heif_decoder_plugin_options options;
+  memset(&options, 0, sizeof(options));
+  options.num_threads = threads > 0 ? threads : 1;
+  void* raw = NULL;
+  heif_error err = hk_dav1d_new2(&raw, &options);
+  if (err.code != heif_error_Ok) return err;
+  int saved = hk_dav1d_operating_point;
+  hk_dav1d_operating_point = point;
+  err = hk_dav1d_push2(raw, data, size, 0);
+  hk_dav1d_operating_point = saved;
+  if (err.code == heif_error_Ok) err = hk_dav1d_flush(raw);
+  if (err.code == heif_error_Ok) err = hk_dav1d_decode_next(raw, out, heif_get_global_security_limits());
+  if (err.code == heif_error_Ok && !*out) err = hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d gave no picture");
+  hk_dav1d_free(raw);
+  return err;
 }
 
 static heif_decoder_plugin hk_dav1d_plugin = {

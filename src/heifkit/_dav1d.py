@@ -15,12 +15,20 @@ A library is used only if it exports every function heifkit calls and its API ve
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import os
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from ._lib import check, ffi, lib
+from . import _boxes, _items, _yuv
+from ._input import file_data
+from ._lib import Context, Handle, check, ffi, lib, owned, uninitialized
+from .errors import HeifError
+from .transforms import transformations
 
 __all__ = ["enable", "library"]
 
@@ -66,3 +74,101 @@ def enable() -> str | None:
 def library() -> str | None:
     """The library dav1d is used from (None: AVIF decodes with aom)."""
     return _library
+
+
+_OPERATING_POINTS: weakref.WeakKeyDictionary[Context, dict[int, int]] = weakref.WeakKeyDictionary()
+
+
+def operating_point(handle: Handle) -> int | None:
+    """The AV1 operating point the image of ``handle`` selects (its ``a1op`` property: layered AV1), or None.
+
+    Read from the file's item properties once per context (libheif does not give a1op through its API)."""
+    ctx = handle.ctx
+    points = _OPERATING_POINTS.get(ctx)
+    if points is None:
+        points = _OPERATING_POINTS[ctx] = _operating_points(ctx)
+    return points.get(int(lib.heif_image_handle_get_item_id(handle.ptr))) if points else None
+
+
+def _operating_points(ctx: Context) -> dict[int, int]:
+    av1 = {item for item in _items.item_ids(ctx.ptr) if _items.item_type(ctx.ptr, item) == "av01"}
+    if not av1:
+        return {}
+    try:
+        properties = _boxes.item_properties(file_data(ctx.source), av1)
+    except HeifError:  # unreadable boxes: libheif says what is wrong when it decodes
+        return {}
+    return {
+        item: prop.payload[0]
+        for item, props in properties.items()
+        for prop in props
+        if prop.kind == b"a1op" and prop.payload
+    }
+
+
+def layered_or_raise(
+    handle: Handle, point: int, error: HeifError, decoder_id: str, layout: Any, threads: int
+) -> tuple[int, int, int, Any]:
+    """libheif's decode of a layered AV1 image (operating ``point``) failed with ``error``: the pixels
+    :func:`decode_layered` gives in ``layout`` (``decode.Layout``), or ``error`` again, saying why when the
+    decoder is not dav1d (aom, or dav1d not found)."""
+    if _library is None or decoder_id not in ("", "dav1d"):
+        reason = f"layered AV1 (operating point {point}) decodes with dav1d only; aom gives every layer"
+        raise type(error)(f"{error.message} ({reason})", error.code, error.subcode) from error
+    layered = None
+    if layout.bytes_per_sample == 1:
+        layered = decode_layered(handle, point, layout.channels, layout.bgr, threads)
+    if layered is None:
+        raise error
+    return layered
+
+
+def decode_layered(
+    handle: Handle, point: int, channels: int, bgr: bool, threads: int
+) -> tuple[int, int, int, Any] | None:
+    """Operating ``point`` of ``handle``'s layered AV1 image decoded by dav1d outside libheif, as 8-bit RGB in
+    ``channels`` 3 or 4 (Pillow's RGB layout, the fourth opaque) in tight rows: (width, height, stride, buffer).
+    None when that cannot stand for libheif's decode: no dav1d, alpha or a transformation libheif would apply,
+    another picture size than the image's.
+
+    libheif refuses such an image whatever its decoder (it checks the frame size its sequence header signals,
+    every layer's, before decoding); Pillow's plugin (libavif) decodes its operating point.
+    """
+    ctx, item = handle.ctx, int(lib.heif_image_handle_get_item_id(handle.ptr))
+    if (
+        _library is None
+        or channels not in (3, 4)
+        or lib.heif_image_handle_has_alpha_channel(handle.ptr)
+        or transformations(handle)
+    ):
+        return None
+    with ctx.lock:
+        data, _ = _items.item_data(ctx.ptr, item, compressed=True)
+        properties = _boxes.item_properties(file_data(ctx.source), {item}).get(item, [])
+    config = next((prop.payload[4:] for prop in properties if prop.kind == b"av1C"), b"")
+    out = ffi.new("heif_image**")
+    check(lib.hk_dav1d_decode_data(config + data, len(config) + len(data), point, max(1, threads), out), "dav1d")
+    image = owned(out[0], lib.heif_image_release)
+    width, height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
+    if (width, height) != (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)):
+        return None
+    stride = width * channels
+    buffer = uninitialized(stride * height)
+    target = ffi.from_buffer(buffer, require_writable=True)
+    if not _yuv.convert(image, channels, bgr, target, stride, (0, 0, width, height), max(1, threads)):
+        return None
+    return width, height, stride, buffer
+
+
+@contextlib.contextmanager
+def selected_operating_point(point: int | None) -> Iterator[None]:
+    """dav1d decodes operating ``point`` (an image's ``a1op``; None: dav1d's default, 0) on this thread while the
+    block runs, as libavif does: operating point 0 of a layered image is every layer, bigger than the image."""
+    if point is None:
+        yield
+        return
+    lib.hk_dav1d_select_operating_point(point)
+    try:
+        yield
+    finally:
+        lib.hk_dav1d_select_operating_point(-1)

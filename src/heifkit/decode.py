@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _arrow, _yuv
+from . import _arrow, _dav1d, _yuv
 from ._cores import core_share
 from ._lib import Handle, check, copy_plane, ffi, lib, owned, uninitialized
 from ._oversized import open_patched
@@ -437,17 +437,28 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                 raise
             except HeifError:
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
+        point = _dav1d.operating_point(handle)
         try:
-            whole = decode_into(
-                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations, share
-            )
+            with _dav1d.selected_operating_point(point):
+                whole = decode_into(
+                    handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations,
+                    share,
+                )  # fmt: skip
         except HeifError as exc:
+            if point is not None:  # layered AV1, which libheif refuses: its operating point, by dav1d alone
+                layered = _dav1d.layered_or_raise(handle, point, exc, settings.decoder_id, layout, codec_threads)
+                return _cropped(Pixels(*layered), box, layout, handle, transformations)
             if exc.subcode != _INVALID_IMAGE_SIZE:
                 raise
             cropped = _decode_oversized(handle, layout, settings.decoder_id, transformations)
             if cropped is None:
                 raise
             whole = cropped
+    return _cropped(whole, box, layout, handle, transformations)
+
+
+def _cropped(whole: Pixels, box: Box | None, layout: Layout, handle: Handle, transformations: bool) -> Pixels:
+    """``whole`` cut to ``box`` (None: all of it)."""
     if box is None:
         return whole
     if box[2] > whole.width or box[3] > whole.height:
