@@ -108,6 +108,7 @@ typedef struct {
   hk_dav1d_data pending;   /* a sample dav1d has not taken yet (sz 0: none) */
   hk_dav1d_picture ready;  /* a picture taken out of dav1d to make room, not yet returned */
   int has_ready, flushed, threads;
+  int operating_point;  /* of a layered image (its a1op), set by hk_dav1d_decode_data; 0 in libheif's decoders */
   uint64_t pushed, returned;  /* samples pushed, pictures returned */
   char message[128];       /* the text of the last error (libheif keeps the pointer) */
 } hk_dav1d_decoder;
@@ -162,12 +163,7 @@ static void hk_dav1d_free(void* raw)
 
 static void hk_dav1d_set_strict(void* raw, int flag) { (void)raw; (void)flag; }
 
-/* The operating point of a layered AV1 image (its a1op property), for the decoders opened on this thread until
-   it is set back to -1 (dav1d's default, operating point 0). libheif's plugin interface does not pass item
-   properties, so heifkit sets it around the decode (hk_dav1d_select_operating_point). */
-static __thread int hk_dav1d_operating_point = -1;
 
-void hk_dav1d_select_operating_point(int point) { hk_dav1d_operating_point = point; }
 
 static heif_error hk_dav1d_open_context(hk_dav1d_decoder* decoder)
 {
@@ -177,8 +173,8 @@ static heif_error hk_dav1d_open_context(hk_dav1d_decoder* decoder)
   settings.n_threads = decoder->threads;
   settings.max_frame_delay = 1;  /* one frame in flight: no pictures queued beyond the references */
   settings.all_layers = 0;       /* the highest spatial layer only, as aom shows it */
-  if (hk_dav1d_operating_point >= 0 && hk_dav1d_operating_point < 32)
-    settings.operating_point = hk_dav1d_operating_point;  /* that point's layers only, as libavif decodes it */
+  if (decoder->operating_point > 0 && decoder->operating_point < 32)
+    settings.operating_point = decoder->operating_point;  /* that point's layers only, as libavif decodes it */
   if (hk_dav1d_open(&decoder->ctx, &settings) < 0 || !decoder->ctx) {
     decoder->ctx = NULL;
     return hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d could not be opened");
@@ -341,10 +337,8 @@ heif_error hk_dav1d_decode_data(const uint8_t* data, size_t size, int point, int
   void* raw = NULL;
   heif_error err = hk_dav1d_new2(&raw, &options);
   if (err.code != heif_error_Ok) return err;
-  int saved = hk_dav1d_operating_point;
-  hk_dav1d_operating_point = point;
+  ((hk_dav1d_decoder*)raw)->operating_point = point;
   err = hk_dav1d_push2(raw, data, size, 0);
-  hk_dav1d_operating_point = saved;
   if (err.code == heif_error_Ok) err = hk_dav1d_flush(raw);
   if (err.code == heif_error_Ok) err = hk_dav1d_decode_next(raw, out, heif_get_global_security_limits());
   if (err.code == heif_error_Ok && !*out) err = hk_dav1d_error(heif_error_Decoder_plugin_error, "dav1d gave no picture");

@@ -15,12 +15,10 @@ A library is used only if it exports every function heifkit calls and its API ve
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import importlib.util
 import os
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,17 +156,3 @@ def decode_layered(
     if not _yuv.convert(image, channels, bgr, target, stride, (0, 0, width, height), max(1, threads)):
         return None
     return width, height, stride, buffer
-
-
-@contextlib.contextmanager
-def selected_operating_point(point: int | None) -> Iterator[None]:
-    """dav1d decodes operating ``point`` (an image's ``a1op``; None: dav1d's default, 0) on this thread while the
-    block runs, as libavif does: operating point 0 of a layered image is every layer, bigger than the image."""
-    if point is None:
-        yield
-        return
-    lib.hk_dav1d_select_operating_point(point)
-    try:
-        yield
-    finally:
-        lib.hk_dav1d_select_operating_point(-1)

@@ -409,7 +409,6 @@ extern "Python" int hk_reader_seek(int64_t position, void* userdata);
 extern "Python" heif_reader_grow_status hk_reader_wait_for_file_size(int64_t target_size, void* userdata);
 int hk_dav1d_bind(const char* path, char* errbuf, size_t errlen);
 heif_error hk_dav1d_register(void);
-void hk_dav1d_select_operating_point(int point);
 heif_error hk_dav1d_decode_data(const uint8_t* data, size_t size, int point, int threads, heif_image** out);
 struct ArrowSchema;
 struct ArrowArray;

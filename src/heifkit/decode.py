@@ -437,14 +437,12 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
                 raise
             except HeifError:
                 pass  # a damaged grid: libheif's whole-image decode below says what it says of it
-        point = _dav1d.operating_point(handle)
         try:
-            with _dav1d.selected_operating_point(point):
-                whole = decode_into(
-                    handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations,
-                    share,
-                )  # fmt: skip
+            whole = decode_into(
+                handle, layout, settings.decoder_id, settings.remove_stride, None, codec_threads, transformations, share
+            )
         except HeifError as exc:
+            point = _dav1d.operating_point(handle)
             if point is not None:  # layered AV1, which libheif refuses: its operating point, by dav1d alone
                 layered = _dav1d.layered_or_raise(handle, point, exc, settings.decoder_id, layout, codec_threads)
                 return _cropped(Pixels(*layered), box, layout, handle, transformations)
