@@ -166,7 +166,7 @@ def test_layered_av1_decodes_its_operating_point() -> None:
     with Image.open(path) as theirs:  # Pillow's own AVIF plugin in this process
         reference = np.asarray(theirs.convert("RGB"))
     # the same picture; the colour conversions differ (libheif's nearest chroma, libavif's bilinear)
-    assert psnr(pixels, reference) > 40
+    assert psnr(pixels, reference) > 44  # 45.4 dB: the file's colr (BT.709, limited range), not the AV1 header's
     assert np.asarray(heifkit.open_heif(path, bgr_mode=True))[..., ::-1].tobytes() == pixels.tobytes()
     with pytest.raises(heifkit.SecurityLimitError, match="layered AV1 .operating point 2. decodes with dav1d only"):
         heifkit.open_heif(path, decoder_id="aom").data  # noqa: B018

@@ -147,6 +147,11 @@ def decode_layered(
     out = ffi.new("heif_image**")
     check(lib.hk_dav1d_decode_data(config + data, len(config) + len(data), point, max(1, threads), out), "dav1d")
     image = owned(out[0], lib.heif_image_release)
+    # the colour the file's colr box states wins over the sequence header's, as libheif converts it
+    nclx = ffi.new("heif_color_profile_nclx**")
+    if lib.heif_image_handle_get_nclx_color_profile(handle.ptr, nclx).code == 0 and nclx[0] != ffi.NULL:
+        profile = owned(nclx[0], lib.heif_nclx_color_profile_free)
+        check(lib.heif_image_set_nclx_color_profile(image, profile), "colour profile")
     width, height = lib.heif_image_get_primary_width(image), lib.heif_image_get_primary_height(image)
     if (width, height) != (lib.heif_image_handle_get_width(handle.ptr), lib.heif_image_handle_get_height(handle.ptr)):
         return None
