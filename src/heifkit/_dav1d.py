@@ -18,13 +18,12 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
-import weakref
 from pathlib import Path
 from typing import Any
 
 from . import _boxes, _items, _yuv
 from ._input import file_data
-from ._lib import Context, Handle, check, ffi, lib, owned, uninitialized
+from ._lib import Handle, check, ffi, lib, owned, uninitialized
 from .errors import HeifError
 from .transforms import transformations
 
@@ -74,34 +73,19 @@ def library() -> str | None:
     return _library
 
 
-_OPERATING_POINTS: weakref.WeakKeyDictionary[Context, dict[int, int]] = weakref.WeakKeyDictionary()
-
-
 def operating_point(handle: Handle) -> int | None:
     """The AV1 operating point the image of ``handle`` selects (its ``a1op`` property: layered AV1), or None.
 
-    Read from the file's item properties once per context (libheif does not give a1op through its API)."""
-    ctx = handle.ctx
-    points = _OPERATING_POINTS.get(ctx)
-    if points is None:
-        points = _OPERATING_POINTS[ctx] = _operating_points(ctx)
-    return points.get(int(lib.heif_image_handle_get_item_id(handle.ptr))) if points else None
-
-
-def _operating_points(ctx: Context) -> dict[int, int]:
-    av1 = {item for item in _items.item_ids(ctx.ptr) if _items.item_type(ctx.ptr, item) == "av01"}
-    if not av1:
-        return {}
+    Read from the file's item properties (libheif does not give a1op through its API); asked only when libheif
+    has refused the image, so nothing is read for the images it decodes."""
+    ctx, item = handle.ctx, int(lib.heif_image_handle_get_item_id(handle.ptr))
+    if _items.item_type(ctx.ptr, item) != "av01":
+        return None
     try:
-        properties = _boxes.item_properties(file_data(ctx.source), av1)
-    except HeifError:  # unreadable boxes: libheif says what is wrong when it decodes
-        return {}
-    return {
-        item: prop.payload[0]
-        for item, props in properties.items()
-        for prop in props
-        if prop.kind == b"a1op" and prop.payload
-    }
+        properties = _boxes.item_properties(file_data(ctx.source), {item}).get(item, [])
+    except HeifError:  # unreadable boxes: libheif's error says what is wrong
+        return None
+    return next((prop.payload[0] for prop in properties if prop.kind == b"a1op" and prop.payload), None)
 
 
 def layered_or_raise(
