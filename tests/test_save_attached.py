@@ -256,3 +256,17 @@ def test_a_gain_map_image_also_shown_as_an_image_is_written_once() -> None:
     heif_file.save(out, format="AVIF", quality=50, speed=10)
     back = heifkit.open_heif(out.getvalue())
     assert [image.size for image in back] == sizes
+
+
+def test_a_gain_map_made_of_a_missing_item_is_left_out() -> None:
+    """A damaged file (found by the fuzzer) whose gain map grid names a tile the file lacks: the photo is
+    re-saved whole, without the gain map it cannot copy whole, and a sound gain map of the same file layout
+    is still kept."""
+    sound = CORPUS / "libavif_color_grid_gainmap_different_grid.avif"
+    damaged = CORPUS.parent / "fuzz_regressions" / "save-gain-map-grid-tile-missing.avif"
+    for path, kept in ((sound, 1), (damaged, 0)):
+        heif_file = heifkit.open_heif(path)
+        back = heifkit.open_heif(saved(heif_file, "AVIF"))
+        assert len(back.info["gain_maps"]) == kept, path.name
+        assert back.size == heif_file.size
+        assert psnr(np.asarray(back), np.asarray(heif_file)) >= 30

@@ -71,15 +71,18 @@ def _attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[i
         for i, rs in refs.items()
         if _items.item_type(ctx.ptr, i) == "tmap" and _first_input(rs) == item and (tmaps is None or i in tmaps)
     ]
-    if not roots:
-        return None
-    attached = Attached(ctx, item, roots)
     described: dict[int, list[int]] = {}
     for i, rs in refs.items():
         for kind, targets in rs:
             if kind == "cdsc":
                 for target in targets:
                     described.setdefault(target, []).append(i)
+    # A root whose items refer to an item the file lacks (a damaged grid or tmap) cannot be copied whole:
+    # it is left out, as a file libheif could not show it from.
+    roots = [(kind, root) for kind, root in roots if _complete(root, item, refs, described)]
+    if not roots:
+        return None
+    attached = Attached(ctx, item, roots)
     todo = [i for _, i in roots]
     while todo:
         current = todo.pop()
@@ -97,6 +100,20 @@ def _attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[i
         return None
     attached.groups = _groups_with(ctx, {root for kind, root in roots if kind == "tmap"}, item)
     return attached
+
+
+def _complete(root: int, item: int, refs: dict[int, list[tuple[str, list[int]]]], described: dict[int, list[int]]) -> bool:
+    """Whether every item that ``root`` is made of (its ``dimg`` inputs, their metadata...) is in the file."""
+    seen, todo = set(), [root]
+    while todo:
+        current = todo.pop()
+        if current in seen or current == item:
+            continue
+        if current not in refs:
+            return False
+        seen.add(current)
+        todo += [t for kind, targets in refs[current] if kind == "dimg" for t in targets] + described.get(current, [])
+    return True
 
 
 def _item_list(handle: Handle, kind: str) -> list[int]:
