@@ -102,7 +102,9 @@ def _attached_to(handle: Handle, aux: set[int] | None, depth: bool, tmaps: set[i
     return attached
 
 
-def _complete(root: int, item: int, refs: dict[int, list[tuple[str, list[int]]]], described: dict[int, list[int]]) -> bool:
+def _complete(
+    root: int, item: int, refs: dict[int, list[tuple[str, list[int]]]], described: dict[int, list[int]]
+) -> bool:
     """Whether every item that ``root`` is made of (its ``dimg`` inputs, their metadata...) is in the file."""
     seen, todo = set(), [root]
     while todo:
