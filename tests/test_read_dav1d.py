@@ -12,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import features
 
 import heifkit
-from conftest import CORPUS, corpus_params, decodable_files, manifest, psnr
-from heifkit import _dav1d
+from conftest import CORPUS, corpus_params, decodable_files, manifest
+from heifkit import _dav1d, _yuv
 
 pytestmark = pytest.mark.skipif(_dav1d.library() is None, reason="no dav1d library found (AVIF uses aom)")
 
@@ -165,8 +168,51 @@ def test_layered_av1_decodes_its_operating_point() -> None:
     assert ours.size == (360, 182) and pixels.shape == (182, 360, 3)
     with Image.open(path) as theirs:  # Pillow's own AVIF plugin in this process
         reference = np.asarray(theirs.convert("RGB"))
-    # the same picture; the colour conversions differ (libheif's nearest chroma, libavif's bilinear)
-    assert psnr(pixels, reference) > 44  # 45.4 dB: the file's colr (BT.709, limited range), not the AV1 header's
+    # the same bytes: converted with the file's colr (BT.709, limited range) in libavif's arithmetic
+    assert np.array_equal(pixels, reference)
     assert np.asarray(heifkit.open_heif(path, bgr_mode=True))[..., ::-1].tobytes() == pixels.tobytes()
     with pytest.raises(heifkit.SecurityLimitError, match="layered AV1 .operating point 2. decodes with dav1d only"):
         heifkit.open_heif(path, decoder_id="aom").data  # noqa: B018
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF plugin")
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    matrix=st.sampled_from([1, 2, 5, 6, 9]),
+    full_range=st.booleans(),
+    chroma=st.sampled_from([420, 422, 444]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_conversion_for_layered_av1_gives_pillows_bytes(
+    size: tuple[int, int], matrix: int, full_range: bool, chroma: int, seed: int
+) -> None:
+    """``_yuv.convert_as_libavif`` (what layered AV1 images are converted with) against Pillow's own AVIF plugin
+    on generated 8-bit files of every matrix libavif gives libyuv, both ranges, every subsampling and odd sizes:
+    the same bytes. Ordinary files take heifkit's default conversion; here it is swapped for this one."""
+    from PIL import AvifImagePlugin
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 160, width, dtype=np.uint8)[None, :, None]
+    pixels = (rng.integers(0, 96, (height, width, 3), np.uint8) + ramp).astype(np.uint8)
+    out = io.BytesIO()
+    heifkit.from_bytes("RGB", size, pixels.tobytes()).save(
+        out, format="AVIF", quality=80, chroma=chroma, matrix_coefficients=matrix, full_range_flag=int(full_range),
+        color_primaries=1, transfer_characteristics=13,
+    )  # fmt: skip
+    taken = []
+
+    def as_libavif(image, channels, bgr, target, stride, region, threads):  # type: ignore[no-untyped-def]
+        taken.append(region == (0, 0, width, height))
+        return _yuv.convert_as_libavif(image, channels, bgr, target, stride)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_yuv, "convert", as_libavif)
+        ours = np.asarray(heifkit.open_heif(io.BytesIO(out.getvalue())))
+        bgr = np.asarray(heifkit.open_heif(io.BytesIO(out.getvalue()), bgr_mode=True))
+    assert taken == [True, True]
+    with AvifImagePlugin.AvifImageFile(io.BytesIO(out.getvalue())) as theirs:
+        reference = np.asarray(theirs.convert("RGB"))
+    assert np.array_equal(ours, reference)
+    assert np.array_equal(bgr[..., ::-1], reference)

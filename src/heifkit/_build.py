@@ -24,7 +24,7 @@ assert _spec is not None and _spec.loader is not None
 _decls = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_decls)
 
-C_SOURCES = ["_helpers.c", "_dav1d.c", "_yuv.c"]
+C_SOURCES = ["_helpers.c", "_dav1d.c", "_yuv.c", "_avif_rgb.c"]
 """Our C code, compiled into the extension after the libheif headers and function pointers."""
 
 _PROTOTYPE = re.compile(r"^(?P<ret>.+?)\b(?P<name>heif_\w+)\s*\((?P<args>.*)\)\s*;$", re.S)

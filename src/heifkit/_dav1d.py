@@ -142,6 +142,7 @@ def decode_layered(
     stride = width * channels
     buffer = uninitialized(stride * height)
     target = ffi.from_buffer(buffer, require_writable=True)
-    if not _yuv.convert(image, channels, bgr, target, stride, (0, 0, width, height), max(1, threads)):
+    converted = _yuv.convert_as_libavif(image, channels, bgr, target, stride)  # as Pillow's plugin converts
+    if not converted and not _yuv.convert(image, channels, bgr, target, stride, (0, 0, width, height), max(1, threads)):
         return None
     return width, height, stride, buffer

@@ -437,4 +437,7 @@ int hk_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t c
     const uint8_t* cr, size_t cr_stride, const uint8_t* alpha, size_t alpha_stride, int alpha_bits,
     uint32_t width, uint32_t height, uint32_t x0, uint32_t y0, int bits, int shift_x, int shift_y, int matrix,
     int full_range, uint8_t* dst, size_t dst_stride, int channels, int bgr, int threads);
+int hk_avif_yuv_to_rgb(const uint8_t* y, size_t y_stride, const uint8_t* cb, size_t cb_stride, const uint8_t* cr,
+    size_t cr_stride, uint32_t width, uint32_t height, int shift_x, int shift_y, int matrix, int full_range,
+    uint8_t* dst, size_t dst_stride, int channels, int bgr);
 """

@@ -19,7 +19,7 @@ from typing import Any
 from ._lib import Handle, ffi, lib, uninitialized
 from .errors import InvalidInputError
 
-__all__ = ["may_convert", "convert", "decode_whole", "decode_tile"]
+__all__ = ["may_convert", "convert", "convert_as_libavif", "decode_whole", "decode_tile"]
 
 VERIFIED_LIBHEIF = (1, 23)
 """The libheif version whose conversion ``_yuv.c`` reproduces (checked on the corpus); any other keeps its own."""
@@ -136,6 +136,36 @@ def convert(
         right - left, bottom - top, left, top, bits, shift_x, shift_y, matrix, full,
         target, stride, channels, 1 if bgr else 0, max(1, threads),
     )  # fmt: skip
+    return rc == 0
+
+
+def convert_as_libavif(image: Any, channels: int, bgr: bool, target: Any, stride: int) -> bool:
+    """Convert the whole of ``image``, an 8-bit YCbCr image in one of the matrices libavif hands to libyuv
+    (BT.601, BT.709, BT.2020 NCL, unspecified), into ``target`` as Pillow's AVIF plugin would: libyuv's
+    fixed point and bilinear chroma (``_avif_rgb.c``). For the images heifkit decodes outside libheif in
+    place of that plugin (layered AV1). False when the image is not one of those: convert it with
+    :func:`convert` instead."""
+    if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
+        return False
+    chroma = int(lib.heif_image_get_chroma_format(image))
+    if chroma not in _CHROMA_SHIFTS:
+        return False
+    shift_x, shift_y = _CHROMA_SHIFTS[chroma]
+    y, cb, cr = (_plane(image, c) for c in (lib.heif_channel_Y, lib.heif_channel_Cb, lib.heif_channel_Cr))
+    if any(p[0] == ffi.NULL or p[4] != 8 for p in (y, cb, cr)):
+        return False
+    chroma_w, chroma_h = (y[2] + shift_x) >> shift_x, (y[3] + shift_y) >> shift_y
+    if any(p[2] < chroma_w or p[3] < chroma_h for p in (cb, cr)):
+        return False
+    nclx = _nclx(lib.heif_image_get_nclx_color_profile, image)
+    matrix = 2 if nclx is None else int(nclx.matrix_coefficients)
+    full = 0 if nclx is None else int(bool(nclx.full_range_flag))
+    rc = lib.hk_avif_yuv_to_rgb(
+        y[0], y[1], cb[0], cb[1], cr[0], cr[1], y[2], y[3], shift_x, shift_y, matrix, full,
+        target, stride, channels, 1 if bgr else 0,
+    )  # fmt: skip
+    if rc == -2:
+        raise MemoryError("converting a layered AV1 image")
     return rc == 0
 
 
