@@ -10,7 +10,7 @@ INSTALL_REQS ?= --require-hashes -r requirements/install.txt
 TEST_REQS ?= --require-hashes -r requirements/test.txt
 PIP_INSTALL := $(BIN)/python -m pip install --quiet
 # What the installed heifkit is built from: make install rebuilds only when one of these changed.
-SOURCES := setup.py pyproject.toml MANIFEST.in $(shell find src -type f \( -name '*.py' -o -name '*.c' -o -name py.typed \) -not -name '_native.c')
+SOURCES := setup.py pyproject.toml MANIFEST.in $(shell find src -type f \( -name '*.py' -o -name '*.c' -o -name py.typed \) -not -name '_binding.c')
 # make fuzz: seconds per target, and more options of fuzz/run.py (e.g. FUZZ_ARGS="--asan --targets read")
 FUZZ_SECONDS ?= 300
 FUZZ_ARGS ?=
@@ -123,4 +123,4 @@ bench: test-tools
 	$(BIN)/python benchmarks/bulk_convert.py
 
 clean:
-	rm -rf $(VENV) .venvs build dist src/*.egg-info src/heifkit/_native.* demo-out docs/_build .fuzz
+	rm -rf $(VENV) .venvs build dist src/*.egg-info src/heifkit/_native/_binding.* demo-out docs/_build .fuzz

@@ -243,7 +243,7 @@ def main() -> int:
             )
 
     print("# heifkit's YCbCr -> RGB conversion (_yuv) against libheif's, both inside heifkit, into Pillow")
-    from heifkit import _yuv
+    from heifkit._decode import yuv as _yuv
 
     def libheif_conversion(fn: Callable[[], object]) -> Callable[[], object]:
         def run() -> object:

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/colour_conversion.py [--pairs N] [--one-thread]
 Decodes each file into Pillow (``open_heif(path).to_pillow()``) with heifkit's conversion and with
-``heifkit._yuv.may_convert`` patched to leave every image to libheif, alternating, and prints the medians and the
+``heifkit._decode.yuv.may_convert`` patched to leave every image to libheif, alternating, and prints the medians and the
 median per-pair ratios (ours / libheif's) of wall time and of the process's CPU time (every thread's: the work
 done, whatever else runs on the machine). Uses bench.py's 12 MP files (encoded there once) and the corpus.
 ``--one-thread``: every decode on the calling thread (``decode_threads=0, codec_threads=1``), where CPU time is the
@@ -21,7 +21,7 @@ from typing import Any
 from unittest import mock
 
 import heifkit
-from heifkit import _yuv
+from heifkit._decode import yuv as _yuv
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parent / "tests" / "corpus"

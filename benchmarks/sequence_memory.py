@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 
 import heifkit
-from heifkit import _dav1d
-from heifkit._lib import libheif_path
+from heifkit._native import dav1d as _dav1d
+from heifkit._native.libheif import libheif_path
 
 LIMIT_FRAMES = 3.0
 
@@ -93,7 +93,7 @@ print(json.dumps({"frames": len(sequence), "mode": sequence.mode, "opened": open
 _LIBHEIF = (
     _COMMON
     + r"""
-from heifkit._lib import Context, check, ffi, lib
+from heifkit._native.libheif import Context, check, ffi, lib
 data = open(sys.argv[1], "rb").read()
 ctx = Context()
 buf = ffi.from_buffer(data)

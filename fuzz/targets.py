@@ -30,7 +30,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 import heifkit
-from heifkit.modes import MODES
+from heifkit._info.modes import MODES
 
 __all__ = ["TARGETS", "FUZZ_LIMITS", "MAX_PIXELS_PLUGIN"]
 

@@ -239,14 +239,14 @@ def counting_native_calls() -> Iterator[NativeCalls]:
     import pkgutil
 
     import heifkit
-    from heifkit import _lib
+    from heifkit._native import libheif as _lib
 
     calls = NativeCalls()
     real = _lib.lib
     counting = _CountingLib(real, calls)
     patched = []
     for info in pkgutil.walk_packages(heifkit.__path__, "heifkit."):
-        if info.name not in ("heifkit.__main__", "heifkit._build"):  # a script, and cffi's build recipe
+        if info.name not in ("heifkit.__main__", "heifkit._native.build"):  # a script, and cffi's build recipe
             module = importlib.import_module(info.name)  # every module that may be used, before it is patched
             if getattr(module, "lib", None) is real:
                 module.lib = counting  # type: ignore[attr-defined]

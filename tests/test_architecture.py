@@ -1,6 +1,7 @@
-"""The package's structure: data flows one way (no import cycles, imports inside functions included), the
-writer never knows the image model, no module grows past its job, every libheif function declared is
-called, and the C helpers stay in their own file."""
+"""The package's structure (docs/architecture.md): the top level is the public API and everything internal lives
+in a sub-package; data flows one way (no import cycle between modules, imports inside functions included, and
+sub-packages in layers); the writer never knows the image model; every libheif function declared is called;
+the C helpers stay in their own files."""
 
 from __future__ import annotations
 
@@ -14,30 +15,65 @@ PACKAGE = Path(heifkit.__file__).resolve().parent
 SOURCES = Path(__file__).resolve().parents[1] / "src" / "heifkit"
 ROOT = SOURCES if SOURCES.is_dir() else PACKAGE  # the checkout's sources; the installed copy otherwise
 
+PUBLIC = {
+    "__init__", "__main__", "_version", "HeifImagePlugin", "plugin", "heif", "image", "sequence", "gainmap",
+    "options", "errors", "constants", "limits", "codecs", "batch", "cli", "fileinfo",
+}  # fmt: skip
+"""The modules users import (pillow_heif's names included), which stay where they are."""
+
+BOUNDARY = {"_pillow_avif"}
+"""Private modules at the top level: the Pillow plugin's AVIF save hook, beside ``plugin`` (an API boundary)."""
+
+BASE = {"errors", "constants", "limits", "codecs", "options", "_version"}
+"""Top-level modules every layer may use: the exceptions, enums, security limits, codec lookup and defaults."""
+
+LAYERS = [{"_native", "_container"}, {"_info"}, {"_read"}, {"_decode", "_write"}, {"top"}, {"_convert"}, {"front"}]
+"""Sub-packages from the bottom up; a module imports from its own layer or below (``top``: the public API;
+``front``: the command line and bulk conversion, which run conversions)."""
+
+FRONT = {"batch", "cli", "__main__"}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
 
 def _modules() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(ROOT.glob("*.py"))}
+    """Every module by its dotted name under ``heifkit`` ("image", "_read.entries"; a package by its own name)."""
+    return {_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 
-def _imports(path: Path) -> set[str]:
-    """Sibling modules ``path`` imports anywhere (top level, functions, ``TYPE_CHECKING`` blocks)."""
-    names = set(_modules())
+def _package_of(name: str, path: Path) -> list[str]:
+    parts = name.split(".") if name else []
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
+def _imports(name: str, path: Path, names: set[str]) -> set[str]:
+    """heifkit modules ``path`` imports anywhere (top level, functions, ``TYPE_CHECKING`` blocks)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = _package_of(name, path)
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and (node.module == "heifkit" or node.module.startswith("heifkit.")):
+                module = node.module.removeprefix("heifkit").removeprefix(".")
             else:
-                found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("heifkit."):
-            found.add(node.module.split(".")[1])
+                continue
+            if module in names:
+                found.add(module)
+            found.update(f"{module}.{a.name}".lstrip(".") for a in node.names)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("heifkit."))
-    return found & names
+            found.update(a.name.removeprefix("heifkit.") for a in node.names if a.name.startswith("heifkit."))
+    return (found & names) - {name, ""}
 
 
 def _graph() -> dict[str, set[str]]:
-    return {name: _imports(path) - {name} for name, path in _modules().items() if name != "__init__"}
+    modules = _modules()
+    names = set(modules)
+    return {name: _imports(name, path, names) for name, path in modules.items() if name}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -63,17 +99,6 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_cycle_finder_finds_cycles() -> None:
-    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
-
-
-def test_no_import_cycles() -> None:
-    graph = _graph()
-    assert "image" in graph and "_write" in graph  # the walk sees the package
-    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
-
-
 def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
     seen: set[str] = set()
     todo = [start]
@@ -85,34 +110,79 @@ def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+def _package(module: str) -> str:
+    """The sub-package a module is in ("_read"), or "top" / "front" for the top level."""
+    if "." in module or (ROOT / module).is_dir():
+        return module.split(".")[0]
+    return "front" if module in FRONT else "top"
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_walk_sees_every_kind_of_import() -> None:
+    graph = _graph()
+    assert {"_native.libheif", "_info.modes"} <= graph["_read.entries"]  # from ..x.y import, from ..x import y
+    assert "_decode.layered_av1" in graph["_decode.pixels"]  # from . import y
+    assert "options" in graph["_read.entries"]  # from .. import options
+
+
+def test_no_import_cycles() -> None:
+    graph = _graph()
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
+
+
+def test_the_top_level_is_the_public_api() -> None:
+    top = {p.stem for p in ROOT.glob("*.py")}
+    assert top == PUBLIC | BOUNDARY and len(top) <= 22
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert packages == set().union(*LAYERS) - {"top", "front"}
+    assert all(p.name.startswith("_") for p in ROOT.glob("*/__init__.py") for p in [p.parent])
+
+
+def test_sub_packages_import_one_way() -> None:
+    """A module imports modules of its own layer or below, and of the public API only the base modules."""
+    level = {package: i for i, layer in enumerate(LAYERS) for package in layer}
+    wrong = []
+    for module, imported in _graph().items():
+        here = level[_package(module)]
+        for other in imported:
+            package = _package(other)
+            if package == "top" and (other in BASE or here >= level["top"]):
+                continue
+            if level[package] > here:
+                wrong.append(f"{module} -> {other}")
+    assert wrong == []
+
+
 def test_the_writer_never_knows_the_image_model() -> None:
     graph = _graph()
-    assert not _reaches(graph, "_write") & {"image", "heif", "plugin", "_read", "decode"}
-    # the image model reaches the writer only through HeifFile.save (heif.py)
-    assert "_write" not in _reaches(graph, "image")
-    assert "_write" not in _reaches(graph, "_read")
-    # the sequence writer neither (frames in, bytes out), and reading a track never reaches a writer
-    assert not _reaches(graph, "_write_sequence") & {"image", "heif", "plugin", "_read", "decode", "sequence"}
-    assert not ({"_write", "_write_sequence"} & (_reaches(graph, "_track") | _reaches(graph, "_sample_tables")))
-
-
-def test_modules_stay_small() -> None:
-    sizes = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
-    assert {name: n for name, n in sizes.items() if n > 520} == {}
+    model = {"image", "heif", "plugin", "sequence", "gainmap", "_read.entries"}
+    writer = [m for m in graph if m.startswith("_write.")]
+    assert len(writer) >= 5
+    for module in writer:
+        assert not _reaches(graph, module) & model, module
+        assert not any(m.startswith("_decode.") for m in _reaches(graph, module)), module
+    # the image model reaches the writer only through HeifFile.save (heif) and the sequence API
+    assert not any(m.startswith("_write.") for m in _reaches(graph, "image"))
+    assert not any(m.startswith("_write.") for m in _reaches(graph, "_read.entries") | _reaches(graph, "_read.tracks"))
 
 
 def test_declared_libheif_functions_are_all_called() -> None:
-    from heifkit import _decls
+    from heifkit._native import decls as _decls
 
-    source = "\n".join(p.read_text() for n, p in _modules().items() if n not in ("_decls", "_build"))
-    helpers = (ROOT / "_helpers.c").read_text() if (ROOT / "_helpers.c").is_file() else ""
+    modules = _modules()
+    source = "\n".join(p.read_text() for n, p in modules.items() if n not in ("_native.decls", "_native.build"))
+    helpers = "\n".join(p.read_text() for p in sorted((ROOT / "_native").glob("*.c")))
     declared = [re.search(r"\b(heif_\w+)\s*\(", proto).group(1) for proto in _decls.FUNCTIONS]  # type: ignore[union-attr]
     unused = [name for name in declared if name not in source and name not in helpers]
     assert unused == []
 
 
-def test_c_helpers_live_in_their_own_file() -> None:
-    assert (SOURCES / "_helpers.c").is_file()
-    build = (SOURCES / "_build.py").read_text()
-    assert "_helpers.c" in build
+def test_c_helpers_live_in_their_own_files() -> None:
+    build = (SOURCES / "_native" / "build.py").read_text()  # read, not imported: importing it runs cffi
+    (sources,) = re.findall(r"^C_SOURCES = (\[.*\])$", build, re.M)
+    assert all((SOURCES / "_native" / name).is_file() for name in ast.literal_eval(sources))
     assert "hk_copy_plane" not in build and "#include <dlfcn.h>" not in build  # no C in the builder

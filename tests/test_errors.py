@@ -134,8 +134,8 @@ def test_pickle_real_error() -> None:
 
 @pytest.mark.parametrize(("codes", "cls"), MAPPING, ids=[f"{c}-{s}" for (c, s), _ in MAPPING])
 def test_libheif_code_mapping(codes: tuple[int, int], cls: type[heifkit.HeifError]) -> None:
-    # heifkit._lib.error_from is the single place libheif errors become exceptions
-    from heifkit._lib import error_from
+    # heifkit._native.libheif.error_from is the single place libheif errors become exceptions
+    from heifkit._native.libheif import error_from
 
     exc = error_from(codes[0], codes[1], "message from libheif")
     assert type(exc) is cls

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import heifkit
 from conftest import CORPUS, PUG, ZPUG, manifest
 from convert_corpus import schema_errors
-from heifkit import _file_layout, fileinfo
+from heifkit import fileinfo
+from heifkit._container import layout as _file_layout
 
 SCHEMA = fileinfo.INFO_SCHEMA
 

@@ -40,7 +40,7 @@ import ctypes, ctypes.util, gc, io, json, sys
 import numpy as np
 from PIL import Image
 import heifkit
-from heifkit._lib import ffi, lib
+from heifkit._native.libheif import ffi, lib
 
 corpus, warmup, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 names = sys.argv[4:]

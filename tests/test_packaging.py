@@ -90,7 +90,7 @@ def test_extension_links_only_libc(dist: dict[str, Path], tmp_path: Path) -> Non
     from elftools.elf.elffile import ELFFile
 
     with zipfile.ZipFile(dist["wheel"]) as zf:
-        (name,) = [n for n in zf.namelist() if re.fullmatch(r"heifkit/_native\..*so", n)]
+        (name,) = [n for n in zf.namelist() if re.fullmatch(r"heifkit/_native/_binding\..*so", n)]
         extension = Path(zf.extract(name, tmp_path))
     with extension.open("rb") as f:
         dynamic = next(s for s in ELFFile(f).iter_sections() if isinstance(s, DynamicSection))
@@ -129,7 +129,14 @@ def test_metadata(dist: dict[str, Path]) -> None:
 def test_sdist_builds_heifkit_and_holds_no_tests(dist: dict[str, Path]) -> None:
     with tarfile.open(dist["sdist"]) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
-    for needed in ("pyproject.toml", "setup.py", "LICENSE", "README.md", "CHANGELOG.md", "src/heifkit/_helpers.c"):
+    for needed in (
+        "pyproject.toml",
+        "setup.py",
+        "LICENSE",
+        "README.md",
+        "CHANGELOG.md",
+        "src/heifkit/_native/helpers.c",
+    ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith("tests/")], (
         "the test suite needs its corpus: it stays in the repository"

@@ -18,7 +18,8 @@ from PIL import features
 
 import heifkit
 from conftest import CORPUS, corpus_params, decodable_files, manifest
-from heifkit import _dav1d, _yuv
+from heifkit._decode import yuv as _yuv
+from heifkit._native import dav1d as _dav1d
 
 pytestmark = pytest.mark.skipif(_dav1d.library() is None, reason="no dav1d library found (AVIF uses aom)")
 
@@ -52,7 +53,7 @@ def _python(code: str, **env: str) -> str:
 
 
 CHECK = (
-    "import heifkit, numpy as np; from heifkit import _dav1d; "
+    "import heifkit, numpy as np; from heifkit._native import dav1d as _dav1d; "
     f"a = np.asarray(heifkit.open_heif({str(CORPUS / 'libheif_example.avif')!r})); "
     "print(_dav1d.library(), 'dav1d' in heifkit.libheif_info()['decoders'], a.shape)"
 )

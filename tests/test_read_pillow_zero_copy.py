@@ -11,7 +11,8 @@ from PIL import Image
 
 import heifkit
 from conftest import ARROW, CORPUS, PUG, ZPUG
-from heifkit import _arrow, decode
+from heifkit._decode import pixels as decode
+from heifkit._native import arrow as _arrow
 
 pytestmark = pytest.mark.skipif(not _arrow.SUPPORTED, reason="this Pillow cannot map Arrow arrays")
 

@@ -154,7 +154,7 @@ def test_single_image_file():
 
 
 def test_open_does_not_decode(monkeypatch):
-    from heifkit import decode
+    from heifkit._decode import pixels as decode
 
     decoded = []
     original = decode.decode

@@ -13,7 +13,8 @@ from PIL import Image
 
 import heifkit
 from conftest import ARROW, CAT, CORPUS, PUG, ZPUG, corpus_params, decodable_files, oriented_grid
-from heifkit import decode, region
+from heifkit._decode import pixels as decode
+from heifkit._decode import region
 from subproc import run_python
 
 BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320 shown (irot 270), 24x32 grid of 512 px tiles

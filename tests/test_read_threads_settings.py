@@ -11,7 +11,10 @@ import pytest
 
 import heifkit
 from conftest import CORPUS, PUG, ZPUG
-from heifkit import _cores, _dav1d, decode, options
+from heifkit import options
+from heifkit._decode import cores as _cores
+from heifkit._decode import pixels as decode
+from heifkit._native import dav1d as _dav1d
 
 SINGLE = CORPUS / "libheif_example.heic"  # 1280x854, one coded picture
 AVIF = CORPUS / "libheif_example.avif"

@@ -129,7 +129,7 @@ def test_draft_uses_canon_thumbnails():
 
 
 def test_oversized_parser_never_raises_on_damaged_files():
-    from heifkit import _oversized
+    from heifkit._decode import oversized as _oversized
 
     data = CAT.read_bytes()[:65536]  # ftyp and meta, where every box and hvcC parsed lives
     assert _oversized.patched_file(CAT.read_bytes(), 6) is not None

@@ -11,7 +11,8 @@ import pytest
 
 import heifkit
 from conftest import CORPUS, corpus_params, oriented_grid
-from heifkit import decode, modes
+from heifkit._decode import pixels as decode
+from heifkit._info import modes
 
 
 def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, decode.Layout]:
@@ -130,7 +131,7 @@ def test_every_corpus_grid_matches_on_thread_contexts(name):
 
 
 def test_files_read_by_path_decode_through_one_context(monkeypatch):
-    from heifkit import _input
+    from heifkit._read import source as _input
 
     monkeypatch.setattr(_input, "LAZY_READ_THRESHOLD", 0)  # libheif reads the file by path
     f = heifkit.open_heif(CORPUS / "pheif_xiaomi.heic")

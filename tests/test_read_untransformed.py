@@ -12,7 +12,7 @@ from PIL import Image
 
 import heifkit
 from conftest import ARROW, CORPUS, LOSSLESS, PUG, psnr
-from heifkit.transforms import orientation_of, transposed
+from heifkit._info.transforms import orientation_of, transposed
 
 # (file, stored size, transformations): the corpus's transformed images
 TRANSFORMED = [

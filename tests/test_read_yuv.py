@@ -25,7 +25,7 @@ from PIL import Image
 import heifkit
 import oracle
 from conftest import CORPUS, corpus_params, counting_native_calls, decodable_files
-from heifkit import _yuv
+from heifkit._decode import yuv as _yuv
 
 # files the conversion must take (one of each path: integer 4:2:0, 10-bit 4:2:0, float 4:2:2 10-bit, float
 # limited range 4:2:0, float 4:4:4 with alpha, a grid decoded tile by tile, odd sizes)

@@ -13,8 +13,11 @@ from PIL import Image
 
 import heifkit
 from conftest import CORPUS, PUG, psnr
-from heifkit import _attached, _boxes, _items, _write
-from heifkit.transforms import orientation_of
+from heifkit._container import item_boxes as _boxes
+from heifkit._info.transforms import orientation_of
+from heifkit._read import items as _items
+from heifkit._write import attached as _attached
+from heifkit._write import still as _write
 
 SEINE = CORPUS / "libavif_seine_sdr_gainmap_srgb.avif"  # AVIF: base image, tmap item, altr group
 SAMSUNG = CORPUS / "pheif_aux_YCbCr.heic"  # one gain map both auxiliary image and tmap input

@@ -19,7 +19,7 @@ from PIL import Image
 
 import heifkit
 from conftest import LOSSLESS
-from heifkit.modes import MODES, PILLOW_CONVERSIONS
+from heifkit._info.modes import MODES, PILLOW_CONVERSIONS
 
 W, H = 16, 8
 

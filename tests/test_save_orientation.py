@@ -118,7 +118,7 @@ def _assert_upright_pil(img: Image.Image, expected: Image.Image, n: int) -> None
     assert img.size == expected.size
     assert np.array_equal(_arr(img), _arr(expected))
     assert img.getexif().get(0x0112) in (None, 1)
-    assert heifkit.metadata.xmp_orientation(img.info.get("xmp")) in (None, 1)  # 1 is kept when there is no irot
+    assert heifkit._info.metadata.xmp_orientation(img.info.get("xmp")) in (None, 1)  # 1 is kept when there is no irot
     assert img.info["original_orientation"] == (None if n == 1 else n)
     # nothing left for Pillow to rotate
     assert np.array_equal(_arr(ImageOps.exif_transpose(img)), _arr(expected))

@@ -17,7 +17,8 @@ from PIL import Image
 
 import heifkit
 from conftest import AMVE, CLLI, MDCV
-from heifkit import _save_params, _write
+from heifkit._write import params as _save_params
+from heifkit._write import still as _write
 
 NCLX = {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
 IPTC = {"type": "iptc", "content_type": "", "data": b"\x1c\x02\x05\x00\x05title"}

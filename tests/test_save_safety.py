@@ -376,7 +376,7 @@ def test_saving_over_a_lazily_read_big_file_keeps_it_readable(tmp_path, monkeypa
     path = tmp_path / "big.heic"
     path.write_bytes((CORPUS / "pheif_zPug_3.heic").read_bytes())
     expected = [np.asarray(image).copy() for image in heifkit.open_heif(path)]
-    monkeypatch.setattr(heifkit._input, "LAZY_READ_THRESHOLD", 0)
+    monkeypatch.setattr(heifkit._read.source, "LAZY_READ_THRESHOLD", 0)
     untouched = heifkit.open_heif(path)  # nothing decoded yet: pixels are still to be read from the file
     heifkit.open_heif(path).save(path, quality=30)
     for image, pixels in zip(untouched, expected, strict=True):

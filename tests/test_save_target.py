@@ -32,7 +32,7 @@ from PIL import Image
 
 import heifkit
 from conftest import LOSSLESS
-from heifkit import _write
+from heifkit._write import still as _write
 
 ORIGINAL = b"original content, not a HEIF file"
 NOBODY = 65534

@@ -26,7 +26,7 @@ from PIL import Image
 import heifkit
 import heifkit.plugin
 from conftest import CORPUS, psnr
-from heifkit._lib import Context, Handle, check, ffi, lib
+from heifkit._native.libheif import Context, Handle, check, ffi, lib
 
 LOSSLESS_444 = {"quality": -1, "chroma": 444}
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")  # pillow_heif's own

@@ -15,8 +15,9 @@ from PIL import Image
 
 import heifkit
 from conftest import CORPUS, ZPUG
-from heifkit import SecurityLimitError, SecurityLimits, decode, options
-from heifkit._lib import Context, lib
+from heifkit import SecurityLimitError, SecurityLimits, options
+from heifkit._decode import pixels as decode
+from heifkit._native.libheif import Context, lib
 from heifkit.limits import FIELDS, native
 
 GRID = CORPUS / "pheif_arrow.heic"  # 6x8 grid of 512x512 tiles, one ICC profile

@@ -322,7 +322,7 @@ def test_inputs_path_stream_bytes(ten_frames: tuple[list[heifkit.HeifImage], byt
 
 
 def test_big_file_read_lazily_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from heifkit import _input
+    from heifkit._read import source as _input
 
     monkeypatch.setattr(_input, "LAZY_READ_THRESHOLD", 100)  # this small file is read as a big one would be
     frames = frames_of("RGB", 3)

@@ -4,6 +4,8 @@ The public API is compatible with pillow_heif's: ``import heifkit as pillow_heif
 """
 
 from . import options
+from ._info.metadata import set_orientation
+from ._info.transforms import apply_transformations
 from ._version import __version__
 from .codecs import libheif_info, libheif_version, load_libheif_plugin
 from .constants import (
@@ -23,22 +25,11 @@ from .errors import (
     UnsupportedError,
 )
 from .gainmap import HeifGainMap
-from .heif import (
-    HeifFile,
-    encode,
-    from_bytes,
-    from_pillow,
-    get_file_mimetype,
-    is_supported,
-    open_heif,
-    read_heif,
-)
+from .heif import HeifFile, encode, from_bytes, from_pillow, get_file_mimetype, is_supported, open_heif, read_heif
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .limits import SecurityLimits
-from .metadata import set_orientation
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
 from .sequence import HeifFrame, HeifSequence, open_sequence, save_sequence
-from .transforms import apply_transformations
 
 __all__ = [
     "__version__",

@@ -21,9 +21,10 @@ from typing import IO, Any
 
 from PIL import Image, ImageSequence
 
-from . import _write, options
-from ._checks import type_name
-from ._lib import lib
+from . import options
+from ._info.checks import type_name
+from ._native.libheif import lib
+from ._write import still as _write
 from .codecs import encoder_ids
 from .errors import EncoderError
 from .heif import check_pillow_size, frame_of, image_from_frame

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
 
-from . import _convert
-from ._export import FORMATS, ConvertOptions, temp_files
+from ._convert import pipeline as _convert
+from ._convert.formats import FORMATS, ConvertOptions, temp_files
 
 __all__ = [
     "FORMATS",

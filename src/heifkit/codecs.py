@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import _dav1d
-from ._lib import check, ffi, lib, string
+from ._native import dav1d as _dav1d
+from ._native.libheif import check, ffi, lib, string
 
 __all__ = ["libheif_version", "libheif_info", "encoder_ids", "encoder_descriptor", "load_libheif_plugin"]
 
@@ -82,4 +82,4 @@ def load_libheif_plugin(plugin_path: str | os.PathLike[str]) -> None:
     check(lib.heif_load_plugin(os.fsencode(str(plugin_path)), out), "Cannot load plugin")
 
 
-_dav1d.enable()  # AVIF decodes with dav1d where a dav1d library is found (see _dav1d.py), else with aom
+_dav1d.enable()  # AVIF decodes with dav1d where a dav1d library is found (see _native/dav1d.py), else with aom

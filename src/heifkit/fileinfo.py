@@ -13,8 +13,8 @@ import io
 import os
 from typing import Any
 
-from . import _file_layout
-from ._lib import lib
+from ._container import layout as _file_layout
+from ._native.libheif import lib
 from .heif import HeifFile, get_file_mimetype
 from .image import HeifImage
 from .sequence import open_sequence

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _items, _read
+from ._read import entries as _read
+from ._read import items as _items
 from .errors import HeifError
 from .image import HeifImage, _SubImage, sub_image
 

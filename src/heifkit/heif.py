@@ -11,10 +11,15 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import _read, _write, sequence
-from ._attached import attached_to
-from ._input import FTYP_PEEK, FileLike, open_context, peek, sniff
-from ._reader import StreamSource
+from . import sequence
+from ._decode.region import check_box, crop_rows
+from ._info.modes import mode_of
+from ._info.transforms import as_data, image_size, orientation_of, stored_geometry, transposed
+from ._read import entries as _read
+from ._read.source import FTYP_PEEK, FileLike, open_context, peek, sniff
+from ._read.stream import StreamSource
+from ._write import still as _write
+from ._write.attached import attached_to
 from .gainmap import add_gain_maps
 from .image import (
     HeifAuxImage,
@@ -27,9 +32,6 @@ from .image import (
     pillow_target,
     stored_pixels,
 )
-from .modes import mode_of
-from .region import check_box, crop_rows
-from .transforms import as_data, image_size, orientation_of, stored_geometry, transposed
 
 __all__ = [
     "HeifFile",

@@ -15,14 +15,15 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import _read, options
-from ._lib import Handle
-from .decode import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
+from . import options
+from ._decode.pixels import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
+from ._decode.region import check_box, crop_rows
+from ._info.metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
+from ._info.modes import MODES, PILLOW_CONVERSIONS, mode_of
+from ._info.transforms import transposed
+from ._native.libheif import Handle
+from ._read import entries as _read
 from .errors import InvalidInputError
-from .metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
-from .modes import MODES, PILLOW_CONVERSIONS, mode_of
-from .region import check_box, crop_rows
-from .transforms import transposed
 
 __all__ = [
     "HeifImage",
@@ -403,7 +404,7 @@ def _new_info(bits: int) -> dict[str, Any]:
 
 
 def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | None = None) -> HeifImage:
-    """A ``HeifImage`` holding raw pixels in one of :data:`~heifkit.modes.MODES` (validated when saved)."""
+    """A ``HeifImage`` holding raw pixels in one of :data:`~heifkit._info.modes.MODES` (validated when saved)."""
     if mode not in MODES:
         raise ValueError(f"unsupported mode {mode!r}; supported: {', '.join(sorted(MODES))}")
     width, height = int(size[0]), int(size[1])
@@ -420,7 +421,7 @@ def image_from_bytes(mode: str, size: tuple[int, int], data: Any, stride: int | 
 
 
 def pillow_target(img: Any, keep_ycbcr: bool = False) -> str:
-    """The mode a Pillow image is written in (per :data:`~heifkit.modes.PILLOW_CONVERSIONS`), without converting.
+    """The mode a Pillow image is written in (per :data:`~heifkit._info.modes.PILLOW_CONVERSIONS`), without converting.
 
     ``keep_ycbcr`` (Pillow's ``save``): a YCbCr image stays YCbCr and its planes are written as they are,
     without the precision lost in a round trip through RGB.
@@ -474,7 +475,7 @@ _PILLOW_INFO_COPIED = (
 
 
 def image_from_pillow(img: Any, keep_ycbcr: bool = False) -> HeifImage:
-    """A ``HeifImage`` copied from a Pillow image, mode converted per :data:`~heifkit.modes.PILLOW_CONVERSIONS`.
+    """A ``HeifImage`` copied from a Pillow image, mode converted per :data:`~heifkit._info.modes.PILLOW_CONVERSIONS`.
 
     ``info`` is carried over (EXIF, XMP, ICC, NCLX, thumbnails, metadata, pixel aspect ratio, HDR
     metadata, bit depth). The EXIF/XMP orientation is kept and written as ``irot``/``imir``; until then

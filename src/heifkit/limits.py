@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ._lib import ffi, lib
+from ._native.libheif import ffi, lib
 from .errors import SecurityLimitError
 
 __all__ = ["SecurityLimits", "LimitsLike", "FIELDS", "resolve", "native", "check_whole_image"]

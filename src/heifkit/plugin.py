@@ -16,16 +16,17 @@ from typing import IO, Any
 
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
-from . import _write, options
-from ._input import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
+from . import options
+from ._info.metadata import reset_orientation
+from ._info.properties import NCLX_KEYS
 from ._pillow_avif import save_avif
-from ._read import Entry
+from ._read.entries import Entry
+from ._read.source import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
+from ._write import still as _write
 from .codecs import libheif_info
 from .errors import HeifError
 from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
 from .image import HeifImage, HeifThumbnail
-from .metadata import reset_orientation
-from .properties import NCLX_KEYS
 from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]

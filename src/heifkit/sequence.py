@@ -22,21 +22,21 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from . import _read
-from ._input import FileLike, file_data, open_context
-from ._lib import Context, check, copy_plane, ffi, lib, owned
-from ._output import check_target, write_output
-from ._sample_tables import read_tables
-from ._save_params import format_for, save_params
-from ._track import Cursor, aux_tracks, decoder_for, frame_limit, reopen
-from ._write import Frame
-from ._write_sequence import durations_of, encode_sequence, loop_of
-from .decode import Pixels, _decoding_options, image_pixels, layout_of
+from ._container.sample_tables import read_tables
+from ._decode.pixels import Pixels, _decoding_options, image_pixels, layout_of
+from ._info.metadata import get_orientation
+from ._info.modes import decoded_mode, mode_of
+from ._info.properties import NCLX_KEYS
+from ._native.libheif import Context, check, copy_plane, ffi, lib, owned
+from ._read import entries as _read
+from ._read.source import FileLike, file_data, open_context
+from ._read.tracks import Cursor, aux_tracks, decoder_for, frame_limit, reopen
+from ._write.params import format_for, save_params
+from ._write.sequence import durations_of, encode_sequence, loop_of
+from ._write.still import Frame
+from ._write.target import check_target, write_output
 from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
 from .image import HeifImage, _BaseImage, image_from_pillow, pillow_target
-from .metadata import get_orientation
-from .modes import decoded_mode, mode_of
-from .properties import NCLX_KEYS
 
 __all__ = [
     "HeifFrame",

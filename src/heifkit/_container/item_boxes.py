@@ -1,0 +1,242 @@
+"""The few ISOBMFF boxes libheif's API does not give or write, read and patched as bytes.
+
+libheif gives an item's data and references but not the bytes of its coded-image properties (``hvcC``,
+``av1C``, ``auxC``...): :func:`item_properties` reads them from the source file's ``iprp`` box so that an
+item can be copied as it is. libheif writes neither an item's visibility (items added through its item API
+are hidden) nor entity groups: :func:`patch_written` sets the one and appends a ``grpl`` box to ``meta``,
+moving the file offsets of ``iloc`` by the bytes added. Nothing here decodes pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInputError
+
+__all__ = ["Property", "item_properties", "patch_written"]
+
+
+@dataclass(frozen=True)
+class Property:
+    """One item property as stored: its type, payload (after the box header and, for ``uuid``, its
+    16-byte type), the ``uuid`` type (else None), and whether the item lists it as essential."""
+
+    kind: bytes
+    payload: bytes
+    uuid: bytes | None
+    essential: bool
+
+
+def _boxes(data: Any, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """(type, box start, payload start, box end) of each box in ``data[start:end]``."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > end:
+                break
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise InvalidInputError(f"box {kind!r} at offset {pos} runs past its container")
+        yield kind, pos, pos + header, pos + size
+        pos += size
+
+
+def _child(data: Any, start: int, end: int, kind: bytes) -> tuple[int, int, int] | None:
+    """(box start, payload start, box end) of the first ``kind`` box in ``data[start:end]``."""
+    for found, box, payload, box_end in _boxes(data, start, end):
+        if found == kind:
+            return box, payload, box_end
+    return None
+
+
+def _meta_of_source(source: Any) -> bytes:
+    """The top-level ``meta`` box of a file given as bytes or as a path (read up to its end only)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            pos = 0
+            while True:
+                f.seek(pos)
+                header = f.read(16)
+                if len(header) < 8:
+                    raise InvalidInputError("the file has no meta box")
+                size, kind = struct.unpack_from(">I4s", header)
+                if size == 1 and len(header) == 16:
+                    size = struct.unpack_from(">Q", header, 8)[0]
+                if kind == b"meta":
+                    f.seek(pos)
+                    return f.read(size) if size else f.read()
+                if size < 8:
+                    raise InvalidInputError("the file has no meta box")
+                pos += size
+    data = memoryview(source).cast("B")
+    found = _child(data, 0, len(data), b"meta")
+    if found is None:
+        raise InvalidInputError("the file has no meta box")
+    return bytes(data[found[0] : found[2]])
+
+
+def item_properties(source: Any, items: set[int]) -> dict[int, list[Property]]:
+    """The properties of ``items``, in the order the file associates them, read from the file (bytes or path).
+
+    Raises:
+        InvalidInputError: the file's ``meta``/``iprp`` boxes cannot be read.
+    """
+    try:
+        return _properties(_meta_of_source(source), items)
+    except struct.error as exc:
+        raise InvalidInputError(f"a property box of the file is truncated: {exc}") from exc
+
+
+def _properties(meta: bytes, items: set[int]) -> dict[int, list[Property]]:
+    found = _child(meta, 12, len(meta), b"iprp")  # meta: a FullBox, children after version and flags
+    if found is None:
+        return {}
+    ipco = _child(meta, found[1], found[2], b"ipco")
+    if ipco is None:
+        return {}
+    stored = []
+    for kind, _box, payload, end in _boxes(meta, ipco[1], ipco[2]):
+        uuid = bytes(meta[payload : payload + 16]) if kind == b"uuid" else None
+        stored.append((kind, bytes(meta[payload + (16 if uuid else 0) : end]), uuid))
+    result: dict[int, list[Property]] = {}
+    for kind, _box, payload, end in _boxes(meta, found[1], found[2]):
+        if kind == b"ipma":
+            _associations(meta, payload, end, items, stored, result)
+    return result
+
+
+def _associations(meta: bytes, pos: int, end: int, items: set[int], stored: list[Any], out: dict[int, Any]) -> None:
+    """Add the properties ``ipma`` (payload at ``pos``) gives each item of ``items`` to ``out``."""
+    version, flags = meta[pos], int.from_bytes(meta[pos + 1 : pos + 4], "big")
+    (count,) = struct.unpack_from(">I", meta, pos + 4)
+    pos += 8
+    id_format = (">I", 4) if version >= 1 else (">H", 2)
+    index_format = (">H", 2) if flags & 1 else (">B", 1)
+    for _ in range(count):
+        if pos + id_format[1] + 1 > end:
+            raise InvalidInputError("ipma box is truncated")
+        (item,) = struct.unpack_from(id_format[0], meta, pos)
+        associations = meta[pos + id_format[1]]
+        pos += id_format[1] + 1
+        for _ in range(associations):
+            (value,) = struct.unpack_from(index_format[0], meta, pos)
+            pos += index_format[1]
+            bits = 8 * index_format[1] - 1
+            index, essential = value & ((1 << bits) - 1), bool(value >> bits)
+            if item in items and 1 <= index <= len(stored):
+                kind, payload, uuid = stored[index - 1]
+                out.setdefault(item, []).append(Property(kind, payload, uuid, essential))
+
+
+def patch_written(data: bytes, visible: set[int], groups: list[tuple[bytes, list[int]]]) -> bytes:
+    """``data`` (a file libheif wrote) with the items ``visible`` not hidden, and entity ``groups`` (type,
+    entity ids) in a ``grpl`` box appended to ``meta``; the ``iloc`` offsets after it move accordingly.
+
+    Raises:
+        InvalidInputError: the file is not laid out as libheif writes it (a bug, not a user error).
+    """
+    out = bytearray(data)
+    meta = _child(out, 0, len(out), b"meta")
+    if meta is None:
+        raise InvalidInputError("written file has no meta box")
+    start, payload, end = meta
+    if visible:
+        _show_items(out, payload + 4, end, visible)
+    if not groups:
+        return bytes(out)
+    first_id = max(_item_ids(out, payload + 4, end), default=0) + 1
+    group_boxes = b"".join(
+        _full_box(kind, struct.pack(f">II{len(ids)}I", first_id + n, len(ids), *ids))
+        for n, (kind, ids) in enumerate(groups)
+    )
+    grpl = _box(b"grpl", group_boxes)
+    if out[start : start + 4] == b"\0\0\0\1" or struct.unpack_from(">I", out, start)[0] != end - start:
+        raise InvalidInputError("written meta box has an unexpected size field")
+    _move_offsets(out, payload + 4, end, after=end, by=len(grpl))
+    struct.pack_into(">I", out, start, end - start + len(grpl))
+    return bytes(out[:end]) + grpl + bytes(out[end:])
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def _full_box(kind: bytes, payload: bytes) -> bytes:
+    return _box(kind, b"\0\0\0\0" + payload)
+
+
+def _infe_boxes(out: bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(payload start, item id) of each ``infe`` box of ``iinf`` in ``meta``'s children ``out[start:end]``."""
+    iinf = _child(out, start, end, b"iinf")
+    if iinf is None:
+        return
+    first = iinf[1] + 4 + (2 if out[iinf[1]] == 0 else 4)
+    for kind, _box_start, payload, _box_end in _boxes(out, first, iinf[2]):
+        if kind == b"infe" and out[payload] >= 2:  # version 2 and 3 infe boxes carry the item id after flags
+            item = struct.unpack_from(">H" if out[payload] == 2 else ">I", out, payload + 4)[0]
+            yield payload, item
+
+
+def _item_ids(out: bytearray, start: int, end: int) -> list[int]:
+    return [item for _payload, item in _infe_boxes(out, start, end)]
+
+
+def _show_items(out: bytearray, start: int, end: int, visible: set[int]) -> None:
+    for payload, item in _infe_boxes(out, start, end):
+        if item in visible:
+            out[payload + 3] &= 0xFE  # flags bit 0: hidden
+
+
+def _move_offsets(out: bytearray, start: int, end: int, after: int, by: int) -> None:
+    """Add ``by`` to every file offset of ``iloc`` (in ``meta``'s children ``out[start:end]``) at or past ``after``."""
+    iloc = _child(out, start, end, b"iloc")
+    if iloc is None:
+        return
+    pos = iloc[1]
+    version = out[pos]
+    offset_size, length_size = out[pos + 4] >> 4, out[pos + 4] & 15
+    base_size, index_size = out[pos + 5] >> 4, (out[pos + 5] & 15) if version in (1, 2) else 0
+    pos += 6
+    wide = version == 2
+    count = struct.unpack_from(">I" if wide else ">H", out, pos)[0]
+    pos += 4 if wide else 2
+    for _ in range(count):
+        pos += 4 if wide else 2  # item id
+        method = 0
+        if version in (1, 2):
+            method = struct.unpack_from(">H", out, pos)[0] & 15
+            pos += 2
+        pos += 2  # data reference index
+        base_pos = pos
+        base = _uint(out, pos, base_size)
+        pos += base_size
+        extents = struct.unpack_from(">H", out, pos)[0]
+        pos += 2
+        moved_base = method == 0 and base_size > 0 and base >= after
+        if moved_base:
+            _put_uint(out, base_pos, base_size, base + by)
+        for _ in range(extents):
+            pos += index_size
+            offset = _uint(out, pos, offset_size)
+            if method == 0 and not moved_base and offset_size and base + offset >= after:
+                _put_uint(out, pos, offset_size, offset + by)
+            pos += offset_size + length_size
+
+
+def _uint(data: bytearray, pos: int, size: int) -> int:
+    return int.from_bytes(data[pos : pos + size], "big") if size else 0
+
+
+def _put_uint(data: bytearray, pos: int, size: int, value: int) -> None:
+    if value >= 1 << (8 * size):
+        raise InvalidInputError(f"an iloc offset does not fit its {size}-byte field after moving it")
+    data[pos : pos + size] = value.to_bytes(size, "big")

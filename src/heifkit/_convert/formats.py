@@ -1,0 +1,364 @@
+"""The output side of conversion: the formats and their options, the mode and metadata each format takes, and
+files written atomically (``_convert`` reads the frames these write)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image, PngImagePlugin
+
+from ..heif import HeifFile
+
+__all__ = ["FORMATS", "ConvertOptions", "Frame", "output_names", "temp_files", "write_atomic", "write_frames",
+           "write_heif_file", "keeps_samples"]  # fmt: skip
+
+FORMATS: dict[str, tuple[str, ...]] = {
+    "jpeg": (".jpg", ".jpeg", ".jpe"),
+    "png": (".png",),
+    "webp": (".webp",),
+    "tiff": (".tif", ".tiff"),
+    "heic": (".heic", ".heif", ".hif"),
+    "avif": (".avif",),
+}
+"""Output formats and their extensions; the first is the one outputs get."""
+
+_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
+_HEIF = {"heic": "HEIF", "avif": "AVIF"}
+_DEFAULT_QUALITY = {"jpeg": 90, "webp": 90}  # Pillow's own defaults (75, 80) are low for photos
+_BIT_DEPTHS = {"heic": (8, 10, 12), "avif": (8, 10, 12)}  # other formats: 8 only (see the README)
+_WHITE = (255, 255, 255)
+_JPEG_SEGMENT = 65533 - 2  # an APP1 segment's payload (EXIF, XMP) cannot be longer
+_MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
+_TMP_SUFFIX = ".heifkit-tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: os.umask can only be read by setting it
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How files are converted (``heifkit convert``'s options; see the README's "Command line" section).
+
+    Raises:
+        ValueError: an unknown format, a value out of range, or an option the output format cannot honour
+            (``lossless`` for JPEG, ``speed`` for formats other than HEIC/AVIF...).
+        TypeError: a value of the wrong type.
+    """
+
+    format: str = "jpeg"
+    quality: int | None = None  # 0..100; None: 90 for JPEG/WebP, the encoder's default for HEIC/AVIF
+    speed: int | None = None  # HEIC/AVIF: 0 (slowest) .. 10 (fastest)
+    chroma: int | None = None  # JPEG/HEIC/AVIF: 420, 422, 444
+    lossless: bool = False
+    bit_depth: int | None = None  # HEIC/AVIF: 8, 10, 12; others: 8 (16-bit grey PNG/TIFF made 8-bit)
+    all_images: bool = False
+    resize: tuple[int | None, int | None] | None = None  # fit into this box (a None side is free)
+    max_size: int | None = None  # shrink so the longer side is at most this
+    overwrite: bool = False
+    strip: bool = False
+    to_srgb: bool = False
+    decode_threads: int | None = None  # libheif threads per file; None: batch.convert decides
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.format, str):
+            raise TypeError(f"format must be a str, not {type(self.format).__name__}")
+        fmt = _ALIASES.get(self.format.lower(), self.format.lower())
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        object.__setattr__(self, "format", fmt)
+        for name, low, high in (("quality", 0, 100), ("speed", 0, 10), ("max_size", 1, None)):
+            _check_int(name, getattr(self, name), low, high)
+        _check_int("decode_threads", self.decode_threads, 1, None)
+        if self.chroma is not None and self.chroma not in (420, 422, 444):
+            raise ValueError(f"chroma must be 420, 422 or 444, not {self.chroma!r}")
+        if self.lossless and fmt == "jpeg":
+            raise ValueError("JPEG has no lossless mode: choose png, webp, tiff, heic or avif")
+        if self.lossless and self.quality is not None:
+            raise ValueError("lossless and quality exclude each other")
+        if self.speed is not None and fmt not in _HEIF:
+            raise ValueError(f"speed applies to heic and avif, not {fmt}")
+        if self.chroma is not None and fmt not in ("jpeg", *_HEIF):
+            raise ValueError(f"chroma applies to jpeg, heic and avif, not {fmt}")
+        if self.bit_depth is not None and self.bit_depth not in _BIT_DEPTHS.get(fmt, (8,)):
+            raise ValueError(f"bit depth {self.bit_depth!r} cannot be written as {fmt}: choose from "
+                             f"{', '.join(map(str, _BIT_DEPTHS.get(fmt, (8,))))}")  # fmt: skip
+        if self.resize is not None:
+            if self.max_size is not None:
+                raise ValueError("resize and max_size exclude each other")
+            sides = tuple(self.resize)
+            if len(sides) != 2 or sides == (None, None):
+                raise ValueError("resize must be (width, height); one of them may be None")
+            for side in sides:
+                _check_int("resize", side, 1, None)
+            object.__setattr__(self, "resize", sides)
+
+    @property
+    def extension(self) -> str:
+        """The extension outputs get (``.jpg``, ``.png``, ...)."""
+        return FORMATS[self.format][0]
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {low}..{high}, not {value}" if high else f"{name} must be >= {low}")
+
+
+@dataclass
+class Frame:
+    """One upright image to write, and the metadata that goes with it."""
+
+    image: Image.Image
+    exif: bytes | None = None  # orientation 1 (or none): the pixels are upright
+    xmp: bytes | None = None  # without an orientation
+    icc: bytes | None = None
+    heif_info: dict[str, Any] = field(default_factory=dict)  # NCLX, bit depth, HDR metadata: HEIC/AVIF outputs
+
+
+# --- names ---------------------------------------------------------------------------------------------
+
+
+def output_names(target: Path, count: int, options: ConvertOptions) -> list[Path]:
+    """The files written for ``count`` images: ``target``, or ``stem-1``, ``stem-2``... when every image of a
+    multi-image file goes to a format that holds one image."""
+    if count <= 1 or not options.all_images or options.format in _HEIF:
+        return [target]
+    return [target.with_name(f"{target.stem}-{n}{target.suffix}") for n in range(1, count + 1)]
+
+
+def temp_files(target: Path) -> list[Path]:
+    """Temporary files a worker writing ``target`` (or its ``-N`` siblings) may have left behind."""
+    pattern = re.compile(rf"\.{re.escape(target.stem)}(-\d+)?{re.escape(target.suffix)}\.[^/]*{_TMP_SUFFIX}")
+    try:
+        return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return []
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool) -> bool:
+    """Write ``path`` through a temporary file in its folder, then rename it into place.
+
+    Without ``overwrite`` an existing file is never replaced, even one that appears while this one is
+    written (a hard link is made, which fails when the name is taken). Returns False when it was taken.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    pending: str | None = tmp
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual mode
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        if overwrite:
+            os.replace(tmp, path)
+            pending = None
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (FAT, some network shares): check, then rename
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+            pending = None
+        return True
+    finally:
+        if pending is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(pending)
+
+
+def keeps_samples(options: ConvertOptions) -> bool:
+    """HEIF/AVIF to HEIC/AVIF with no pixel change goes through heifkit alone, keeping 10/12-bit samples."""
+    return options.format in _HEIF and options.resize is None and options.max_size is None and not options.to_srgb
+
+
+def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: ConvertOptions) -> list[str]:
+    """Images ``indices`` of ``heif`` (decoded with their 10/12-bit samples) to one HEIC/AVIF file at ``path``."""
+    primary = heif.primary_index
+    for i in reversed(range(len(heif))):
+        if i not in indices:
+            del heif[i]
+    heif.primary_index = indices.index(primary) if primary in indices else 0
+    for image in heif:
+        if options.strip:
+            image.info.update(exif=None, metadata=[])
+            for key in ("xmp", "icc_profile", "icc_profile_type"):
+                image.info.pop(key, None)
+        if options.bit_depth is not None:
+            image.info["bit_depth"] = options.bit_depth
+        if options.lossless:
+            image.info["matrix_coefficients"] = 0  # a per-image parameter: set on every image
+    params = _heif_params(options)
+    ok = write_atomic(path, lambda f: heif.save(f, **params), options.overwrite)
+    return [str(path)] if ok else []
+
+
+def _heif_params(options: ConvertOptions) -> dict[str, Any]:
+    params: dict[str, Any] = {"format": _HEIF[options.format]}
+    if options.lossless:
+        params.update(quality=-1, chroma=444)
+    elif options.quality is not None:
+        params["quality"] = options.quality
+    if options.chroma is not None and not options.lossless:
+        params["chroma"] = options.chroma
+    if options.speed is not None:
+        params["speed"] = options.speed
+    return params
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+def write_frames(
+    makers: Sequence[Callable[[], Frame]], names: list[Path], todo: list[Path], primary: int, options: ConvertOptions,
+    notes: list[str],
+) -> list[str]:  # fmt: skip
+    """Each frame ``makers`` make, to its file (one HEIC/AVIF file holds them all); frames whose file is not in
+    ``todo`` are not read."""
+    written: list[str] = []
+    if options.format in _HEIF:
+        out = HeifFile()
+        for make in makers:
+            _add_heif(out, make(), options)
+        out.primary_index = primary
+        params = _heif_params(options)
+        if write_atomic(names[0], lambda f: out.save(f, **params), options.overwrite):
+            written.append(str(names[0]))
+        return written
+    fmt = options.format.upper()
+    for name, make in zip(names, makers, strict=True):
+        if name not in todo:
+            continue
+        image, params = _for_pillow(make(), options, notes)
+        if write_atomic(name, functools.partial(_save_pillow, image, fmt, params), options.overwrite):
+            written.append(str(name))
+    return written
+
+
+def _save_pillow(image: Image.Image, fmt: str, params: dict[str, Any], f: IO[bytes]) -> None:
+    image.save(f, fmt, **params)
+
+
+def _add_heif(out: HeifFile, frame: Frame, options: ConvertOptions) -> None:
+    image = frame.image
+    if image.mode not in ("1", "L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "I;16", "P", "PA", "CMYK", "YCbCr"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    kept, image.info = image.info, {}  # what the writer takes comes from the frame, below
+    try:
+        added = out.add_from_pillow(image)
+    finally:
+        image.info = kept
+    added.info.update(frame.heif_info)
+    added.info["exif"] = frame.exif
+    if frame.xmp:
+        added.info["xmp"] = frame.xmp
+    if frame.icc:
+        added.info.update(icc_profile=frame.icc, icc_profile_type="prof")
+        added.info.pop("nclx_profile", None)
+    if options.bit_depth is not None:
+        added.info["bit_depth"] = options.bit_depth
+    if options.lossless:
+        added.info["matrix_coefficients"] = 0
+
+
+def _for_pillow(frame: Frame, options: ConvertOptions, notes: list[str]) -> tuple[Image.Image, dict[str, Any]]:
+    """The image in a mode the format holds, and Pillow's save parameters (metadata included)."""
+    fmt, image = options.format, frame.image
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N") and (fmt in ("jpeg", "webp") or options.bit_depth):
+        image = image.convert("I").point(lambda v: v * (1 / 257)).convert("L")  # scaled: convert("L") clips
+    elif image.mode == "I":
+        image = image.convert("I;16")
+    if fmt == "jpeg":
+        image = _flatten(image) if image.mode not in ("L", "RGB", "CMYK") else image
+    elif fmt == "webp":
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    elif image.mode in ("RGBa", "La"):
+        image = image.convert("RGBA" if image.mode == "RGBa" else "LA")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "CMYK") or (fmt == "png" and image.mode == "CMYK"):
+        image = image.convert("RGB")
+    params: dict[str, Any] = {}
+    if fmt in ("jpeg", "webp"):
+        params["quality"] = options.quality if options.quality is not None else _DEFAULT_QUALITY[fmt]
+    if fmt == "jpeg" and options.chroma is not None:
+        params["subsampling"] = {444: 0, 422: 1, 420: 2}[options.chroma]
+    if fmt == "webp" and options.lossless:
+        params = {"lossless": True, "exact": True}  # exact: keep the colour of transparent pixels too
+    if frame.icc:
+        params["icc_profile"] = frame.icc
+    exif, xmp = frame.exif, frame.xmp
+    if fmt == "jpeg":
+        exif = _jpeg_exif(exif, notes)
+        if xmp and len(xmp) > _JPEG_SEGMENT - 29:  # 29: the XMP namespace header
+            notes.append(f"XMP dropped: {len(xmp)} bytes do not fit in a JPEG segment")
+            xmp = None
+    if fmt == "tiff":  # Pillow's TIFF writer takes EXIF and XMP as tags; libtiff compression loses sub-IFDs
+        tags = Image.Exif()
+        if exif:
+            tags.load(exif)
+        if xmp:
+            tags[700] = xmp
+        if len(tags):
+            params["exif"] = tags
+    elif fmt == "png":
+        if exif:
+            params["exif"] = exif
+        if xmp:
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
+            params["pnginfo"] = info
+    else:
+        if exif:
+            params["exif"] = exif
+        if xmp:
+            params["xmp"] = xmp
+    return image, params
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """An image with alpha composited over white (JPEG has no alpha); other modes as RGB."""
+    if "A" not in image.getbands() and "a" not in image.mode:
+        return image.convert("RGB")
+    grey = image.mode in ("LA", "La")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
+    flat = Image.alpha_composite(background, rgba).convert("RGB")
+    return flat.convert("L") if grey else flat
+
+
+def _jpeg_exif(exif: bytes | None, notes: list[str]) -> bytes | None:
+    """EXIF as JPEG's APP1 segment holds it (``Exif\\0\\0`` first), without the maker note if it is too long."""
+    if not exif:
+        return None
+    if not exif.startswith(b"Exif\x00\x00"):
+        exif = b"Exif\x00\x00" + exif
+    if len(exif) <= _JPEG_SEGMENT:
+        return exif
+    tags = Image.Exif()
+    tags.load(exif)
+    tags.get_ifd(_EXIF_IFD).pop(_MAKER_NOTE, None)
+    smaller = tags.tobytes()
+    if len(smaller) <= _JPEG_SEGMENT:
+        notes.append("EXIF maker note dropped: the EXIF did not fit in a JPEG segment")
+        return smaller
+    notes.append(f"EXIF dropped: {len(exif)} bytes do not fit in a JPEG segment")
+    return None

@@ -1,0 +1,511 @@
+"""Writing: plain frames -> a checked plan -> libheif images -> the bytes of a HEIF/AVIF file.
+
+A :class:`Frame` is all the writer knows of an image: mode, size, pixel buffer, stride, ``info`` and whether
+its EXIF/XMP orientation is still to be applied; the writer never sees the image model. Everything that can
+fail is checked before a pixel is copied: the parameters (``_save_params``), every coded image's size against
+the codec (``_encoder``), the colour values. Then, per image: the pixels are copied once into a libheif image
+at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif encodes it (as one
+image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails, and the items a
+frame read from a file brings along (depth, auxiliary images, gain maps: copied as stored by ``_attached``).
+
+Orientation: HEIF stores it as ``irot``/``imir``. Frames whose orientation is pending (made from bytes or
+Pillow images) are written with the EXIF/XMP orientation as ``irot``/``imir`` and their pixels as given, so
+readers show them upright exactly once. Decoded images are already upright: they are written without a
+transform and with their EXIF/XMP orientation reset to 1.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from .. import options
+from .._info.checks import as_int, flag
+from .._info.metadata import get_orientation, set_orientation
+from .._info.modes import MODES, Mode, mode_of
+from .._info.properties import NCLX_KEYS, SRGB, apply_to_handle, apply_to_image, nclx_profile
+from .._native.libheif import Context, check, ffi, lib, owned
+from ..errors import EncoderError
+from .attached import Attached, Copies
+from .encoder import MAX_GRID, MAX_ITEMS, Codec, Encoder, codec_of, size_problem, thumbnail_size
+from .params import SaveParams, check_image_info, chroma_value, format_for, save_params
+from .target import check_target, write_output
+
+__all__ = [
+    "Frame",
+    "SaveParams",
+    "save_params",
+    "format_for",
+    "check_target",
+    "check_size",
+    "encode_frames",
+    "save",
+    "save_pillow",
+]
+
+_NO_RGB_CONVERSION = frozenset([11, 14])  # matrices libheif cannot convert RGB to (Y'D'zD'x, ICtCp)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """An image as the writer takes it: ``stride * (height - 1) + row`` bytes of ``data`` in ``mode``."""
+
+    mode: str
+    size: tuple[int, int]
+    data: Any
+    stride: int
+    info: dict[str, Any]
+    pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
+    orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
+    attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
+
+
+def _mode(name: str) -> Mode:
+    mode = mode_of(name) if name in MODES or name == "YCbCr" else None
+    if mode is None:
+        raise ValueError(f"unsupported mode {name!r}")
+    return mode
+
+
+# --- the plan: every image checked before anything is encoded ----------------------------------------
+
+
+@dataclass
+class _Job:
+    """One image of the plan: its frame, the info to write, irot/imir orientation, chroma and grid tile."""
+
+    frame: Frame
+    info: dict[str, Any]
+    orientation: int
+    chroma: str | None  # "420"/"422"/"444", None for the encoder's default
+    bits: int
+    tile: int = 0
+
+
+def _prepare_info(frame: Frame, overrides: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The info to write for ``frame`` (``overrides`` applied, checked, EXIF/XMP as bytes) and its orientation."""
+    info = dict(frame.info)
+    info.update(overrides)
+    check_image_info(info)
+    exif, xmp = info.get("exif"), info.get("xmp")
+    if exif is not None and not isinstance(exif, bytes):
+        info["exif"] = bytes(exif) if isinstance(exif, (bytearray, memoryview)) else exif.tobytes()  # Image.Exif
+    if isinstance(xmp, str):
+        info["xmp"] = xmp.encode("utf-8")
+    elif isinstance(xmp, (bytearray, memoryview)):
+        info["xmp"] = bytes(xmp)
+    # Decoded pixels are upright whatever EXIF/XMP is passed with them (e.g. ``exif=f.info["exif"]``, which
+    # open_heif leaves untouched): writing that orientation as irot/imir would rotate them a second time.
+    if frame.orientation:
+        orientation = frame.orientation
+        if get_orientation(info):
+            set_orientation(info)  # irot/imir carry it: EXIF/XMP must not rotate the pixels again
+    elif frame.pending_orientation:
+        orientation = get_orientation(info) or 1
+    else:
+        orientation = 1
+        if get_orientation(info):
+            set_orientation(info)  # pixels are upright already: don't let EXIF rotate them again
+    return info, orientation
+
+
+def _output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:
+    """Bit depth to write: ``info["bit_depth"]`` (the file's, for decoded images), else the mode's.
+
+    16 means "high bit depth": 12 with ``save_to_12bit``/``options.SAVE_HDR_TO_12_BIT``, else 10.
+    """
+    requested = info.get("bit_depth")
+    bits = _mode(mode).bits if requested is None else int(requested)
+    if bits == 16:
+        bits = 12 if save_to_12bit else 10
+    if bits not in (8, 10, 12):
+        raise ValueError(f"invalid bit_depth {requested}: use 8, 10, 12 (or 16 for 10/12 per options)")
+    return bits
+
+
+def _job_chroma(params: dict[str, Any], info: dict[str, Any]) -> str | None:
+    """Chroma for one image: the parameter, else the subsampling the image was read with."""
+    chroma = chroma_value(params)
+    if chroma is None and info.get("chroma") in (420, 422, 444):
+        chroma = str(info["chroma"])
+    return chroma
+
+
+def _effective_tile(mode: str, size: tuple[int, int], info: dict[str, Any], tile_size: Any, codec: Codec,
+                    chroma: str | None) -> int:  # fmt: skip
+    """The grid tile size an image is written with (0: one coded image)."""
+    if tile_size is None:
+        tiling = info.get("tiling") or {}
+        tile_size = tiling.get("tile_width") or options.GRID_TILE_SIZE
+    tile = operator.index(tile_size or 0)
+    width, height = size
+    if tile <= 0 or (width <= tile and height <= tile):
+        return 0
+    if _mode(mode).alpha:  # libheif's grid API has no alpha tiles
+        return 0
+    if codec.fmt == "AVIF":
+        if tile < 64:
+            return 0
+        if _mode(mode).color and chroma != "444" and (width % 2 or height % 2 or tile % 2):
+            return 0
+    return tile
+
+
+def _thumbnail_boxes(info: dict[str, Any], size: tuple[int, int]) -> list[int]:
+    """The thumbnail boxes to encode: boxes outside 3 < box < max(size) are dropped (as pillow_heif does)."""
+    return [b for b in (operator.index(b) for b in info.get("thumbnails") or []) if 3 < b < max(size)]
+
+
+def _grid_hint(mode: str, size: tuple[int, int], info: dict[str, Any], chroma: str | None, codec: Codec) -> str:
+    """Advice to write an image too big for one coded image as a grid, when a grid can hold it."""
+    width, height = size
+    tile = 512  # iPhone-like tiles, doubled until the grid fits in the column, row and item limits
+    while -(-max(width, height) // tile) > MAX_GRID or (-(-width // tile)) * (-(-height // tile)) >= MAX_ITEMS:
+        tile *= 2
+    if _mode(mode).alpha:
+        return "; images with alpha cannot be written as grids (libheif has no grid API with alpha)"
+    if _effective_tile(mode, size, info, tile, codec, chroma) == 0 or size_problem(tile, tile, codec):
+        return ""
+    return f"; a grid can hold it, its tiles being encoded separately: use e.g. tile_size={tile}"
+
+
+def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], params: dict[str, Any]) -> None:
+    """Refuse, before any pixel is copied, an image whose coded images the codec or libheif cannot write.
+
+    Raises:
+        ValueError: an image, grid tile or thumbnail is too big or too small for the codec.
+    """
+    codec = codec_of(params)
+    chroma = _job_chroma(params, info)
+    tile = _effective_tile(mode, size, info, params.get("tile_size"), codec, chroma)
+    width, height = size
+    problem = size_problem(tile, tile, codec) if tile else size_problem(width, height, codec)
+    if problem and tile:
+        raise ValueError(f"cannot write a {width}x{height} image with tile_size={tile}: {problem}")
+    if problem:
+        hint = _grid_hint(mode, size, info, chroma, codec)
+        raise ValueError(f"cannot write a {width}x{height} image as {codec.fmt}: {problem}{hint}")
+    for box in _thumbnail_boxes(info, size):
+        thumb = thumbnail_size(size, box)
+        if min(thumb) <= 0:
+            raise ValueError(
+                f"thumbnail {box} of a {width}x{height} image would be {thumb[0]}x{thumb[1]} pixels; "
+                "use a larger box or no thumbnail"
+            )
+        problem = size_problem(*thumb, codec)
+        if problem:
+            raise ValueError(
+                f"cannot write the {thumb[0]}x{thumb[1]} thumbnail {box} of a {width}x{height} image: {problem}"
+            )
+
+
+def _output_nclx(info: dict[str, Any]) -> dict[str, int] | None:
+    """The four NCLX values written for an image, or None when no NCLX profile is written."""
+    save_nclx = info.get("save_nclx_profile")
+    if save_nclx is None:
+        save_nclx = options.SAVE_NCLX_PROFILE
+    explicit = {k: int(info[k]) for k in NCLX_KEYS if info.get(k) is not None}
+    if not explicit and not save_nclx:
+        return None
+    # Explicit values override the image's own profile (new images: sRGB), so the lossless recipe
+    # (matrix_coefficients=0) keeps a P3 or PQ image's primaries and transfer.
+    base = info.get("nclx_profile") or SRGB
+    return {**{k: int(base[k]) for k in NCLX_KEYS}, **explicit}
+
+
+def _check_colour(job: _Job, codec: Codec) -> None:
+    """Refuse NCLX values the codec, or libheif's colour conversion, cannot write for this image."""
+    nclx = _output_nclx(job.info)
+    if nclx is None:
+        return
+    color = _mode(job.frame.mode).color
+    if codec.x265 and nclx["color_primaries"] == 22:
+        raise ValueError("x265 cannot write color_primaries 22 (EBU Tech 3213); save as AVIF or use another value")
+    matrix = nclx["matrix_coefficients"]
+    if color and matrix in _NO_RGB_CONVERSION:
+        raise ValueError(f"libheif cannot convert RGB to matrix_coefficients {matrix}")
+    if color and matrix == 0 and codec.fmt == "AVIF" and job.chroma != "444":
+        raise ValueError("AV1 stores RGB (matrix_coefficients=0) only with 4:4:4 chroma: add chroma=444")
+
+
+def _count_items(jobs: list[_Job]) -> int:
+    count = 0
+    for job in jobs:
+        width, height = job.frame.size
+        count += 1 + (-(-width // job.tile)) * (-(-height // job.tile)) if job.tile else 1
+        count += 2 * len(_thumbnail_boxes(job.info, job.frame.size))
+        count += 1 if job.info.get("exif") else 0
+        count += 1 if job.info.get("xmp") else 0
+        count += len([m for m in job.info.get("metadata") or [] if m])
+        count += 1 if _mode(job.frame.mode).alpha else 0
+        count += len(job.frame.attached.items) if job.frame.attached else 0
+    return count
+
+
+def _plan(frames: list[Frame], params: dict[str, Any], per_frame: dict[int, dict[str, Any]]) -> list[_Job]:
+    """Every image's job, all checked before the first one is encoded."""
+    codec = codec_of(params)
+    save_to_12bit = params.get("save_to_12bit")
+    save_to_12bit = flag(options.SAVE_HDR_TO_12_BIT if save_to_12bit is None else save_to_12bit, "save_to_12bit")
+    jobs = []
+    for i, frame in enumerate(frames):
+        if frame.size[0] <= 0 or frame.size[1] <= 0:
+            raise ValueError("Empty images are not supported.")
+        info, orientation = _prepare_info(frame, per_frame.get(i, {}))
+        chroma = _job_chroma(params, info)
+        job = _Job(frame, info, orientation, chroma, _output_bits(frame.mode, info, save_to_12bit))
+        job.tile = _effective_tile(frame.mode, frame.size, info, params.get("tile_size"), codec, chroma)
+        if job.tile and max(-(-frame.size[0] // job.tile), -(-frame.size[1] // job.tile)) > MAX_GRID:
+            raise ValueError("Grid image cannot have more than 256 rows or columns, increase `tile_size`.")
+        jobs.append(job)
+    if _count_items(jobs) > MAX_ITEMS:
+        raise ValueError(
+            f"The file would have more than {MAX_ITEMS} items (tiles, thumbnails, metadata), which readers refuse;"
+            " increase `tile_size` or write fewer images."
+        )
+    for job in jobs:
+        check_size(job.frame.mode, job.frame.size, job.info, params)
+        _check_colour(job, codec)
+    return jobs
+
+
+def primary_index(frames: list[Frame], requested: Any) -> int:
+    """``primary_index`` (negative counts from the end; past the end is the last image), else the flags."""
+    if requested is not None:
+        index, count = as_int(requested, "primary_index"), len(frames)
+        if index >= count:
+            return count - 1
+        if index < -count:
+            raise ValueError(f"primary_index {index} is out of range for {count} images")
+        return index % count
+    primary = 0
+    for i, frame in enumerate(frames):
+        if frame.info.get("primary"):
+            primary = i
+    return primary
+
+
+# --- one image into libheif --------------------------------------------------------------------------
+
+
+def _pixels(frame: Frame) -> tuple[Any, int]:
+    """The frame's buffer and stride, checked to hold every row (no read beyond it, whatever the stride)."""
+    width, height = frame.size
+    if width > 2**31 - 1 or height > 2**31 - 1:
+        raise ValueError(f"image size {width}x{height} is too large")
+    row = width * _mode(frame.mode).pixel_bytes
+    stride = int(frame.stride or row)
+    if stride < row:
+        raise ValueError(
+            f"image plane does not contain enough data: stride {stride} is smaller than a row of {row} bytes"
+        )
+    try:
+        buf = ffi.from_buffer(frame.data)
+    except TypeError as exc:
+        raise TypeError(f"image data must support the buffer protocol, not {type(frame.data).__name__}") from exc
+    # Python ints: no overflow whatever the stride and size (CVE-2026-28231 in pillow_heif).
+    if stride * (height - 1) + row > len(buf):
+        raise ValueError("image plane does not contain enough data")
+    return buf, stride
+
+
+def _planes(mode: Mode) -> list[tuple[int, int, int]]:
+    """(libheif channel, first source channel, channel count) for each plane of a new image."""
+    if mode.ycbcr:
+        return [(int(lib.heif_channel_Y), 0, 1), (int(lib.heif_channel_Cb), 1, 1), (int(lib.heif_channel_Cr), 2, 1)]
+    if mode.color:
+        return [(int(lib.heif_channel_interleaved), 0, mode.channels)]
+    return [(int(lib.heif_channel_Y), 0, 1)] + ([(int(lib.heif_channel_Alpha), 1, 1)] if mode.alpha else [])
+
+
+def _new_heif_image(width: int, height: int, mode: Mode, bits: int) -> Any:
+    if mode.ycbcr:
+        colorspace, chroma = lib.heif_colorspace_YCbCr, lib.heif_chroma_444
+    elif mode.color:
+        colorspace = lib.heif_colorspace_RGB
+        if bits > 8:
+            chroma = lib.heif_chroma_interleaved_RRGGBBAA_LE if mode.alpha else lib.heif_chroma_interleaved_RRGGBB_LE
+        else:
+            chroma = lib.heif_chroma_interleaved_RGBA if mode.alpha else lib.heif_chroma_interleaved_RGB
+    else:
+        colorspace, chroma = lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome
+    out = ffi.new("heif_image**")
+    check(lib.heif_image_create(width, height, colorspace, chroma, out))
+    image = owned(out[0], lib.heif_image_release)
+    for channel, _, _ in _planes(mode):
+        check(lib.heif_image_add_plane(image, channel, width, height, bits))
+    return image
+
+
+def _fill(img: Any, mode: Mode, bits: int, src: Any, src_stride: int, x0: int, y0: int, w: int, h: int) -> None:
+    """Copy the region (x0, y0, w, h) of the source into ``img`` (top-left), padding to its full size."""
+    channel0 = _planes(mode)[0][0]
+    full_w, full_h = lib.heif_image_get_width(img, channel0), lib.heif_image_get_height(img, channel0)
+    offset = y0 * src_stride + x0 * mode.pixel_bytes
+    for channel, first, count in _planes(mode):
+        stride = ffi.new("size_t*")
+        dst = lib.heif_image_get_plane2(img, channel, stride)
+        if dst == ffi.NULL:
+            raise EncoderError("libheif image has no plane to fill")
+        rc = lib.hk_fill_plane(
+            src + offset, src_stride, mode.channels, first, mode.bits,
+            dst, stride[0], count, bits, w, h, 1 if mode.bgr else 0,
+        )  # fmt: skip
+        if rc != 0:
+            raise EncoderError("invalid plane layout")
+        if w < full_w or h < full_h:
+            lib.hk_pad_plane(dst, stride[0], w, h, full_w, full_h, count * (2 if bits > 8 else 1))
+
+
+def _encoding_options(info: dict[str, Any], orientation: int) -> Any:
+    """Owned ``heif_encoding_options``: orientation as irot/imir, and the NCLX profile to write (if any)."""
+    nclx = _output_nclx(info)
+    profile = nclx_profile(nclx) if nclx is not None else None
+    opts = owned(lib.heif_encoding_options_alloc(), lib.heif_encoding_options_free, profile)
+    opts.image_orientation = orientation
+    if profile is None:
+        opts.macOS_compatibility_workaround_no_nclx_profile = 1
+    else:
+        opts.output_nclx_profile = profile
+    return opts
+
+
+def _add_metadata(ctx: Any, handle: Any, info: dict[str, Any]) -> None:
+    exif, xmp = info.get("exif"), info.get("xmp")  # bytes: see _prepare_info
+    if exif:
+        check(lib.heif_context_add_exif_metadata(ctx, handle, exif, len(exif)), "EXIF")
+    if xmp:
+        check(lib.heif_context_add_XMP_metadata(ctx, handle, xmp, len(xmp)), "XMP")
+    for block in info.get("metadata") or []:
+        if not block:
+            continue
+        data = bytes(block["data"])
+        kind = str(block["type"]).encode("latin-1")  # as read: four bytes, whatever they hold
+        content_type = (block.get("content_type") or "").encode() or ffi.NULL
+        check(lib.heif_context_add_generic_metadata(ctx, handle, data, len(data), kind, content_type), "metadata")
+
+
+def _ycbcr_nclx(info: dict[str, Any], bits: int) -> dict[str, int] | None:
+    """The NCLX profile that describes Pillow YCbCr planes, when they can be written as they are.
+
+    Pillow's YCbCr is JPEG's: BT.601 (matrix 6, the same as 5) at full range, 8 bits. When the profile
+    written says so (or no profile is written: readers then assume BT.601 full range), libheif only
+    subsamples the chroma planes. Any other matrix or range (e.g. ``matrix_coefficients=0``, the lossless
+    recipe), or another bit depth, needs the RGB pixels: None.
+    """
+    written = _output_nclx(info)
+    if bits != 8:
+        return None
+    if written is None:
+        return dict(SRGB)
+    if written["matrix_coefficients"] not in (5, 6) or not written["full_range_flag"]:
+        return None
+    return written
+
+
+def _ycbcr_to_rgb(frame: Frame, buf: Any, stride: int) -> tuple[Any, int]:
+    """Pillow's RGB conversion of YCbCr pixels (the exact RGB that ``im.convert("RGB")`` gives)."""
+    from PIL import Image
+
+    width, height = frame.size
+    raw = bytes(ffi.buffer(buf))
+    raw += bytes(max(0, stride * height - len(raw)))  # the last row need not be padded to the stride
+    rgb = Image.frombytes("YCbCr", (width, height), raw, "raw", "YCbCr", stride).convert("RGB").tobytes()
+    return ffi.from_buffer(rgb), width * 3
+
+
+def _encode_one(ctx: Any, encoder: Encoder, job: _Job) -> Any:
+    frame, info, tile, bits = job.frame, job.info, job.tile, job.bits
+    encoder.use_chroma(job.chroma)
+    buf, stride = _pixels(frame)
+    mode = _mode(frame.mode)
+    sample_nclx = None
+    if mode.ycbcr:
+        sample_nclx = _ycbcr_nclx(info, bits)
+        if sample_nclx is None:
+            buf, stride = _ycbcr_to_rgb(frame, buf, stride)
+            mode = MODES["RGB"]
+    width, height = frame.size
+    opts = _encoding_options(info, job.orientation)
+    out = ffi.new("heif_image_handle**")
+    full = None
+    if tile:
+        cols, rows = -(-width // tile), -(-height // tile)
+        check(lib.heif_context_add_grid_image(ctx, width, height, cols, rows, opts, out))
+        handle = owned(out[0], lib.heif_image_handle_release)
+        for ty in range(rows):
+            for tx in range(cols):
+                x0, y0 = tx * tile, ty * tile
+                tile_img = _new_heif_image(tile, tile, mode, bits)
+                _fill(tile_img, mode, bits, buf, stride, x0, y0, min(tile, width - x0), min(tile, height - y0))
+                apply_to_image(tile_img, info, sample_nclx)
+                check(lib.heif_context_add_image_tile(ctx, handle, tx, ty, tile_img, encoder.ptr))
+    else:
+        full = _new_heif_image(width, height, mode, bits)
+        _fill(full, mode, bits, buf, stride, 0, 0, width, height)
+        if mode.premultiplied:
+            lib.heif_image_set_premultiplied_alpha(full, 1)
+        apply_to_image(full, info, sample_nclx)
+        check(lib.heif_context_encode_image(ctx, full, encoder.ptr, opts, out))
+        handle = owned(out[0], lib.heif_image_handle_release)
+    apply_to_handle(handle, info, grid=bool(tile))
+    _add_metadata(ctx, handle, info)
+    boxes = _thumbnail_boxes(info, frame.size)
+    if boxes and full is None:
+        full = _new_heif_image(width, height, mode, bits)
+        _fill(full, mode, bits, buf, stride, 0, 0, width, height)
+        apply_to_image(full, info, sample_nclx)
+    for box in boxes:
+        thumb = ffi.new("heif_image_handle**")
+        check(lib.heif_context_encode_thumbnail(ctx, full, handle, encoder.ptr, opts, box, thumb), "thumbnail")
+        if thumb[0] != ffi.NULL:
+            lib.heif_image_handle_release(thumb[0])
+    return handle
+
+
+# --- the file ----------------------------------------------------------------------------------------
+
+
+def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[int, dict[str, Any]]) -> bytes:
+    """Encode ``frames`` into the bytes of one HEIF/AVIF file.
+
+    ``params`` are the file's (checked) save parameters; ``per_frame`` maps a frame index to its ``info``
+    overrides. Every size, limit and value is checked before the first pixel is copied or encoded.
+    """
+    if not frames:
+        raise ValueError("Cannot write file with no images as HEIF.")
+    primary = primary_index(frames, params.get("primary_index"))
+    jobs = _plan(frames, params, per_frame)
+    ctx = Context()
+    encoder = Encoder(ctx.ptr, params.get("format") or "HEIF", params)
+    copies = Copies(params.get("format") or "HEIF")
+    for i, job in enumerate(jobs):
+        handle = _encode_one(ctx.ptr, encoder, job)
+        copies.add(ctx.ptr, handle, job.frame.attached)
+        if i == primary:
+            check(lib.heif_context_set_primary_image(ctx.ptr, handle))
+    return copies.patched(ctx.file_bytes())
+
+
+def save(frames: list[Frame], fp: Any, params: SaveParams) -> None:
+    """``HeifFile.save``: encode ``frames`` (the image parameters apply to the primary one), write to ``fp``.
+
+    The caller checks ``fp`` (:func:`check_target`) before it decodes the images that make the frames.
+    """
+    if not frames:
+        raise ValueError("Cannot write file with no images as HEIF.")
+    primary = primary_index(frames, params.file.get("primary_index"))
+    write_output(fp, encode_frames(frames, params.file, {primary: params.image}))
+
+
+def save_pillow(frames: list[Frame], fp: Any, params: SaveParams) -> None:
+    """Pillow's ``save``: the image parameters (Pillow's ``encoderinfo``) apply to every frame.
+
+    Pillow has opened (and truncated) the target before this runs: a save that fails here leaves an empty
+    file behind, which only ``HeifFile.save`` avoids (see docs/saving.md).
+    """
+    file_params = dict(params.file)
+    if file_params.get("primary_index") is None and not any(f.info.get("primary") for f in frames):
+        file_params["primary_index"] = 0
+    fp.write(encode_frames(frames, file_params, {i: params.image for i in range(len(frames))}))
