@@ -6,8 +6,8 @@ Run: ``.venv/bin/python benchmarks/call_paths.py [--list]``
   heifkit module into another (a run of the same call, as a loop makes, counts once), how many distinct
   (caller, callee) pairs, and how often the most entered module is entered.
 - *quality*: ``im.save(out, format="HEIF", quality=37)``, following only the calls whose arguments hold the
-  value (directly, in a mapping, as a field of a dataclass, or in a dict attribute such as Pillow's
-  ``encoderinfo``): the same counts over that chain.
+  value (directly, in a mapping, as a field of a dataclass; and the plugin's save hook, which finds it in
+  Pillow's ``im.encoderinfo``): the same counts over that chain.
 
 Counts, not times: they do not depend on the machine.
 """
@@ -43,10 +43,12 @@ def _holds(value: Any, depth: int = 0) -> bool:
     fields = getattr(value, "__dataclass_fields__", None)
     if fields is not None:
         return any(_holds(getattr(value, f, None), depth + 1) for f in fields)
-    attributes = getattr(value, "__dict__", None)  # e.g. a Pillow image's encoderinfo
-    if depth == 0 and isinstance(attributes, dict):
-        return any(isinstance(v, dict) and _holds(v, depth + 1) for v in list(attributes.values())[:64])
     return False
+
+
+def _holds_encoderinfo(value: Any) -> bool:
+    """A Pillow image whose ``encoderinfo`` (what Pillow hands the save hook) holds the value."""
+    return isinstance(getattr(value, "encoderinfo", None), dict) and _holds(value.encoderinfo, 1)
 
 
 def _trace(run: Callable[[], None], follow_value: bool) -> list[tuple[str, str, bool]]:
@@ -72,7 +74,8 @@ def _trace(run: Callable[[], None], follow_value: bool) -> list[tuple[str, str, 
                 args = [frame.f_locals.get(n) for n in code.co_varnames[:count]]
                 if code.co_flags & 0x08:  # **kwargs
                     args.append(frame.f_locals.get(code.co_varnames[count + (1 if code.co_flags & 0x04 else 0)]))
-                if not any(_holds(a) for a in args):
+                entry = module.endswith(".plugin") and any(_holds_encoderinfo(a) for a in args)  # Pillow's hook
+                if not entry and not any(_holds(a) for a in args):
                     module = None
             stack.append(module or "")
         after = current()

@@ -186,3 +186,14 @@ def test_c_helpers_live_in_their_own_files() -> None:
     (sources,) = re.findall(r"^C_SOURCES = (\[.*\])$", build, re.M)
     assert all((SOURCES / "_native" / name).is_file() for name in ast.literal_eval(sources))
     assert "hk_copy_plane" not in build and "#include <dlfcn.h>" not in build  # no C in the builder
+
+
+def test_only_the_settings_read_options_in_the_writer() -> None:
+    """``_write.settings`` resolves every default when the API builds a save's settings; the rest of the writer
+    reads those settings, never ``heifkit.options``."""
+    graph = _graph()
+    readers = sorted(m for m, imported in graph.items() if m.startswith("_write.") and "options" in imported)
+    assert readers == ["_write.settings"]
+    for path in sorted((ROOT / "_write").glob("*.py")):
+        if path.stem != "settings":
+            assert "options." not in path.read_text(), path.name

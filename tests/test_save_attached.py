@@ -37,8 +37,8 @@ def small_carrier(source: Path, orientation: int = 1, fmt: str = "HEIF") -> byte
     attached = _attached.attached_to(src[src.primary_index]._entry.handle, None, True, None)
     pixels = np.random.default_rng(orientation).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     frame = _write.Frame("RGB", (64, 48), pixels.tobytes(), 64 * 3, {}, orientation=orientation, attached=attached)
-    params = _write.save_params({"quality": 90, "enc_params": FAST[fmt]}, fmt)
-    return _write.encode_frames([frame], params.file, {0: params.image})
+    settings = _write.encode_settings({"quality": 90, "enc_params": FAST[fmt]}, fmt)
+    return _write.encode_frames([frame], settings, {0: settings.image})
 
 
 def item_types(data: bytes) -> dict[int, str]:

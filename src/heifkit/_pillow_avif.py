@@ -264,12 +264,12 @@ def save_avif(sources: list[Image.Image], fp: IO[bytes], kwargs: dict[str, Any],
             if im.tell() != current:
                 im.seek(current)
         return
-    params = _write.save_params({**settings.params, "enc_params": enc_params}, "AVIF", strict=False)
+    encode = _write.encode_settings({**settings.params, "enc_params": enc_params}, "AVIF", strict=False)
     frame = _avif_pixels(im, settings)
-    check_pillow_size(frame, params, keep_ycbcr=True)
+    check_pillow_size(frame, encode, keep_ycbcr=True)
     image = image_from_frame(frame, entry if frame is im else None, keep_ycbcr=True)
     with _aom_options_refused():
-        _write.save_pillow([frame_of(image)], fp, params)
+        _write.save_pillow([frame_of(image)], fp, encode)
 
 
 @contextlib.contextmanager

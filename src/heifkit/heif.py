@@ -251,14 +251,14 @@ class HeifFile:
         """
         if not isinstance(fp, (str, os.PathLike)) and not hasattr(fp, "write"):
             raise TypeError("`fp` must be a path to file or an object with `write` method.")
-        params = _write.save_params(kwargs, _write.format_for(fp))
-        images = list(self._images) + _as_images(kwargs.get("append_images"), params)
-        if not params.save_all:
+        settings = _write.encode_settings(kwargs, _write.format_for(fp))
+        images = list(self._images) + _as_images(kwargs.get("append_images"), settings)
+        if not settings.save_all:
             images = images[:1]
         if not images:
             raise ValueError("Cannot write file with no images as HEIF.")
         _write.check_target(fp)
-        _write.save([frame_of(image) for image in images], fp, params)
+        _write.save([frame_of(image) for image in images], fp, settings)
 
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
@@ -447,7 +447,7 @@ def _attached_of(image: HeifImage) -> Any:
     return attached_to(entry.handle, aux, bool(info.get("depth_images")), tmaps)
 
 
-def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:
+def _as_images(items: Any, settings: _write.EncodeSettings) -> list[HeifImage]:
     """``append_images``: HeifImage, HeifFile (all its images) or Pillow images (checked before they are copied)."""
     if items is None:
         return []
@@ -460,16 +460,16 @@ def _as_images(items: Any, params: _write.SaveParams) -> list[HeifImage]:
         elif isinstance(item, HeifFile):
             result.extend(item)
         elif hasattr(item, "mode") and hasattr(item, "tobytes"):  # a Pillow image
-            check_pillow_size(item, params)
+            check_pillow_size(item, settings)
             result.append(image_from_pillow(item))
         else:
             raise TypeError(f"append_images takes HeifImage, HeifFile or Pillow images, not {type(item).__name__}")
     return result
 
 
-def check_pillow_size(img: Any, params: _write.SaveParams, keep_ycbcr: bool = False) -> None:
+def check_pillow_size(img: Any, settings: _write.EncodeSettings, keep_ycbcr: bool = False) -> None:
     """Refuse a Pillow image that cannot be written, before its pixels are loaded and copied."""
     width, height = img.size
     if width > 0 and height > 0:  # empty images: image_from_pillow says "Empty images are not supported."
         info = {k: img.info[k] for k in ("tiling", "chroma") if k in img.info}
-        _write.check_size(pillow_target(img, keep_ycbcr), (width, height), info, params.file)
+        _write.check_size(pillow_target(img, keep_ycbcr), (width, height), info, settings)

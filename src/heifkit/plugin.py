@@ -353,15 +353,14 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     if save_all and kwargs.get("duration") is not None:  # a timed sequence, as Pillow's AVIF plugin writes
         _save_sequence(im, fp, fmt, kwargs)
         return
-    params = _write.save_params(kwargs, fmt, strict=False)  # Pillow passes its own parameters too
-    params.file["format"] = fmt
+    settings = _write.encode_settings({**kwargs, "format": fmt}, fmt, strict=False)  # Pillow passes its own too
     frames = []
     current = im.tell()
     try:
         sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
-                check_pillow_size(frame, params, keep_ycbcr=True)
+                check_pillow_size(frame, settings, keep_ycbcr=True)
                 image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
@@ -369,7 +368,7 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     finally:
         if im.tell() != current:
             im.seek(current)
-    _write.save_pillow(frames, fp, params)
+    _write.save_pillow(frames, fp, settings)
 
 
 def _save_sequence(im: Image.Image, fp: IO[bytes], fmt: str, kwargs: dict[str, Any]) -> None:

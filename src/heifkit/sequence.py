@@ -31,8 +31,9 @@ from ._native.libheif import Context, check, copy_plane, ffi, lib, owned
 from ._read import entries as _read
 from ._read.source import FileLike, file_data, open_context
 from ._read.tracks import Cursor, aux_tracks, decoder_for, frame_limit, reopen
-from ._write.params import format_for, save_params
+from ._write.params import format_for
 from ._write.sequence import durations_of, encode_sequence, loop_of
+from ._write.settings import encode_settings
 from ._write.still import Frame
 from ._write.target import check_target, write_output
 from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
@@ -393,7 +394,7 @@ def save_sequence(
     unknown = set(params) - SEQUENCE_PARAMS
     if unknown:
         raise TypeError(f"save parameter(s) that do not apply to a sequence: {', '.join(sorted(unknown))}")
-    checked = save_params({**params, "format": format}, format_for(fp))
+    settings = encode_settings({**params, "format": format}, format_for(fp))
     if loop is None:
         loop = int(frames.info["loop"]) if isinstance(frames, HeifSequence) else 0
     loop = loop_of(loop)
@@ -403,7 +404,7 @@ def save_sequence(
         durations = durations_of(durations, 1)[0]
     pairs = _timed_frames(frames, durations)
     check_target(fp)
-    write_output(fp, encode_sequence(pairs, loop, checked.file, checked.image))
+    write_output(fp, encode_sequence(pairs, loop, settings))
 
 
 def _timed_frames(items: Any, durations: Any) -> Iterator[tuple[Frame, int]]:

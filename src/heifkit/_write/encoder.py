@@ -1,18 +1,17 @@
-"""libheif's encoders: choosing and configuring one from the save parameters, and what its codec can write
-(the size limits of a coded image)."""
+"""libheif's encoders: configuring one from a save's settings, and what its codec can write (the size limits of a
+coded image)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from .. import options
 from .._native.libheif import check, ffi, lib, owned
 from ..codecs import encoder_descriptor, encoder_ids, libheif_info
 from ..errors import EncoderError
 from .params import compression
+from .settings import Codec, EncodeSettings
 
-__all__ = ["Encoder", "Codec", "codec_of", "size_problem", "thumbnail_size", "MAX_GRID", "MAX_ITEMS"]
+__all__ = ["Encoder", "size_problem", "thumbnail_size", "MAX_GRID", "MAX_ITEMS"]
 
 _X265_PRESETS = (
     "placebo",
@@ -48,13 +47,13 @@ _AV1_MAX_SIDE = 65536
 
 
 class Encoder:
-    """An owned ``heif_encoder`` configured from the (checked) save parameters."""
+    """An owned ``heif_encoder`` configured from a save's settings."""
 
-    def __init__(self, ctx: Any, fmt: str, params: dict[str, Any]) -> None:
-        self.fmt, codec = compression(fmt)
+    def __init__(self, ctx: Any, settings: EncodeSettings) -> None:
+        self.fmt, codec = compression(settings.format)
         if not libheif_info()[self.fmt]:
             raise EncoderError(f"No {self.fmt} encoder found.")
-        preferred = params.get("encoder") or options.PREFERRED_ENCODER.get(self.fmt, "")
+        preferred = settings.encoder
         out = ffi.new("heif_encoder**")
         if preferred:
             descriptor = encoder_descriptor(preferred, codec)
@@ -67,7 +66,7 @@ class Encoder:
         if out[0] == ffi.NULL:
             raise EncoderError(f"No {self.fmt} encoder found.")
         self.ptr = owned(out[0], lib.heif_encoder_release)
-        quality = params.get("quality", options.QUALITY)
+        quality = settings.quality
         self.lossless = quality is not None and int(quality) == -1
         if quality is not None:
             if self.lossless:
@@ -75,10 +74,9 @@ class Encoder:
             else:
                 check(lib.heif_encoder_set_lossy_quality(self.ptr, int(quality)))
         self.chroma: str | None = None  # what the encoder is set to (None: its default, 4:2:0)
-        speed = params.get("speed")
-        if speed is not None:
-            self._set_speed(int(speed))
-        for key, value in (params.get("enc_params") or {}).items():
+        if settings.speed is not None:
+            self._set_speed(settings.speed)
+        for key, value in settings.enc_params.items():
             self.set(key, value)
 
     def use_chroma(self, chroma: str | None) -> None:
@@ -97,31 +95,6 @@ class Encoder:
             self.set("preset", _X265_PRESETS[round(speed * (len(_X265_PRESETS) - 1) / 10)])
         else:
             self.set("speed", round(speed * 9 / 10))
-
-
-@dataclass(frozen=True)
-class Codec:
-    """What limits the coded images: the format, whether x265 encodes (and with its placebo preset)."""
-
-    fmt: str
-    x265: bool
-    placebo: bool
-    max_pixels: int  # libheif's security limit (0: none)
-
-
-def codec_of(params: dict[str, Any]) -> Codec:
-    """The codec the (checked) save parameters will encode with."""
-    fmt, codec = compression(params.get("format") or "HEIF")
-    encoder = params.get("encoder") or options.PREFERRED_ENCODER.get(fmt, "")
-    if not encoder:
-        available = encoder_ids(codec)
-        encoder = available[0] if available else ""
-    enc_params = params.get("enc_params") or {}
-    # enc_params are applied after speed, so their preset wins
-    preset = str(enc_params["preset"]) if "preset" in enc_params else None
-    placebo = preset == "placebo" if preset is not None else params.get("speed") == 0
-    limits = lib.heif_get_global_security_limits()
-    return Codec(fmt, encoder == "x265", fmt == "HEIF" and placebo, int(limits.max_image_size_pixels))
 
 
 def size_problem(width: int, height: int, codec: Codec) -> str | None:

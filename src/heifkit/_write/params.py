@@ -1,4 +1,5 @@
-"""The save parameters: their names, what each accepts, and the checks that run before anything is encoded.
+"""The save parameters: their names, what each accepts, and the checks that run before anything is encoded
+(``settings`` turns them into one save's :class:`~heifkit._write.settings.EncodeSettings`).
 
 A wrong type is a ``TypeError``, a wrong value a ``ValueError``, both naming the parameter. File parameters
 (format, quality, chroma, ...) apply to the whole file; image parameters (EXIF, XMP, colour, HDR metadata,
@@ -10,10 +11,8 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .. import options
 from .._info.checks import as_int, flag, int_in, is_bytes, type_name
 from .._info.properties import NCLX_KEYS, check_properties
 from .._native.libheif import lib
@@ -21,8 +20,6 @@ from .._native.libheif import lib
 __all__ = [
     "FILE_KEYS",
     "IMAGE_KEYS",
-    "SaveParams",
-    "save_params",
     "check_file_params",
     "check_image_info",
     "compression",
@@ -95,41 +92,6 @@ _EXTENSION_FORMATS = {
 }
 
 
-@dataclass(frozen=True)
-class SaveParams:
-    """Checked save parameters: the file's (``format`` always set) and the per-image ``info`` overrides."""
-
-    file: dict[str, Any]
-    image: dict[str, Any]
-
-    @property
-    def save_all(self) -> bool:
-        return flag(self.file.get("save_all", True), "save_all")
-
-
-def save_params(kwargs: dict[str, Any], fmt: str, strict: bool = True) -> SaveParams:
-    """Split and check ``save`` keyword arguments; ``fmt`` is the format when ``format`` is not given.
-
-    Raises:
-        TypeError: an unknown parameter (only when ``strict``: Pillow passes its own), ``image_orientation``
-            (derived from EXIF/XMP), or a parameter of the wrong type.
-        ValueError: a parameter with a wrong value.
-    """
-    if "image_orientation" in kwargs:
-        raise TypeError("image_orientation is derived from EXIF/XMP and cannot be passed to save()")
-    if strict:
-        unknown = set(kwargs) - FILE_KEYS - IMAGE_KEYS
-        if unknown:
-            raise TypeError(f"unexpected save parameter(s): {', '.join(sorted(unknown))}")
-    file_params = {k: v for k, v in kwargs.items() if k in FILE_KEYS and k != "append_images"}
-    if file_params.get("format") is None:
-        file_params["format"] = fmt
-    image_params = {k: v for k, v in kwargs.items() if k in IMAGE_KEYS}
-    check_file_params(file_params)
-    check_image_info(image_params)
-    return SaveParams(file_params, image_params)
-
-
 def format_for(fp: Any) -> str:
     """The format a path's extension names (AVIF for .avif/.avifs); HEIF for other names and streams."""
     if isinstance(fp, (str, os.PathLike)):
@@ -176,7 +138,7 @@ def check_file_params(params: dict[str, Any]) -> None:
         if not isinstance(fmt, str):
             raise TypeError(f"format must be a str ('HEIF' or 'AVIF'), not {type_name(fmt)}")
         compression(fmt)
-    quality = params.get("quality", options.QUALITY)
+    quality = params.get("quality")
     if quality is not None and as_int(quality, "quality") not in range(-1, 101):
         raise ValueError(f"invalid quality {quality!r}: use None, -1 (lossless) or 0..100")
     chroma_value(params)

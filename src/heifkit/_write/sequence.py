@@ -1,6 +1,6 @@
 """Writing a timed image sequence: plain frames and their durations -> one visual track -> file bytes.
 
-The mirror of ``sequence.py``, and a sibling of ``_write``: it takes the same :class:`~heifkit._write.still.Frame`
+The mirror of ``heifkit.sequence``, and a sibling of ``still``: it takes the same :class:`~heifkit._write.still.Frame`
 objects and never sees the image model, and it reuses the still writer's per-image pieces (output bit depth,
 chroma, NCLX profile and its checks, copying pixels into a ``heif_image``). Everything is checked before the
 first frame is encoded.
@@ -18,12 +18,12 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
-from .. import options
-from .._info.checks import flag, type_name
+from .._info.checks import type_name
 from .._info.properties import nclx_profile
 from .._native.libheif import Context, check, ffi, lib, owned
-from .encoder import Encoder, codec_of, size_problem
+from .encoder import Encoder, size_problem
 from .params import check_image_info
+from .settings import EncodeSettings
 from .still import (
     Frame,
     _check_colour,
@@ -87,29 +87,28 @@ def loop_of(loop: Any) -> int:
 class _Plan:
     """The track's size, mode, bit depth and chroma, fixed by the first frame; each frame checked against it."""
 
-    def __init__(self, first: Frame, params: dict[str, Any], image_params: dict[str, Any]) -> None:
-        self.params, self.image_params = params, image_params
+    def __init__(self, first: Frame, settings: EncodeSettings) -> None:
+        self.settings = settings
         width, height = first.size
         if width <= 0 or height <= 0:
             raise ValueError("Empty images are not supported.")
         if width > MAX_SIDE or height > MAX_SIDE:
             raise ValueError(f"cannot write a {width}x{height} sequence: frames are at most {MAX_SIDE} pixels a side")
-        self.codec = codec_of(params)
+        self.codec = settings.codec
         problem = size_problem(width, height, self.codec)
         if problem:
             raise ValueError(f"cannot write a {width}x{height} sequence as {self.codec.fmt}: {problem}")
-        save_to_12bit = params.get("save_to_12bit")
-        self.save_to_12bit = flag(
-            options.SAVE_HDR_TO_12_BIT if save_to_12bit is None else save_to_12bit, "save_to_12bit"
-        )
         self.first = self.job(first, 0)
         self.count = 0
 
     def job(self, frame: Frame, index: int) -> _Job:
         """The checked job of frame ``index``."""
-        info = {**frame.info, **self.image_params}
+        settings = self.settings
+        info = {**frame.info, **settings.image}
         check_image_info(info)
-        job = _Job(frame, info, 1, _job_chroma(self.params, info), _output_bits(frame.mode, info, self.save_to_12bit))
+        if info.get("save_nclx_profile") is None:
+            info["save_nclx_profile"] = settings.save_nclx_profile
+        job = _Job(frame, info, 1, _job_chroma(settings, info), _output_bits(frame.mode, info, settings.save_to_12bit))
         _check_colour(job, self.codec)
         if index == 0:
             return job
@@ -130,26 +129,23 @@ class _Plan:
         return job
 
 
-def encode_sequence(
-    frames: Iterable[tuple[Frame, int]], loop: int, params: dict[str, Any], image_params: dict[str, Any]
-) -> bytes:
+def encode_sequence(frames: Iterable[tuple[Frame, int]], loop: int, settings: EncodeSettings) -> bytes:
     """Encode (frame, duration in milliseconds) pairs as the visual track of a new file.
 
-    ``params`` are the file's checked save parameters (``format``, ``quality``, ``chroma``, ``speed``,
-    ``enc_params``, ``encoder``, ``save_to_12bit``); ``image_params`` override every frame's ``info`` (colour,
-    ``bit_depth``). ``loop``: the number of plays, 0 for forever. Frames are taken one at a time (an iterator
-    that decodes them keeps one in memory), each checked before it is encoded; the first fixes the size and
-    mode of the track.
+    ``settings`` are the save's (format, quality, chroma, speed, encoder parameters, 12-bit output); their
+    ``image`` overrides apply to every frame's ``info`` (colour, ``bit_depth``). ``loop``: the number of plays,
+    0 for forever. Frames are taken one at a time (an iterator that decodes them keeps one in memory), each
+    checked before it is encoded; the first fixes the size and mode of the track.
     """
     pairs = iter(frames)
     try:
         first, first_duration = next(pairs)
     except StopIteration:
         raise ValueError("Cannot write a sequence with no frames.") from None
-    plan = _Plan(first, params, image_params)
+    plan = _Plan(first, settings)
     width, height = first.size
     ctx = Context()
-    encoder = Encoder(ctx.ptr, params.get("format") or "HEIF", params)
+    encoder = Encoder(ctx.ptr, settings)
     encoder.use_chroma(plan.first.chroma)
     nclx = _output_nclx(plan.first.info)
     profile = nclx_profile(nclx) if nclx is not None else None

@@ -2,11 +2,12 @@
 
 A :class:`Frame` is all the writer knows of an image: mode, size, pixel buffer, stride, ``info`` and whether
 its EXIF/XMP orientation is still to be applied; the writer never sees the image model. Everything that can
-fail is checked before a pixel is copied: the parameters (``_save_params``), every coded image's size against
-the codec (``_encoder``), the colour values. Then, per image: the pixels are copied once into a libheif image
-at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif encodes it (as one
-image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails, and the items a
-frame read from a file brings along (depth, auxiliary images, gain maps: copied as stored by ``_attached``).
+fail is checked before a pixel is copied: the settings (``settings``, built once by the caller), every coded
+image's size against the codec (``encoder``), the colour values. Then, per image: the pixels are copied once
+into a libheif image at the output bit depth, the colour profile and pixel aspect ratio are attached, libheif
+encodes it (as one image or a grid of tiles), then the HDR metadata, EXIF/XMP/other metadata and thumbnails,
+and the items a frame read from a file brings along (depth, auxiliary images, gain maps: copied as stored by
+``attached``).
 
 Orientation: HEIF stores it as ``irot``/``imir``. Frames whose orientation is pending (made from bytes or
 Pillow images) are written with the EXIF/XMP orientation as ``irot``/``imir`` and their pixels as given, so
@@ -17,25 +18,26 @@ transform and with their EXIF/XMP orientation reset to 1.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import options
-from .._info.checks import as_int, flag
+from .._info.checks import as_int
 from .._info.metadata import get_orientation, set_orientation
 from .._info.modes import MODES, Mode, mode_of
 from .._info.properties import NCLX_KEYS, SRGB, apply_to_handle, apply_to_image, nclx_profile
 from .._native.libheif import Context, check, ffi, lib, owned
 from ..errors import EncoderError
 from .attached import Attached, Copies
-from .encoder import MAX_GRID, MAX_ITEMS, Codec, Encoder, codec_of, size_problem, thumbnail_size
-from .params import SaveParams, check_image_info, chroma_value, format_for, save_params
+from .encoder import MAX_GRID, MAX_ITEMS, Encoder, size_problem, thumbnail_size
+from .params import check_image_info, format_for
+from .settings import Codec, EncodeSettings, encode_settings
 from .target import check_target, write_output
 
 __all__ = [
     "Frame",
-    "SaveParams",
-    "save_params",
+    "EncodeSettings",
+    "encode_settings",
     "format_for",
     "check_target",
     "check_size",
@@ -83,11 +85,14 @@ class _Job:
     tile: int = 0
 
 
-def _prepare_info(frame: Frame, overrides: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """The info to write for ``frame`` (``overrides`` applied, checked, EXIF/XMP as bytes) and its orientation."""
+def _prepare_info(frame: Frame, overrides: Mapping[str, Any], settings: EncodeSettings) -> tuple[dict[str, Any], int]:
+    """The info to write for ``frame`` (``overrides`` applied, checked, EXIF/XMP as bytes, the settings'
+    defaults filled in) and its orientation."""
     info = dict(frame.info)
     info.update(overrides)
     check_image_info(info)
+    if info.get("save_nclx_profile") is None:
+        info["save_nclx_profile"] = settings.save_nclx_profile
     exif, xmp = info.get("exif"), info.get("xmp")
     if exif is not None and not isinstance(exif, bytes):
         info["exif"] = bytes(exif) if isinstance(exif, (bytearray, memoryview)) else exif.tobytes()  # Image.Exif
@@ -113,7 +118,7 @@ def _prepare_info(frame: Frame, overrides: dict[str, Any]) -> tuple[dict[str, An
 def _output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:
     """Bit depth to write: ``info["bit_depth"]`` (the file's, for decoded images), else the mode's.
 
-    16 means "high bit depth": 12 with ``save_to_12bit``/``options.SAVE_HDR_TO_12_BIT``, else 10.
+    16 means "high bit depth": 12 with ``save_to_12bit`` (the settings' value), else 10.
     """
     requested = info.get("bit_depth")
     bits = _mode(mode).bits if requested is None else int(requested)
@@ -124,20 +129,21 @@ def _output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:
     return bits
 
 
-def _job_chroma(params: dict[str, Any], info: dict[str, Any]) -> str | None:
+def _job_chroma(settings: EncodeSettings, info: dict[str, Any]) -> str | None:
     """Chroma for one image: the parameter, else the subsampling the image was read with."""
-    chroma = chroma_value(params)
+    chroma = settings.chroma
     if chroma is None and info.get("chroma") in (420, 422, 444):
         chroma = str(info["chroma"])
     return chroma
 
 
-def _effective_tile(mode: str, size: tuple[int, int], info: dict[str, Any], tile_size: Any, codec: Codec,
-                    chroma: str | None) -> int:  # fmt: skip
-    """The grid tile size an image is written with (0: one coded image)."""
+def _effective_tile(mode: str, size: tuple[int, int], info: dict[str, Any], tile_size: int | None, codec: Codec,
+                    chroma: str | None, default_tile: int = 0) -> int:  # fmt: skip
+    """The grid tile size an image is written with (0: one coded image); ``tile_size`` None: the image's own
+    grid, else ``default_tile``."""
     if tile_size is None:
         tiling = info.get("tiling") or {}
-        tile_size = tiling.get("tile_width") or options.GRID_TILE_SIZE
+        tile_size = tiling.get("tile_width") or default_tile
     tile = operator.index(tile_size or 0)
     width, height = size
     if tile <= 0 or (width <= tile and height <= tile):
@@ -170,15 +176,15 @@ def _grid_hint(mode: str, size: tuple[int, int], info: dict[str, Any], chroma: s
     return f"; a grid can hold it, its tiles being encoded separately: use e.g. tile_size={tile}"
 
 
-def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], params: dict[str, Any]) -> None:
+def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], settings: EncodeSettings) -> None:
     """Refuse, before any pixel is copied, an image whose coded images the codec or libheif cannot write.
 
     Raises:
         ValueError: an image, grid tile or thumbnail is too big or too small for the codec.
     """
-    codec = codec_of(params)
-    chroma = _job_chroma(params, info)
-    tile = _effective_tile(mode, size, info, params.get("tile_size"), codec, chroma)
+    codec = settings.codec
+    chroma = _job_chroma(settings, info)
+    tile = _effective_tile(mode, size, info, settings.tile_size, codec, chroma, settings.default_tile_size)
     width, height = size
     problem = size_problem(tile, tile, codec) if tile else size_problem(width, height, codec)
     if problem and tile:
@@ -201,10 +207,9 @@ def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], params: d
 
 
 def _output_nclx(info: dict[str, Any]) -> dict[str, int] | None:
-    """The four NCLX values written for an image, or None when no NCLX profile is written."""
-    save_nclx = info.get("save_nclx_profile")
-    if save_nclx is None:
-        save_nclx = options.SAVE_NCLX_PROFILE
+    """The four NCLX values written for an image, or None when no NCLX profile is written. The plan has set
+    ``save_nclx_profile`` (the settings' default where the image's ``info`` does not say)."""
+    save_nclx = info.get("save_nclx_profile", True)
     explicit = {k: int(info[k]) for k in NCLX_KEYS if info.get(k) is not None}
     if not explicit and not save_nclx:
         return None
@@ -243,19 +248,19 @@ def _count_items(jobs: list[_Job]) -> int:
     return count
 
 
-def _plan(frames: list[Frame], params: dict[str, Any], per_frame: dict[int, dict[str, Any]]) -> list[_Job]:
+def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> list[_Job]:
     """Every image's job, all checked before the first one is encoded."""
-    codec = codec_of(params)
-    save_to_12bit = params.get("save_to_12bit")
-    save_to_12bit = flag(options.SAVE_HDR_TO_12_BIT if save_to_12bit is None else save_to_12bit, "save_to_12bit")
+    codec = settings.codec
     jobs = []
     for i, frame in enumerate(frames):
         if frame.size[0] <= 0 or frame.size[1] <= 0:
             raise ValueError("Empty images are not supported.")
-        info, orientation = _prepare_info(frame, per_frame.get(i, {}))
-        chroma = _job_chroma(params, info)
-        job = _Job(frame, info, orientation, chroma, _output_bits(frame.mode, info, save_to_12bit))
-        job.tile = _effective_tile(frame.mode, frame.size, info, params.get("tile_size"), codec, chroma)
+        info, orientation = _prepare_info(frame, per_frame.get(i, {}), settings)
+        chroma = _job_chroma(settings, info)
+        job = _Job(frame, info, orientation, chroma, _output_bits(frame.mode, info, settings.save_to_12bit))
+        job.tile = _effective_tile(
+            frame.mode, frame.size, info, settings.tile_size, codec, chroma, settings.default_tile_size
+        )
         if job.tile and max(-(-frame.size[0] // job.tile), -(-frame.size[1] // job.tile)) > MAX_GRID:
             raise ValueError("Grid image cannot have more than 256 rows or columns, increase `tile_size`.")
         jobs.append(job)
@@ -265,7 +270,7 @@ def _plan(frames: list[Frame], params: dict[str, Any], per_frame: dict[int, dict
             " increase `tile_size` or write fewer images."
         )
     for job in jobs:
-        check_size(job.frame.mode, job.frame.size, job.info, params)
+        check_size(job.frame.mode, job.frame.size, job.info, settings)
         _check_colour(job, codec)
     return jobs
 
@@ -467,19 +472,19 @@ def _encode_one(ctx: Any, encoder: Encoder, job: _Job) -> Any:
 # --- the file ----------------------------------------------------------------------------------------
 
 
-def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[int, dict[str, Any]]) -> bytes:
+def encode_frames(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> bytes:
     """Encode ``frames`` into the bytes of one HEIF/AVIF file.
 
-    ``params`` are the file's (checked) save parameters; ``per_frame`` maps a frame index to its ``info``
-    overrides. Every size, limit and value is checked before the first pixel is copied or encoded.
+    ``settings`` are the save's; ``per_frame`` maps a frame index to its ``info`` overrides. Every size, limit
+    and value is checked before the first pixel is copied or encoded.
     """
     if not frames:
         raise ValueError("Cannot write file with no images as HEIF.")
-    primary = primary_index(frames, params.get("primary_index"))
-    jobs = _plan(frames, params, per_frame)
+    primary = primary_index(frames, settings.primary_index)
+    jobs = _plan(frames, settings, per_frame)
     ctx = Context()
-    encoder = Encoder(ctx.ptr, params.get("format") or "HEIF", params)
-    copies = Copies(params.get("format") or "HEIF")
+    encoder = Encoder(ctx.ptr, settings)
+    copies = Copies(settings.format)
     for i, job in enumerate(jobs):
         handle = _encode_one(ctx.ptr, encoder, job)
         copies.add(ctx.ptr, handle, job.frame.attached)
@@ -488,24 +493,23 @@ def encode_frames(frames: list[Frame], params: dict[str, Any], per_frame: dict[i
     return copies.patched(ctx.file_bytes())
 
 
-def save(frames: list[Frame], fp: Any, params: SaveParams) -> None:
+def save(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
     """``HeifFile.save``: encode ``frames`` (the image parameters apply to the primary one), write to ``fp``.
 
     The caller checks ``fp`` (:func:`check_target`) before it decodes the images that make the frames.
     """
     if not frames:
         raise ValueError("Cannot write file with no images as HEIF.")
-    primary = primary_index(frames, params.file.get("primary_index"))
-    write_output(fp, encode_frames(frames, params.file, {primary: params.image}))
+    primary = primary_index(frames, settings.primary_index)
+    write_output(fp, encode_frames(frames, settings, {primary: settings.image}))
 
 
-def save_pillow(frames: list[Frame], fp: Any, params: SaveParams) -> None:
+def save_pillow(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
     """Pillow's ``save``: the image parameters (Pillow's ``encoderinfo``) apply to every frame.
 
     Pillow has opened (and truncated) the target before this runs: a save that fails here leaves an empty
     file behind, which only ``HeifFile.save`` avoids (see docs/saving.md).
     """
-    file_params = dict(params.file)
-    if file_params.get("primary_index") is None and not any(f.info.get("primary") for f in frames):
-        file_params["primary_index"] = 0
-    fp.write(encode_frames(frames, file_params, {i: params.image for i in range(len(frames))}))
+    if settings.primary_index is None and not any(f.info.get("primary") for f in frames):
+        settings = settings.replace(primary_index=0)
+    fp.write(encode_frames(frames, settings, {i: settings.image for i in range(len(frames))}))
