@@ -23,6 +23,8 @@ from PIL import Image
 
 import heifkit
 from conftest import ARROW, CORPUS, PUG, ZPUG, ZPUG_SIZES, comparable_info
+from heifkit._read.entries import open_flags
+from heifkit.heif import file_of, open_file
 
 
 class CountingFile(io.FileIO):
@@ -98,7 +100,7 @@ def test_avif_through_the_lazy_source(name: str) -> None:
     path = CORPUS / name
     eager = heifkit.open_heif(path)
     with CountingFile(path) as f:
-        lazy = heifkit.HeifFile._open_stream_lazily(f)
+        lazy = file_of(open_file(f, open_flags(True, False, {}), lazy_stream=True))
         assert (lazy.size, lazy.mode, lazy.info["exif"]) == (eager.size, eager.mode, eager.info["exif"])
         assert bytes(lazy.data) == bytes(eager.data)
         assert f.tell() == 0
@@ -217,7 +219,7 @@ def test_grid_tiles_read_in_parallel_threads() -> None:
     """A 200 MP grid decodes its tiles on several threads, each reading through the same source."""
     expected = heifkit.open_heif(CORPUS / "pheif_200MP.heic")[0].data
     with CountingFile(CORPUS / "pheif_200MP.heic") as f:
-        heif = heifkit.HeifFile._open_stream_lazily(f)
+        heif = file_of(open_file(f, open_flags(True, False, {}), lazy_stream=True))
         assert bytes(heif[0].data) == bytes(expected)
 
 

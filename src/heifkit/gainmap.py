@@ -21,7 +21,7 @@ from typing import Any
 from ._read import entries as _read
 from ._read import items as _items
 from .errors import HeifError
-from .image import HeifImage, _SubImage, sub_image
+from .image import HeifImage, _SubImage, entry_of, sub_image
 
 __all__ = ["HeifGainMap", "GAIN_MAP_AUX_SUFFIX", "add_gain_maps"]
 
@@ -45,9 +45,10 @@ class HeifGainMap(_SubImage):
 
 def add_gain_maps(images: list[HeifImage], flags: _read.OpenFlags) -> None:
     """Fill ``info["gain_maps"]`` of each image read from a file (``images``: the file's top-level images)."""
-    if not images or images[0]._entry is None:
+    first = entry_of(images[0]) if images else None
+    if first is None:
         return
-    ctx = images[0]._entry.handle.ctx
+    ctx = first.handle.ctx
     tmaps: dict[int, list[tuple[int, int, bytes]]] = {}  # base item -> (tmap item, gain map item, tmap data)
     for item in _items.item_ids(ctx.ptr):
         if _items.item_type(ctx.ptr, item) != "tmap":
@@ -59,13 +60,14 @@ def add_gain_maps(images: list[HeifImage], flags: _read.OpenFlags) -> None:
             except HeifError:
                 continue
     for index, image in enumerate(images):
-        if image._entry is not None:
+        if entry_of(image) is not None:
             image.info["gain_maps"] = _gain_maps_of(image, index, tmaps, flags)
 
 
 def _gain_maps_of(image: HeifImage, index: int, tmaps: dict[int, Any], flags: _read.OpenFlags) -> list[HeifGainMap]:
-    assert image._entry is not None
-    handle = image._entry.handle
+    entry = entry_of(image)
+    assert entry is not None
+    handle = entry.handle
     base = _read.item_id(handle)
     found: dict[int, dict[str, Any]] = {}
     for aux_type, ids in _read.aux_ids(handle).items():

@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from . import sequence
 from ._decode.region import check_box, crop_rows
 from ._info.modes import mode_of
 from ._info.transforms import as_data, image_size, orientation_of, stored_geometry, transposed
+from ._native.libheif import Context
 from ._read import entries as _read
 from ._read.source import FTYP_PEEK, FileLike, open_context, peek, sniff
 from ._read.stream import StreamSource
@@ -61,6 +63,57 @@ def is_supported(fp: FileLike) -> bool:
     return sniff(peek(fp, FTYP_PEEK))[0]
 
 
+@dataclass(frozen=True)
+class OpenedFile:
+    """A parsed file: its still images (lazy) and the libheif context they share with its sequence, if any.
+
+    What :func:`open_file` gives every reader of a file: ``HeifFile`` (:func:`file_of`), the Pillow plugin (which
+    shows the main sequence instead when there is one) and :func:`~heifkit.fileinfo.describe`.
+    """
+
+    mimetype: str
+    images: list[HeifImage]
+    has_sequence: bool
+    ctx: Context
+    flags: _read.OpenFlags
+
+    def main_sequence(self) -> sequence.HeifSequence | None:
+        """The sequence Pillow shows instead of the still images (an AVIF sequence, ``avis``, or a file with no
+        still image, whose one image is the first frame), from the same context; None for other files."""
+        if not self.has_sequence:
+            return None
+        primary = next((im for im in reversed(self.images) if im.info.get("primary")), self.images[0])
+        return sequence.main_sequence(self.ctx, self.mimetype, self.flags, primary.info)
+
+
+def open_file(fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool = False) -> OpenedFile:
+    """Parse ``fp`` once: its still images (nothing decoded), whether it holds a sequence, and the context.
+
+    ``lazy_stream``: a seekable stream is read only as far as opening needs, the rest at the first decode
+    (``_read.stream``), so it must stay open until then (the Pillow plugin: Pillow keeps it open until ``load()``).
+    A file with a sequence and no still image gets the sequence's first frame as its one image.
+    """
+    ctx, mimetype = open_context(fp, flags.limits, lazy_stream)
+    try:
+        mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
+        images = [image_from_entry(entry, read_flags) for entry in entries]
+        add_gain_maps(images, read_flags)
+        has_sequence = sequence.has_sequence(ctx)
+        if not entries:  # an image sequence alone: its first frame
+            images = [sequence.first_frame_image(ctx, mimetype, flags)]
+    finally:
+        if isinstance(ctx.source, StreamSource):
+            ctx.source.opened()
+    return OpenedFile(mimetype, images, has_sequence, ctx, flags)
+
+
+def file_of(opened: OpenedFile) -> HeifFile:
+    """The ``HeifFile`` of a parsed file's still images."""
+    heif_file = HeifFile()
+    heif_file._adopt(opened)
+    return heif_file
+
+
 class HeifFile:
     """The images of one HEIF/AVIF file (or a new, empty container to add images to and save).
 
@@ -79,25 +132,11 @@ class HeifFile:
         self._images: list[HeifImage] = []
         self.mimetype = ""
         self._has_sequence = False
-        self._source: tuple[Any, _read.OpenFlags] | None = None  # the parsed file, for its sequence
         if fp is not None:
-            self._read(fp, _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs), lazy_stream=False)
+            self._adopt(open_file(fp, _read.open_flags(convert_hdr_to_8bit, bgr_mode, kwargs)))
 
-    def _read(self, fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool) -> None:
-        """Parse ``fp`` into this (empty) file. ``lazy_stream``: a seekable stream is read only as far as
-        opening needs, the rest at the first decode (``_reader``), so it must stay open until then."""
-        ctx, mimetype = open_context(fp, flags.limits, lazy_stream)
-        try:
-            self.mimetype, read_flags, entries = _read.read_context(ctx, mimetype, flags, stills=False)
-            self._images = [image_from_entry(entry, read_flags) for entry in entries]
-            add_gain_maps(self._images, read_flags)
-            self._has_sequence = sequence.has_sequence(ctx)
-            self._source = (ctx, flags)
-            if not entries:  # an image sequence alone: its first frame
-                self._images = [sequence.first_frame_image(ctx, mimetype, flags)]
-        finally:
-            if isinstance(ctx.source, StreamSource):
-                ctx.source.opened()
+    def _adopt(self, opened: OpenedFile) -> None:
+        self._images, self.mimetype, self._has_sequence = list(opened.images), opened.mimetype, opened.has_sequence
 
     @property
     def has_sequence(self) -> bool:
@@ -105,14 +144,6 @@ class HeifFile:
         :func:`~heifkit.open_sequence`. The images here are the file's still images; a file with a sequence
         and no still image shows its first frame as its one image."""
         return self._has_sequence
-
-    @classmethod
-    def _open_stream_lazily(cls, fp: FileLike, **kwargs: Any) -> HeifFile:
-        """Open ``fp`` reading only what opening needs; the rest is read at the first decode, so ``fp`` must
-        stay open until then (the Pillow plugin, where Pillow keeps it open until ``load()``)."""
-        heif_file = cls()
-        heif_file._read(fp, _read.open_flags(True, False, kwargs), lazy_stream=True)
-        return heif_file
 
     # --- primary image -----------------------------------------------------------------------------
     @property
@@ -263,7 +294,7 @@ class HeifFile:
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
         other = HeifFile()
-        other.mimetype, other._has_sequence, other._source = self.mimetype, self._has_sequence, self._source
+        other.mimetype, other._has_sequence = self.mimetype, self._has_sequence
         other._images = list(self._images)
         return other
 
@@ -274,7 +305,6 @@ class HeifFile:
         self.mimetype = state["mimetype"]
         self._images = list(state["images"])
         self._has_sequence = bool(state.get("has_sequence", False))
-        self._source = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HeifFile:
         other = HeifFile()

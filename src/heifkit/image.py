@@ -31,6 +31,7 @@ __all__ = [
     "HeifDepthImage",
     "HeifAuxImage",
     "image_from_entry",
+    "entry_of",
     "sub_image",
     "image_from_bytes",
     "image_from_pillow",
@@ -367,6 +368,12 @@ def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
     )  # fmt: skip
     image._entry = entry
     return image
+
+
+def entry_of(image: Any) -> _read.Entry | None:
+    """What ``image`` was read from (its handle, transforms and ``info`` as read): for images read from a file
+    and their copies; None for images made from pixels, regions and sequence frames."""
+    return getattr(image, "_entry", None)
 
 
 def stored_pixels(image: HeifImage) -> Pixels | None:

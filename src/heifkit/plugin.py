@@ -20,14 +20,14 @@ from . import options
 from ._info.metadata import reset_orientation
 from ._info.properties import NCLX_KEYS
 from ._pillow_avif import save_avif
-from ._read.entries import Entry
+from ._read.entries import Entry, open_flags
 from ._read.source import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
 from ._write import still as _write
 from .codecs import libheif_info
 from .errors import HeifError
-from .heif import HeifFile, check_pillow_size, frame_of, image_from_frame
-from .image import HeifImage, HeifThumbnail
-from .sequence import SEQUENCE_PARAMS, HeifSequence, main_sequence, save_sequence
+from .heif import HeifFile, check_pillow_size, file_of, frame_of, image_from_frame, open_file
+from .image import HeifImage, HeifThumbnail, entry_of
+from .sequence import SEQUENCE_PARAMS, HeifSequence, save_sequence
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
 
@@ -76,7 +76,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     def _init_frame(self, index: int) -> None:
         assert self._heif_file is not None
         image = self._heif_file[index]
-        entry = getattr(image, "_entry", None)  # a sequence's frames (HeifFrame) have none
+        entry = entry_of(image)  # a sequence's frames (HeifFrame) have none
         if entry is not None:  # not the image itself: it may hold decoded pixels
             self._sources[index] = entry
         self._frame = index
@@ -216,13 +216,9 @@ class _LibHeifImageFile(ImageFile.ImageFile):
 def _content(fp: Any) -> HeifFile | HeifSequence:
     """What Pillow shows of a file: the frames of its image sequence when that is its main content (an AVIF
     sequence, ``avis``, or a file with no still image), else its still images."""
-    heif_file = HeifFile._open_stream_lazily(fp, hdr_to_16bit=True)
-    if heif_file.has_sequence and heif_file._source is not None:
-        ctx, flags = heif_file._source
-        frames = main_sequence(ctx, heif_file.mimetype, flags, heif_file.info)
-        if frames is not None:
-            return frames
-    return heif_file
+    opened = open_file(fp, open_flags(True, False, {"hdr_to_16bit": True}), lazy_stream=True)
+    frames = opened.main_sequence()
+    return file_of(opened) if frames is None else frames
 
 
 def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
