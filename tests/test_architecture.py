@@ -197,3 +197,16 @@ def test_only_the_settings_read_options_in_the_writer() -> None:
     for path in sorted((ROOT / "_write").glob("*.py")):
         if path.stem != "settings":
             assert "options." not in path.read_text(), path.name
+
+
+def test_only_the_native_package_loads_libraries() -> None:
+    """libheif, dav1d and the compiled extension are loaded in ``_native`` only (by absolute path, RTLD_LOCAL):
+    no other module imports ctypes or the extension, or opens a library."""
+    wrong = []
+    for name, path in _modules().items():
+        if name.startswith("_native") or not name:
+            continue
+        text = path.read_text()
+        if re.search(r"\bimport ctypes\b|\bfrom ctypes\b|\bdlopen\b|\b_binding\b|\bCDLL\b", text):
+            wrong.append(name)
+    assert wrong == []
