@@ -15,7 +15,7 @@ from heifkit._decode import pixels as decode
 from heifkit._info import modes
 
 
-def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, decode.Layout]:
+def _handle_and_layout(heif_file: heifkit.HeifFile, **flags: bool) -> tuple[object, decode.PixelLayout]:
     image = heif_file._primary()
     mode = modes.decoded_mode(
         heif_file.info["bit_depth"],

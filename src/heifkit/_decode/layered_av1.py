@@ -41,7 +41,7 @@ def layered_or_raise(
     handle: Handle, point: int, error: HeifError, decoder_id: str, layout: Any, threads: int
 ) -> tuple[int, int, int, Any]:
     """libheif's decode of a layered AV1 image (operating ``point``) failed with ``error``: the pixels
-    :func:`decode_layered` gives in ``layout`` (``decode.Layout``), or ``error`` again, saying why when the
+    :func:`decode_layered` gives in ``layout`` (``pixels.PixelLayout``), or ``error`` again, saying why when the
     decoder is not dav1d (aom, or dav1d not found)."""
     if _dav1d.library() is None or decoder_id not in ("", "dav1d"):
         reason = f"layered AV1 (operating point {point}) decodes with dav1d only; aom gives every layer"

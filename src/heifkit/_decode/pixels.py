@@ -28,7 +28,7 @@ from .oversized import open_patched
 from .region import Box, covering_tiles, crop_rows
 
 __all__ = [
-    "Layout",
+    "PixelLayout",
     "Pixels",
     "Settings",
     "layout_of",
@@ -41,7 +41,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Layout:
+class PixelLayout:
     """What to ask libheif for, and how the result is laid out in memory."""
 
     mode: str
@@ -82,7 +82,7 @@ class Pixels(NamedTuple):
     buffer: Any
 
 
-def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
+def layout_of(mode: str, bits: int, padded: bool = False) -> PixelLayout:
     """How to decode an image stored with ``bits`` bits per sample to ``mode`` (a :func:`decoded_mode`).
 
     ``padded``: 8-bit ``RGB`` as 4 bytes per pixel (the 4th is 255), the layout Pillow keeps RGB in.
@@ -98,7 +98,7 @@ def layout_of(mode: str, bits: int, padded: bool = False) -> Layout:
             chroma = lib.heif_chroma_interleaved_RRGGBBAA_LE if info.alpha else lib.heif_chroma_interleaved_RRGGBB_LE
         else:
             chroma = lib.heif_chroma_interleaved_RGBA if four else lib.heif_chroma_interleaved_RGB
-    return Layout(
+    return PixelLayout(
         mode,
         int(colorspace),
         int(chroma),
@@ -126,7 +126,7 @@ def _decoding_options(
     return opts
 
 
-def _plane(image: Any, layout: Layout) -> tuple[Any, int, int, int, int]:
+def _plane(image: Any, layout: PixelLayout) -> tuple[Any, int, int, int, int]:
     """(writable pointer, stride, width, height, bits) of a decoded plane, each checked before use."""
     stride = ffi.new("size_t*")
     ptr = lib.heif_image_get_plane2(image, layout.channel, stride)
@@ -153,7 +153,7 @@ def _check_read(err: Any, handle: Handle) -> None:
     check(err)
 
 
-def _shift(layout: Layout, bits: int) -> int:
+def _shift(layout: PixelLayout, bits: int) -> int:
     return 16 - bits if (layout.shift_to_16 and 8 < bits < 16) else 0
 
 
@@ -164,7 +164,7 @@ def _pinned_buffer(image: Any, ptr: Any, size: int) -> Any:
 
 def decode_into(
     handle: Handle,
-    layout: Layout,
+    layout: PixelLayout,
     decoder_id: str = "",
     remove_stride: bool = True,
     dst: Any = None,
@@ -189,7 +189,7 @@ def decode_into(
     return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
 
 
-def image_pixels(image: Any, layout: Layout, remove_stride: bool = True, dst: Any = None) -> Pixels:
+def image_pixels(image: Any, layout: PixelLayout, remove_stride: bool = True, dst: Any = None) -> Pixels:
     """The pixels of a decoded ``heif_image`` (owned, see ``Context.adopt_image``) in ``layout``: into ``dst``,
     or in place in the image's own buffer when it is None (see :func:`decode_into`)."""
     ptr, src_stride, width, height, bits = _plane(image, layout)
@@ -242,7 +242,7 @@ def _check_tile_covers(
 
 def decode_tiles_into(
     handle: Handle,
-    layout: Layout,
+    layout: PixelLayout,
     tiling: Any,
     decoder_id: str = "",
     threads: int = 1,
@@ -392,7 +392,7 @@ def _worker_handles(handle: Handle, count: int) -> list[Handle]:
     return handles
 
 
-def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None = None) -> Pixels:
+def decode(handle: Handle, layout: PixelLayout, settings: Settings, box: Box | None = None) -> Pixels:
     """Decode an image the fastest way that gives libheif's pixels (holding its context's lock).
 
     Grids whose tiling covers the whole image decode tile by tile on ``settings.threads`` threads when they
@@ -457,7 +457,7 @@ def decode(handle: Handle, layout: Layout, settings: Settings, box: Box | None =
     return _cropped(whole, box, layout, handle, transformations)
 
 
-def _cropped(whole: Pixels, box: Box | None, layout: Layout, handle: Handle, transformations: bool) -> Pixels:
+def _cropped(whole: Pixels, box: Box | None, layout: PixelLayout, handle: Handle, transformations: bool) -> Pixels:
     """``whole`` cut to ``box`` (None: all of it)."""
     if box is None:
         return whole
@@ -473,7 +473,9 @@ def _cropped(whole: Pixels, box: Box | None, layout: Layout, handle: Handle, tra
 _INVALID_IMAGE_SIZE = int(lib.heif_suberror_Invalid_image_size)
 
 
-def _decode_oversized(handle: Handle, layout: Layout, decoder_id: str, transformations: bool = True) -> Pixels | None:
+def _decode_oversized(
+    handle: Handle, layout: PixelLayout, decoder_id: str, transformations: bool = True
+) -> Pixels | None:
     """An image whose coded picture is bigger than its ``ispe``, decoded and cropped to size (``_oversized``)."""
     source = handle.ctx.source
     found = open_patched(handle, source.all_bytes() if isinstance(source, StreamSource) else source)
