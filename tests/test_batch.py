@@ -31,7 +31,7 @@ from convert_corpus import (
     xmp_of,
 )
 from heifkit import batch
-from heifkit._convert.formats import write_atomic
+from heifkit._write.target import write_file
 
 SERIAL = batch.SerialExecutor()
 
@@ -272,8 +272,10 @@ def test_expand_inputs(tmp_path: Path) -> None:
 
 
 def test_writes_are_atomic_and_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer conversion uses (``_write.target.write_file``, HeifFile.save's too) without ``overwrite``."""
     target = tmp_path / "sub" / "out.jpg"
-    assert write_atomic(target, lambda f: f.write(b"one"), overwrite=False)
+    target.parent.mkdir()  # conversion makes the output's folder (tests/test_write_file.py), the writer does not
+    assert write_file(target, lambda f: f.write(b"one"), overwrite=False)
     assert target.read_bytes() == b"one" and target.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
     def racer(f: Any) -> None:  # another program takes the name while we write
@@ -281,23 +283,23 @@ def test_writes_are_atomic_and_never_clobber(tmp_path: Path, monkeypatch: pytest
         target.write_bytes(b"theirs")
 
     target.unlink()
-    assert not write_atomic(target, racer, overwrite=False) and target.read_bytes() == b"theirs"
-    assert write_atomic(target, lambda f: f.write(b"three"), overwrite=True) and target.read_bytes() == b"three"
+    assert not write_file(target, racer, overwrite=False) and target.read_bytes() == b"theirs"
+    assert write_file(target, lambda f: f.write(b"three"), overwrite=True) and target.read_bytes() == b"three"
 
     def failing(f: Any) -> None:
         f.write(b"half")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        write_atomic(target, failing, overwrite=True)
+        write_file(target, failing, overwrite=True)
     assert target.read_bytes() == b"three"
 
     def no_links(*args: Any) -> None:
         raise PermissionError("no hard links here")
 
     monkeypatch.setattr(os, "link", no_links)  # FAT and some network shares: check, then rename
-    assert not write_atomic(target, lambda f: f.write(b"four"), overwrite=False)
-    assert write_atomic(tmp_path / "sub" / "new.jpg", lambda f: f.write(b"five"), overwrite=False)
+    assert not write_file(target, lambda f: f.write(b"four"), overwrite=False)
+    assert write_file(tmp_path / "sub" / "new.jpg", lambda f: f.write(b"five"), overwrite=False)
     assert sorted(p.name for p in target.parent.iterdir()) == ["new.jpg", "out.jpg"]  # no temporary file left
 
 

@@ -255,14 +255,14 @@ def test_progress_bar_hidden_when_piped(src: Path, tmp_path: Path) -> None:
     assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == ""
 
 
-@pytest.mark.parametrize("columns", [80, 0])  # 0: a terminal that does not say its width
-def test_progress_bar_on_a_terminal(src: Path, tmp_path: Path, columns: int) -> None:
-    master, slave = pty.openpty()  # stderr on a terminal: the bar is drawn there
+def _on_a_terminal(args: list[str], cwd: Path, columns: int = 80, **env: str) -> tuple[int, bytes, bytes]:
+    """Run the console script with stderr on a pseudo-terminal ``columns`` wide: exit status, what the terminal
+    showed, stdout."""
+    master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     process = subprocess.Popen(
-        [str(SCRIPT), "convert", str(src / "example.avif"), "-o", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=slave, env=child_env(), cwd=tmp_path,
-    )  # fmt: skip
+        [str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=slave, env=child_env(**env), cwd=cwd
+    )
     os.close(slave)
     terminal = b""
     while True:
@@ -274,9 +274,34 @@ def test_progress_bar_on_a_terminal(src: Path, tmp_path: Path, columns: int) -> 
             break
         terminal += chunk
     os.close(master)
-    assert process.wait(timeout=120) == 0 and process.stdout is not None
-    assert b"100%" in terminal and b"1/1" in terminal
-    assert process.stdout.read() == b"1 converted, 0 skipped, 0 failed\n"
+    status = process.wait(timeout=120)
+    assert process.stdout is not None
+    return status, terminal, process.stdout.read()
+
+
+@pytest.mark.parametrize("columns", [80, 0])  # 0: a terminal that does not say its width
+def test_progress_bar_on_a_terminal(src: Path, tmp_path: Path, columns: int) -> None:
+    """stderr on a terminal: tqdm's bar is drawn there."""
+    status, terminal, stdout = _on_a_terminal(
+        ["convert", str(src / "example.avif"), "-o", str(tmp_path)], tmp_path, columns
+    )
+    assert status == 0
+    assert b"100%" in terminal and b"1/1" in terminal and b"%|" in terminal  # tqdm's bar
+    assert stdout == b"1 converted, 0 skipped, 0 failed\n"
+
+
+def test_progress_without_tqdm_on_a_terminal(src: Path, tmp_path: Path) -> None:
+    """Installed without the cli extra (tqdm unimportable): a plain count on the terminal, the same results."""
+    hidden = tmp_path / "hidden" / "tqdm"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("tqdm is not installed (heifkit[cli])")\n')
+    pythonpath = os.pathsep.join([str(hidden.parent), child_env()["PYTHONPATH"]])
+    args = ["convert", str(src / "example.avif"), str(src / "zpug.heic"), "-o", str(tmp_path / "out")]
+    status, terminal, stdout = _on_a_terminal(args, tmp_path, PYTHONPATH=pythonpath)
+    assert status == 0 and stdout == b"2 converted, 0 skipped, 0 failed\n"
+    assert terminal.startswith(b"\r0/2 files (0%)") and terminal.endswith(b"\r2/2 files (100%)\r\n")  # pty: \n is \r\n
+    assert b"%|" not in terminal and b"\x1b" not in terminal
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["example.jpg", "zpug.jpg"]
 
 
 def test_interrupted_and_empty_runs(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

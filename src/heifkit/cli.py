@@ -212,14 +212,18 @@ def _format_of(path: Path) -> str | None:
 
 
 class _Progress:
-    """Reports each result: a tqdm bar on stderr when it is a terminal, a line per file with ``--verbose``."""
+    """Reports each result: a bar on stderr when it is a terminal (tqdm's, from the ``cli`` extra, else a plain
+    :class:`_Count`), a line per file with ``--verbose``."""
 
     def __init__(self, total: int, quiet: bool, verbose: bool) -> None:
         self.verbose = verbose
         self.bar: Any = None
         if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # installed without heifkit[cli]: the command works all the same
+                self.bar = _Count(total, sys.stderr)
+                return
             try:
                 columns = os.get_terminal_size(sys.stderr.fileno()).columns
             except OSError:
@@ -249,6 +253,42 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _Count:
+    """The progress bar without tqdm: one line, ``3/10 files (30%)``, redrawn after a carriage return.
+
+    The part of tqdm's interface ``_Progress`` uses (``update``, ``write``, ``close``); no escape sequences,
+    so that it reads the same on any terminal.
+    """
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.done, self.stream, self.shown = total, 0, stream, ""  # shown: the line on the screen
+        self._draw()
+
+    def _draw(self) -> None:
+        percent = 100 * self.done // self.total if self.total else 100
+        self.shown = f"{self.done}/{self.total} files ({percent}%)"  # never shorter than the one it draws over
+        self.stream.write("\r" + self.shown)
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        self.stream.write("\r" + " " * len(self.shown) + "\r")
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._draw()
+
+    def write(self, line: str, file: TextIO) -> None:
+        """Print ``line`` on a line of its own, the count redrawn below it (as ``tqdm.write``)."""
+        self._clear()
+        self.stream.flush()
+        print(line, file=file, flush=True)
+        self._draw()
+
+    def close(self) -> None:
+        self.stream.write("\n")  # the last count stays on the screen, as tqdm's bar does
+        self.stream.flush()
 
 
 def _print_summary(results: list[batch.FileResult], quiet: bool) -> None:

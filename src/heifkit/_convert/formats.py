@@ -1,13 +1,10 @@
 """The output side of conversion: the formats and their options, the mode and metadata each format takes, and
-files written atomically (``_convert`` reads the frames these write)."""
+the files written (atomically, by ``_write.target``; ``_convert`` reads the frames these write)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +12,10 @@ from typing import IO, Any
 
 from PIL import Image, PngImagePlugin
 
+from .._write import target as _target
 from ..heif import HeifFile
 
-__all__ = ["FORMATS", "ConvertOptions", "Frame", "output_names", "temp_files", "write_atomic", "write_frames",
+__all__ = ["FORMATS", "ConvertOptions", "Frame", "output_names", "temp_files", "write_frames",
            "write_heif_file", "keeps_samples"]  # fmt: skip
 
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -37,16 +35,6 @@ _BIT_DEPTHS = {"heic": (8, 10, 12), "avif": (8, 10, 12)}  # other formats: 8 onl
 _WHITE = (255, 255, 255)
 _JPEG_SEGMENT = 65533 - 2  # an APP1 segment's payload (EXIF, XMP) cannot be longer
 _MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
-_TMP_SUFFIX = ".heifkit-tmp"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()  # read once: os.umask can only be read by setting it
 
 
 @dataclass(frozen=True)
@@ -145,45 +133,19 @@ def output_names(target: Path, count: int, options: ConvertOptions) -> list[Path
 
 def temp_files(target: Path) -> list[Path]:
     """Temporary files a worker writing ``target`` (or its ``-N`` siblings) may have left behind."""
-    pattern = re.compile(rf"\.{re.escape(target.stem)}(-\d+)?{re.escape(target.suffix)}\.[^/]*{_TMP_SUFFIX}")
+    name = rf"\.{re.escape(target.stem)}(-\d+)?{re.escape(target.suffix)}\.[^/]*{re.escape(_target.TMP_SUFFIX)}"
+    pattern = re.compile(name)
     try:
         return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
     except OSError:
         return []
 
 
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool) -> bool:
-    """Write ``path`` through a temporary file in its folder, then rename it into place.
-
-    Without ``overwrite`` an existing file is never replaced, even one that appears while this one is
-    written (a hard link is made, which fails when the name is taken). Returns False when it was taken.
-    """
+def _write_to(path: Path, write: _target.Writer, overwrite: bool) -> bool:
+    """Write one output with ``_write.target``'s writer (atomic; never replacing a file without ``overwrite``);
+    False when the name was taken. Outputs mirror the input folders, so the output's folder is made first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    pending: str | None = tmp
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        if overwrite:
-            os.replace(tmp, path)
-            pending = None
-            return True
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links here (FAT, some network shares): check, then rename
-            if path.exists():
-                return False
-            os.replace(tmp, path)
-            pending = None
-        return True
-    finally:
-        if pending is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(pending)
+    return _target.write_file(path, write, overwrite=overwrite)
 
 
 def keeps_samples(options: ConvertOptions) -> bool:
@@ -208,7 +170,7 @@ def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: Con
         if options.lossless:
             image.info["matrix_coefficients"] = 0  # a per-image parameter: set on every image
     params = _heif_params(options)
-    ok = write_atomic(path, lambda f: heif.save(f, **params), options.overwrite)
+    ok = _write_to(path, lambda f: heif.save(f, **params), options.overwrite)
     return [str(path)] if ok else []
 
 
@@ -241,7 +203,7 @@ def write_frames(
             _add_heif(out, make(), options)
         out.primary_index = primary
         params = _heif_params(options)
-        if write_atomic(names[0], lambda f: out.save(f, **params), options.overwrite):
+        if _write_to(names[0], lambda f: out.save(f, **params), options.overwrite):
             written.append(str(names[0]))
         return written
     fmt = options.format.upper()
@@ -249,7 +211,7 @@ def write_frames(
         if name not in todo:
             continue
         image, params = _for_pillow(make(), options, notes)
-        if write_atomic(name, functools.partial(_save_pillow, image, fmt, params), options.overwrite):
+        if _write_to(name, functools.partial(_save_pillow, image, fmt, params), options.overwrite):
             written.append(str(name))
     return written
 
