@@ -210,3 +210,58 @@ def test_only_the_native_package_loads_libraries() -> None:
         if re.search(r"\bimport ctypes\b|\bfrom ctypes\b|\bdlopen\b|\b_binding\b|\bCDLL\b", text):
             wrong.append(name)
     assert wrong == []
+
+
+_STRUCT_CALLS = {"pack", "pack_into", "unpack", "unpack_from", "iter_unpack", "calcsize", "Struct"}
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _module_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of a module outside its functions."""
+    nodes, todo = [], list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if not isinstance(node, _FUNCTIONS):
+            todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def _box_header_reads(root: Path) -> list[str]:
+    """Where a module other than ``_container/boxes.py`` handles an ISOBMFF box header itself: a struct format
+    that starts with the 32-bit size and the 4-byte type (``">I4s"``), or a 64-bit ``">Q"`` read in a function
+    that compares something with 1 (the largesize rule)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if name == "_container/boxes.py":
+            continue
+        tree = ast.parse(path.read_text())
+        functions = [list(ast.walk(n)) for n in ast.walk(tree) if isinstance(n, _FUNCTIONS)]  # nested ones included
+        for nodes in [_module_nodes(tree), *functions]:
+            formats = []
+            for node in nodes:
+                func = node.func if isinstance(node, ast.Call) else None
+                called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                first = node.args[0] if isinstance(node, ast.Call) and node.args else None
+                if called in _STRUCT_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    formats.append((first.value.replace(" ", ""), node.lineno))
+            compares_with_1 = any(
+                isinstance(node, ast.Compare)
+                and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+                and any(isinstance(c, ast.Constant) and c.value == 1 for c in [node.left, *node.comparators])
+                for node in nodes
+            )
+            for fmt, line in formats:
+                if re.match(r"[>!][IL]4s", fmt) or (compares_with_1 and re.match(r"[>!]Q", fmt)):
+                    found.append(f"{name}:{line}: {fmt!r}")
+    return sorted(set(found))
+
+
+def test_only_the_box_module_reads_box_headers() -> None:
+    """``_container/boxes.py`` is the one reader (and writer) of box headers: the other modules that read boxes
+    walk them through it, so a damaged size is handled in one place."""
+    assert _box_header_reads(ROOT) == []
+    graph = _graph()
+    for module in ("_container.item_boxes", "_container.sample_tables", "_container.layout", "_decode.oversized"):
+        assert "_container.boxes" in graph[module], module

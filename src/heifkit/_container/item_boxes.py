@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
+from .boxes import box, find, read_top_level, walk
 
 __all__ = ["Property", "item_properties", "patch_written"]
 
@@ -31,57 +32,19 @@ class Property:
     essential: bool
 
 
-def _boxes(data: Any, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
-    """(type, box start, payload start, box end) of each box in ``data[start:end]``."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                break
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise InvalidInputError(f"box {kind!r} at offset {pos} runs past its container")
-        yield kind, pos, pos + header, pos + size
-        pos += size
-
-
-def _child(data: Any, start: int, end: int, kind: bytes) -> tuple[int, int, int] | None:
-    """(box start, payload start, box end) of the first ``kind`` box in ``data[start:end]``."""
-    for found, box, payload, box_end in _boxes(data, start, end):
-        if found == kind:
-            return box, payload, box_end
-    return None
-
-
-def _meta_of_source(source: Any) -> bytes:
-    """The top-level ``meta`` box of a file given as bytes or as a path (read up to its end only)."""
+def _meta_of_source(source: Any) -> tuple[bytes, int]:
+    """The top-level ``meta`` box of a file given as bytes or as a path (read up to its end only), and where its
+    payload starts (after a 32- or 64-bit size)."""
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
-            pos = 0
-            while True:
-                f.seek(pos)
-                header = f.read(16)
-                if len(header) < 8:
-                    raise InvalidInputError("the file has no meta box")
-                size, kind = struct.unpack_from(">I4s", header)
-                if size == 1 and len(header) == 16:
-                    size = struct.unpack_from(">Q", header, 8)[0]
-                if kind == b"meta":
-                    f.seek(pos)
-                    return f.read(size) if size else f.read()
-                if size < 8:
-                    raise InvalidInputError("the file has no meta box")
-                pos += size
+        found = read_top_level(source, b"meta")
+        if found is None:
+            raise InvalidInputError("the file has no meta box")
+        return found[1], found[0].header
     data = memoryview(source).cast("B")
-    found = _child(data, 0, len(data), b"meta")
-    if found is None:
+    meta = find(data, 0, len(data), b"meta", strict=True)
+    if meta is None:
         raise InvalidInputError("the file has no meta box")
-    return bytes(data[found[0] : found[2]])
+    return bytes(data[meta.start : meta.end]), meta.payload - meta.start
 
 
 def item_properties(source: Any, items: set[int]) -> dict[int, list[Property]]:
@@ -91,24 +54,25 @@ def item_properties(source: Any, items: set[int]) -> dict[int, list[Property]]:
         InvalidInputError: the file's ``meta``/``iprp`` boxes cannot be read.
     """
     try:
-        return _properties(_meta_of_source(source), items)
+        return _properties(*_meta_of_source(source), items)
     except struct.error as exc:
         raise InvalidInputError(f"a property box of the file is truncated: {exc}") from exc
 
 
-def _properties(meta: bytes, items: set[int]) -> dict[int, list[Property]]:
-    found = _child(meta, 12, len(meta), b"iprp")  # meta: a FullBox, children after version and flags
-    if found is None:
+def _properties(meta: bytes, start: int, items: set[int]) -> dict[int, list[Property]]:
+    """The properties of ``items`` in ``meta`` (the ``meta`` box, its payload from ``start`` on)."""
+    iprp = find(meta, start + 4, len(meta), b"iprp", strict=True)  # meta: a FullBox, version and flags first
+    if iprp is None:
         return {}
-    ipco = _child(meta, found[1], found[2], b"ipco")
+    ipco = find(meta, iprp.payload, iprp.end, b"ipco", strict=True)
     if ipco is None:
         return {}
     stored = []
-    for kind, _box, payload, end in _boxes(meta, ipco[1], ipco[2]):
+    for kind, _start, payload, end in walk(meta, ipco.payload, ipco.end, strict=True):
         uuid = bytes(meta[payload : payload + 16]) if kind == b"uuid" else None
         stored.append((kind, bytes(meta[payload + (16 if uuid else 0) : end]), uuid))
     result: dict[int, list[Property]] = {}
-    for kind, _box, payload, end in _boxes(meta, found[1], found[2]):
+    for kind, _start, payload, end in walk(meta, iprp.payload, iprp.end, strict=True):
         if kind == b"ipma":
             _associations(meta, payload, end, items, stored, result)
     return result
@@ -145,10 +109,10 @@ def patch_written(data: bytes, visible: set[int], groups: list[tuple[bytes, list
         InvalidInputError: the file is not laid out as libheif writes it (a bug, not a user error).
     """
     out = bytearray(data)
-    meta = _child(out, 0, len(out), b"meta")
+    meta = find(out, 0, len(out), b"meta", strict=True)
     if meta is None:
         raise InvalidInputError("written file has no meta box")
-    start, payload, end = meta
+    _kind, start, payload, end = meta
     if visible:
         _show_items(out, payload + 4, end, visible)
     if not groups:
@@ -158,7 +122,7 @@ def patch_written(data: bytes, visible: set[int], groups: list[tuple[bytes, list
         _full_box(kind, struct.pack(f">II{len(ids)}I", first_id + n, len(ids), *ids))
         for n, (kind, ids) in enumerate(groups)
     )
-    grpl = _box(b"grpl", group_boxes)
+    grpl = box(b"grpl", group_boxes)
     if out[start : start + 4] == b"\0\0\0\1" or struct.unpack_from(">I", out, start)[0] != end - start:
         raise InvalidInputError("written meta box has an unexpected size field")
     _move_offsets(out, payload + 4, end, after=end, by=len(grpl))
@@ -166,21 +130,17 @@ def patch_written(data: bytes, visible: set[int], groups: list[tuple[bytes, list
     return bytes(out[:end]) + grpl + bytes(out[end:])
 
 
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(payload), kind) + payload
-
-
 def _full_box(kind: bytes, payload: bytes) -> bytes:
-    return _box(kind, b"\0\0\0\0" + payload)
+    return box(kind, b"\0\0\0\0" + payload)
 
 
 def _infe_boxes(out: bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
     """(payload start, item id) of each ``infe`` box of ``iinf`` in ``meta``'s children ``out[start:end]``."""
-    iinf = _child(out, start, end, b"iinf")
+    iinf = find(out, start, end, b"iinf", strict=True)
     if iinf is None:
         return
-    first = iinf[1] + 4 + (2 if out[iinf[1]] == 0 else 4)
-    for kind, _box_start, payload, _box_end in _boxes(out, first, iinf[2]):
+    first = iinf.payload + 4 + (2 if out[iinf.payload] == 0 else 4)
+    for kind, _start, payload, _end in walk(out, first, iinf.end, strict=True):
         if kind == b"infe" and out[payload] >= 2:  # version 2 and 3 infe boxes carry the item id after flags
             item = struct.unpack_from(">H" if out[payload] == 2 else ">I", out, payload + 4)[0]
             yield payload, item
@@ -198,10 +158,10 @@ def _show_items(out: bytearray, start: int, end: int, visible: set[int]) -> None
 
 def _move_offsets(out: bytearray, start: int, end: int, after: int, by: int) -> None:
     """Add ``by`` to every file offset of ``iloc`` (in ``meta``'s children ``out[start:end]``) at or past ``after``."""
-    iloc = _child(out, start, end, b"iloc")
+    iloc = find(out, start, end, b"iloc", strict=True)
     if iloc is None:
         return
-    pos = iloc[1]
+    pos = iloc.payload
     version = out[pos]
     offset_size, length_size = out[pos + 4] >> 4, out[pos + 4] & 15
     base_size, index_size = out[pos + 5] >> 4, (out[pos + 5] & 15) if version in (1, 2) else 0

@@ -8,12 +8,12 @@ Every length is checked against its parent; a malformed box ends the walk of its
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
-from .boxes import box_header, boxes
+from .boxes import boxes, top_level
 
 __all__ = ["Layout", "Track", "read_layout", "SEQUENCE_BRANDS"]
 
@@ -78,11 +78,14 @@ def read_layout(path: str | os.PathLike[str]) -> Layout:
     layout = Layout()
     with open(path, "rb") as f:
         end = os.fstat(f.fileno()).st_size
-        for kind, start, box_end in _top_level(f, end):
-            if kind not in ("ftyp", "meta", "moov") or box_end - start > _MAX_BOX:
+        for box in itertools.islice(top_level(f, end), _MAX_CHILDREN):
+            if box.end > end:
+                break  # a box longer than the file ends the walk: a cut file gives what its whole boxes say
+            kind, length = box.kind.decode("latin-1"), box.size - box.header
+            if kind not in ("ftyp", "meta", "moov") or length > _MAX_BOX:
                 continue
-            f.seek(start)
-            data = f.read(box_end - start)
+            f.seek(box.payload)
+            data = f.read(length)
             if kind == "ftyp" and len(data) >= 8:
                 layout.major_brand = data[0:4].decode("latin-1")
                 layout.compatible_brands = [data[i : i + 4].decode("latin-1") for i in range(8, len(data) - 3, 4)]
@@ -91,19 +94,6 @@ def read_layout(path: str | os.PathLike[str]) -> Layout:
             elif kind == "moov":
                 layout.tracks.extend(_read_tracks(data))
     return layout
-
-
-def _top_level(f: BinaryIO, end: int) -> Iterator[tuple[str, int, int]]:
-    pos, count = 0, 0
-    while pos + 8 <= end and count < _MAX_CHILDREN:
-        f.seek(pos)
-        found = box_header(f.read(16), 0, end - pos)
-        if found is None:
-            return
-        kind, length, size = found
-        yield kind.decode("latin-1"), pos + length, pos + size
-        pos += size
-        count += 1
 
 
 def _read_meta(data: bytes, layout: Layout) -> None:

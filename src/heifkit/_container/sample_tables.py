@@ -13,12 +13,11 @@ Boxes read (ISO/IEC 14496-12): ``moov/trak/tkhd`` (track id), ``.../mdia/minf/st
 from __future__ import annotations
 
 import bisect
-import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from .boxes import boxes, child
+from .boxes import boxes, child, read_top_level
 
 __all__ = ["SampleEntry", "TrackTable", "read_tables"]
 
@@ -182,9 +181,10 @@ def _sample_entry(data: bytes, stbl: tuple[int, int]) -> SampleEntry | None:
     return SampleEntry(kind.decode("latin-1"), bits, monochrome, None if monochrome else chroma, color)
 
 
-def _tables(moov: bytes) -> dict[int, TrackTable]:
+def _tables(moov: bytes, payload: int) -> dict[int, TrackTable]:
+    """The sample tables of the tracks in ``moov`` (its children from ``payload`` on)."""
     tables = {}
-    for name, start, end in boxes(moov, 0, len(moov)):
+    for name, start, end in boxes(moov, payload, len(moov)):
         if name != b"trak":
             continue
         tkhd = _child(moov, start, end, "tkhd")
@@ -207,29 +207,10 @@ def _moov_from_bytes(data: Any) -> bytes | None:
     return bytes(view[span[0] : span[1]]) if span else None
 
 
-def _moov_from_path(path: str) -> bytes | None:
-    with open(path, "rb") as f:
-        end = os.fstat(f.fileno()).st_size
-        pos = 0
-        while pos + 8 <= end:
-            f.seek(pos)
-            head = f.read(16)
-            size, kind = struct.unpack_from(">I4s", head)
-            header = 8
-            if size == 1 and len(head) == 16:
-                size, header = struct.unpack_from(">Q", head, 8)[0], 16
-            elif size == 0:
-                size = end - pos
-            if size < header:
-                return None
-            if kind == b"moov":
-                f.seek(pos + header)
-                return f.read(min(size - header, _MAX_BOX_READ))
-            pos += size
-    return None
-
-
 def read_tables(source: Any) -> dict[int, TrackTable]:
     """The sample table of every track, by track id, from a file's bytes or its path (``Context.source``)."""
-    moov = _moov_from_path(source) if isinstance(source, str) else _moov_from_bytes(source)
-    return _tables(moov) if moov else {}
+    if isinstance(source, str):
+        found = read_top_level(source, b"moov", _MAX_BOX_READ)
+        return _tables(found[1], found[0].header) if found else {}
+    moov = _moov_from_bytes(source)
+    return _tables(moov, 0) if moov else {}
