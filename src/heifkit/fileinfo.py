@@ -2,24 +2,32 @@
 stable shape :data:`INFO_SCHEMA` (a JSON Schema; ``heifkit info --json`` prints ``{"schema": ..., "files":
 [describe(f), ...]}``), and :func:`render` the text shown without ``--json``.
 
-Nothing is decoded: images are opened lazily and the boxes heifkit does not expose (brands, item types,
-``tmap`` gain maps, sequence tracks) are read by ``_file_layout``. The main image sequence is opened for its
-frame count, timing and format; no frame is decoded.
+Nothing is decoded: images are opened lazily; libheif tells the brands, each item's type and its ``dimg``
+references (``tmap`` gain maps, grids); the timed tracks libheif does not list are read from the ``moov`` box by
+``_container.layout``. The main image sequence is opened for its frame count, timing and format; no frame is
+decoded.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._container import layout as _file_layout
 from ._native.libheif import lib
-from .heif import HeifFile, get_file_mimetype
+from ._read import items as _items
+from ._read.entries import open_flags
+from ._read.source import FTYP_PEEK, declared_brands, peek
+from .heif import file_of, get_file_mimetype, open_file
 from .image import HeifImage
 from .sequence import open_sequence
 
 __all__ = ["INFO_SCHEMA", "SCHEMA_ID", "describe", "render"]
+
+SEQUENCE_BRANDS = frozenset({"msf1", "hevc", "hevx", "hevm", "hevs", "avis"})
+"""Brands that declare image sequences (timed tracks) rather than, or beside, still images."""
 
 SCHEMA_ID = "heifkit-info/1"
 """The ``schema`` value of ``--json`` output; it changes only when a key is removed or changes meaning."""
@@ -160,26 +168,48 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
     try:
         layout = _file_layout.read_layout(path)
+        major, compatible = declared_brands(peek(path, FTYP_PEEK))
         result["mimetype"] = get_file_mimetype(path) or None
     except OSError as exc:
         result["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
         return result
-    result.update(major_brand=layout.major_brand, compatible_brands=layout.compatible_brands)
+    result.update(major_brand=major, compatible_brands=compatible)
     result["sequence"] = {
-        "brands": layout.sequence_brands,
+        "brands": sorted({b for b in (major, *compatible) if b in SEQUENCE_BRANDS}),
         "tracks": [vars(t).copy() for t in layout.tracks],
         "frames": _frames(path) if any(t.handler == "pict" for t in layout.tracks) else None,
     }
     try:
-        heif = HeifFile(path, convert_hdr_to_8bit=False)
+        opened = open_file(path, open_flags(False, False, {}))
+        items = _item_graph(opened.ctx)
     except Exception as exc:  # any reason the file cannot be read is reported, not raised
         result["error"] = f"{type(exc).__name__}: {exc}"
         return result
+    heif = file_of(opened)
     result["ok"] = True
     result["primary"] = heif.primary_index
     primary = heif.primary_index  # a file that names no primary image opens at its first, as heifkit does
-    result["images"] = [_image(i, image, layout, result["mimetype"], i == primary) for i, image in enumerate(heif)]
+    result["images"] = [_image(i, image, items, result["mimetype"], i == primary) for i, image in enumerate(heif)]
     return result
+
+
+@dataclass
+class _Items:
+    """Each item's type and ``dimg`` inputs (grid tiles, a ``tmap``'s base image and gain map), read by libheif."""
+
+    types: dict[int, str] = field(default_factory=dict)
+    derived_from: dict[int, list[int]] = field(default_factory=dict)
+
+
+def _item_graph(ctx: Any) -> _Items:
+    items = _Items()
+    with ctx.lock:
+        for item in _items.item_ids(ctx.ptr):
+            items.types[item] = _items.item_type(ctx.ptr, item)
+            inputs = [t for kind, targets in _items.references(ctx.ptr, item) if kind == "dimg" for t in targets]
+            if inputs:
+                items.derived_from[item] = inputs
+    return items
 
 
 def _frames(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -204,12 +234,10 @@ def _frames(path: str | os.PathLike[str]) -> dict[str, Any]:
         }
 
 
-def _image(
-    index: int, image: HeifImage, layout: _file_layout.Layout, mimetype: str | None, primary: bool
-) -> dict[str, Any]:
+def _image(index: int, image: HeifImage, items: _Items, mimetype: str | None, primary: bool) -> dict[str, Any]:
     info = image.info
     item_id = int(lib.heif_image_handle_get_item_id(image._handle.ptr)) if image._handle is not None else None
-    item_type = layout.item_types.get(item_id) if item_id is not None else None
+    item_type = items.types.get(item_id) if item_id is not None else None
     tiling = info.get("tiling")
     icc = info.get("icc_profile")
     nclx = info.get("nclx_profile")
@@ -223,7 +251,7 @@ def _image(
         "bit_depth": int(info.get("bit_depth") or 8),
         "chroma": info.get("chroma"),
         "alpha": image.has_alpha,
-        "codec": _codec(item_id, layout, mimetype),
+        "codec": _codec(item_id, items, mimetype),
         "item_type": item_type,
         "grid": None
         if not tiling
@@ -253,20 +281,20 @@ def _image(
         "thumbnails": _thumbnails(image),
         "depth_images": [{"width": d.size[0], "height": d.size[1], "mode": d.mode} for d in info["depth_images"]],
         "aux": [{"type": t, "count": len(ids)} for t, ids in sorted((info.get("aux") or {}).items())],
-        "gain_map": _gain_map(item_id, info, layout),
+        "gain_map": _gain_map(item_id, info, items),
         "hdr_metadata": [k for k in _HDR_KEYS if info.get(k) not in (None, {})],
     }
 
 
-def _codec(item_id: int | None, layout: _file_layout.Layout, mimetype: str | None) -> str | None:
+def _codec(item_id: int | None, items: _Items, mimetype: str | None) -> str | None:
     """The codec of an item, through derived items (grids, overlays) to the first image they are made of."""
     seen: set[int] = set()
     while item_id is not None and item_id not in seen:
         seen.add(item_id)
-        item_type = layout.item_types.get(item_id)
+        item_type = items.types.get(item_id)
         if item_type in _CODECS:
             return _CODECS[item_type]
-        inputs = layout.derived_from.get(item_id)
+        inputs = items.derived_from.get(item_id)
         item_id = inputs[0] if inputs else None
     if mimetype and mimetype.startswith("image/avif"):  # no item table ("mini" files): the brand says
         return "AV1"
@@ -334,9 +362,9 @@ def _thumbnails(image: HeifImage) -> list[dict[str, int]]:
     return sizes
 
 
-def _gain_map(item_id: int | None, info: dict[str, Any], layout: _file_layout.Layout) -> dict[str, Any] | None:
-    for tmap, inputs in layout.derived_from.items():
-        if layout.item_types.get(tmap) == "tmap" and inputs and inputs[0] == item_id:
+def _gain_map(item_id: int | None, info: dict[str, Any], items: _Items) -> dict[str, Any] | None:
+    for tmap, inputs in items.derived_from.items():
+        if items.types.get(tmap) == "tmap" and inputs and inputs[0] == item_id:
             return {"kind": "tmap", "type": None}
     for aux_type in info.get("aux") or {}:
         if "gainmap" in aux_type.lower():

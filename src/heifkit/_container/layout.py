@@ -1,7 +1,7 @@
-"""A small, bounded reader of ISOBMFF boxes for ``heifkit info``: the brands (``ftyp``), each item's type and
-derivation references (``meta``: ``iinf``, ``iref``) and the timed tracks (``moov``: handler, codec, sample
-count, size). libheif decides everything about reading images; this only reports what the file declares
-that heifkit does not expose (sequence tracks, ``tmap`` gain-map items, item types).
+"""A small, bounded reader of a file's timed tracks for ``heifkit info`` (``moov``: each track's id, handler,
+codec, sample count and size). libheif opens tracks it can decode and says nothing of the others, nor of a
+track's declared sample count before decoding; what libheif does tell (brands, items and their references)
+``heifkit.fileinfo`` asks libheif for.
 
 Every length is checked against its parent; a malformed box ends the walk of its parent instead of raising.
 """
@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 
 from .boxes import boxes, top_level
 
-__all__ = ["Layout", "Track", "read_layout", "SEQUENCE_BRANDS"]
-
-SEQUENCE_BRANDS = frozenset({"msf1", "hevc", "hevx", "hevm", "hevs", "avis"})
-"""Brands that declare image sequences (timed tracks) rather than, or beside, still images."""
+__all__ = ["Layout", "Track", "read_layout"]
 
 _MAX_BOX = 64 << 20  # meta and moov boxes bigger than this are not read (no real file has one)
 _MAX_CHILDREN = 100_000
@@ -38,19 +35,9 @@ class Track:
 
 @dataclass
 class Layout:
-    """What the boxes of a file declare."""
+    """What the boxes of a file declare that libheif does not tell."""
 
-    major_brand: str | None = None
-    compatible_brands: list[str] = field(default_factory=list)
-    item_types: dict[int, str] = field(default_factory=dict)  # item id -> "hvc1", "grid", "tmap"...
-    derived_from: dict[int, list[int]] = field(default_factory=dict)  # item id -> its "dimg" inputs
     tracks: list[Track] = field(default_factory=list)
-
-    @property
-    def sequence_brands(self) -> list[str]:
-        """The sequence brands among the major and compatible brands."""
-        brands = [self.major_brand, *self.compatible_brands]
-        return sorted({b for b in brands if b in SEQUENCE_BRANDS})
 
 
 def _children(data: bytes, start: int, end: int) -> Iterator[tuple[str, int, int]]:
@@ -73,8 +60,7 @@ def _u(data: bytes, pos: int, size: int) -> int:
 
 
 def read_layout(path: str | os.PathLike[str]) -> Layout:
-    """The brands, items and tracks ``path`` declares (top-level boxes are found by seeking, so only ``ftyp``,
-    ``meta`` and ``moov`` are read)."""
+    """The tracks ``path`` declares (top-level boxes are found by seeking, so only ``moov`` is read)."""
     layout = Layout()
     with open(path, "rb") as f:
         end = os.fstat(f.fileno()).st_size
@@ -82,45 +68,12 @@ def read_layout(path: str | os.PathLike[str]) -> Layout:
             if box.end > end:
                 break  # a box longer than the file ends the walk: a cut file gives what its whole boxes say
             kind, length = box.kind.decode("latin-1"), box.size - box.header
-            if kind not in ("ftyp", "meta", "moov") or length > _MAX_BOX:
+            if kind != "moov" or length > _MAX_BOX:
                 continue
             f.seek(box.payload)
             data = f.read(length)
-            if kind == "ftyp" and len(data) >= 8:
-                layout.major_brand = data[0:4].decode("latin-1")
-                layout.compatible_brands = [data[i : i + 4].decode("latin-1") for i in range(8, len(data) - 3, 4)]
-            elif kind == "meta":
-                _read_meta(data, layout)
-            elif kind == "moov":
-                layout.tracks.extend(_read_tracks(data))
+            layout.tracks.extend(_read_tracks(data))
     return layout
-
-
-def _read_meta(data: bytes, layout: Layout) -> None:
-    start = 4  # a full box: version and flags first
-    iinf = _child(data, start, len(data), "iinf")
-    if iinf is not None:
-        first = iinf[0] + 4 + (2 if data[iinf[0]] == 0 else 4)  # entry count: 16 bits in version 0
-        for kind, pos, box_end in _children(data, first, iinf[1]):
-            version = data[pos] if pos < box_end else 0
-            if kind != "infe" or version < 2:
-                continue
-            id_size = 2 if version == 2 else 4
-            item_id = _u(data, pos + 4, id_size)
-            type_at = pos + 4 + id_size + 2
-            if type_at + 4 <= box_end:
-                layout.item_types[item_id] = data[type_at : type_at + 4].decode("latin-1")
-    iref = _child(data, start, len(data), "iref")
-    if iref is not None:
-        id_size = 2 if data[iref[0]] == 0 else 4
-        for kind, pos, box_end in _children(data, iref[0] + 4, iref[1]):
-            if kind != "dimg" or pos + id_size + 2 > box_end:
-                continue
-            source = _u(data, pos, id_size)
-            count = _u(data, pos + id_size, 2)
-            refs = pos + id_size + 2
-            count = min(count, (box_end - refs) // id_size)
-            layout.derived_from[source] = [_u(data, refs + i * id_size, id_size) for i in range(count)]
 
 
 def _read_tracks(data: bytes) -> list[Track]:

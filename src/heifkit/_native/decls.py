@@ -400,6 +400,9 @@ FUNCTIONS = [
     " const uint8_t* uuid_type, const uint8_t* data, size_t size, int is_essential,"
     " heif_property_id* out_propertyId);",
     "void heif_context_add_compatible_brand(heif_context* ctx, heif_brand2 compatible_brand);",
+    "heif_brand2 heif_read_main_brand(const uint8_t* data, int len);",
+    "heif_error heif_list_compatible_brands(const uint8_t* data, int len, heif_brand2** out_brands, int* out_size);",
+    "void heif_free_list_of_compatible_brands(heif_brand2* brands_list);",
 ]
 
 HELPERS = """

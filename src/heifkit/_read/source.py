@@ -10,12 +10,23 @@ import io
 import os
 from typing import IO, Any, Union
 
+from .._container.boxes import top_level
 from .._native.libheif import Context, check, ffi, lib, string
 from ..limits import SecurityLimits
 from ..limits import native as native_limits
 from .stream import READER, StreamSource, stream_size
 
-__all__ = ["FileLike", "LAZY_READ_THRESHOLD", "FTYP_PEEK", "peek", "sniff", "open_context", "file_data"]
+__all__ = [
+    "FileLike",
+    "LAZY_READ_THRESHOLD",
+    "FTYP_PEEK",
+    "peek",
+    "sniff",
+    "declared_brands",
+    "avif_by_compatible_brands",
+    "open_context",
+    "file_data",
+]
 
 FileLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
@@ -71,12 +82,35 @@ def sniff(header: bytes) -> tuple[bool, str]:
 _HEVC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
 
 
+def declared_brands(header: bytes) -> tuple[str | None, list[str]]:
+    """The major brand and the compatible brands the ``ftyp`` box at the start of ``header`` declares, as libheif
+    reads them (``heif_read_main_brand``, ``heif_list_compatible_brands``); (None, []) without an ``ftyp``."""
+    if len(header) < 12 or header[4:8] != b"ftyp":
+        return None, []
+    major = int(lib.heif_read_main_brand(header, len(header)))
+    out, count = ffi.new("heif_brand2**"), ffi.new("int*")
+    if lib.heif_list_compatible_brands(header, len(header), out, count).code != 0 or out[0] == ffi.NULL:
+        return _fourcc(major), []
+    try:
+        compatible = [_fourcc(int(out[0][i])) for i in range(max(0, count[0]))]
+    finally:
+        lib.heif_free_list_of_compatible_brands(out[0])
+    return _fourcc(major), compatible
+
+
+def _fourcc(brand: int) -> str:
+    return brand.to_bytes(4, "big").decode("latin-1")
+
+
 def avif_by_compatible_brands(header: bytes) -> str | None:
     """``image/avif`` (or ``image/avif-sequence``) for a file of a generic major brand (``mif1``, ``msf1``) that
     lists ``avif``/``avis`` among its compatible brands and no HEVC brand, as Pillow's AVIF plugin reads it
     (libheif's MIME type follows the major brand only: ``image/heif``); None for other files."""
-    size = int.from_bytes(header[:4], "big")
-    brands = {header[i : i + 4] for i in range(16, min(size, len(header)) - 3, 4)}
+    ftyp = next(top_level(io.BytesIO(header)), None)
+    if ftyp is None or ftyp.kind != b"ftyp":
+        return None
+    end = min(ftyp.end, len(header))  # the brands past the peeked bytes are not seen
+    brands = {header[i : i + 4] for i in range(ftyp.payload + 8, end - 3, 4)}
     if brands & _HEVC_BRANDS or not brands & {b"avif", b"avis"}:
         return None
     return "image/avif-sequence" if header[8:12] == b"msf1" or b"avis" in brands else "image/avif"
