@@ -265,3 +265,17 @@ def test_only_the_box_module_reads_box_headers() -> None:
     graph = _graph()
     for module in ("_container.item_boxes", "_container.sample_tables", "_container.layout", "_decode.oversized"):
         assert "_container.boxes" in graph[module], module
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """What one module takes from another is that module's own interface: no ``from .x import _name``."""
+    wrong = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                wrong += [
+                    f"{name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    assert wrong == []

@@ -23,14 +23,14 @@ AVIF = CORPUS / "libheif_example.avif"
 def _codec_threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record num_codec_threads of every heif_decoding_options the decoder makes."""
     seen: list[int] = []
-    original = decode._decoding_options
+    original = decode.decoding_options
 
     def spy(to_8bit: bool, decoder_id: str, codec_threads: int = 0, **kwargs: Any) -> object:
         opts = original(to_8bit, decoder_id, codec_threads, **kwargs)
         seen.append(int(opts.num_codec_threads))
         return opts
 
-    monkeypatch.setattr(decode, "_decoding_options", spy)
+    monkeypatch.setattr(decode, "decoding_options", spy)
     return seen
 
 

@@ -45,7 +45,7 @@ def no_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("an image was encoded before the bad parameter was reported")
 
     monkeypatch.setattr(_write, "_encode_one", fail)
-    monkeypatch.setattr(_write, "_pixels", fail)
+    monkeypatch.setattr(_write, "frame_pixels", fail)
 
 
 # (parameter, bad value, exception, text the message must contain)

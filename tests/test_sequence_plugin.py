@@ -101,13 +101,13 @@ def test_plugin_matches_pillow_avif(name: str) -> None:
 
 def _coded_planes(path: Path, count: int) -> list[dict[str, np.ndarray]]:
     """The Y, Cb and Cr planes of the first ``count`` frames as the codec gives them (no colour conversion)."""
-    from heifkit._decode.pixels import _decoding_options
+    from heifkit._decode.pixels import decoding_options
     from heifkit._native.libheif import ffi, lib
     from heifkit._read.tracks import Cursor
 
     sequence = heifkit.open_sequence(path)
     cursor = Cursor(sequence._source, sequence._flags, sequence.track_id)
-    opts = _decoding_options(True, "", 1)
+    opts = decoding_options(True, "", 1)
     opts.ignore_sequence_editlist = 1
     frames = []
     for _ in range(count):

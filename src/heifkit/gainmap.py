@@ -21,7 +21,7 @@ from typing import Any
 from ._read import entries as _read
 from ._read import items as _items
 from .errors import HeifError
-from .image import HeifImage, _SubImage, entry_of, sub_image
+from .image import HeifImage, SubImage, entry_of, sub_image
 
 __all__ = ["HeifGainMap", "GAIN_MAP_AUX_SUFFIX", "add_gain_maps"]
 
@@ -29,7 +29,7 @@ GAIN_MAP_AUX_SUFFIX = ":hdrgainmap"
 """Auxiliary image types ending with this are gain maps (Apple's, Samsung's and Adobe's end so)."""
 
 
-class HeifGainMap(_SubImage):
+class HeifGainMap(SubImage):
     """An HDR gain map of an image, from ``info["gain_maps"]``: read-only, decoded on first access.
 
     Attributes:

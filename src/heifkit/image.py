@@ -43,7 +43,7 @@ __all__ = [
 Decoder = Callable[[], Pixels]
 
 
-class _BaseImage:
+class BaseImage:
     """Pixels with a mode and size, decoded lazily by ``decoder`` or given as bytes."""
 
     def __init__(
@@ -66,7 +66,7 @@ class _BaseImage:
         self._decoded = False  # True once _data is a buffer decoded by libheif (handed out read-only)
         self._load_lock = threading.Lock()
 
-    def load(self) -> _BaseImage:
+    def load(self) -> BaseImage:
         """Decode the pixels if that has not happened yet (thread-safe, once)."""
         if self._data is None:
             with self._load_lock:
@@ -138,10 +138,10 @@ class _BaseImage:
         return self.mode, self.size, bytes(self._data), self._stride
 
     def _restore_pixels(self, mode: str, size: tuple[int, int], data: bytes, stride: int) -> None:
-        _BaseImage.__init__(self, size, mode, data, stride)
+        BaseImage.__init__(self, size, mode, data, stride)
 
 
-class _SubImage(_BaseImage):
+class SubImage(BaseImage):
     """A read-only image attached to a top-level image, with an ``info`` dict of its own."""
 
     def __init__(
@@ -175,7 +175,7 @@ class _SubImage(_BaseImage):
         self._transforms = ()
 
 
-class HeifDepthImage(_SubImage):
+class HeifDepthImage(SubImage):
     """A depth map attached to an image (read-only; ``info["metadata"]`` describes its values).
 
     Attributes:
@@ -186,7 +186,7 @@ class HeifDepthImage(_SubImage):
     """
 
 
-class HeifThumbnail(_SubImage):
+class HeifThumbnail(SubImage):
     """An embedded thumbnail of a :class:`HeifImage`, from :meth:`HeifImage.get_thumbnail`.
 
     Attributes:
@@ -196,7 +196,7 @@ class HeifThumbnail(_SubImage):
     """
 
 
-class HeifAuxImage(_BaseImage):
+class HeifAuxImage(BaseImage):
     """An auxiliary image (HDR gain map, matte...) read by item id from ``info["aux"]``; no ``info``.
 
     Attributes:
@@ -214,7 +214,7 @@ class HeifAuxImage(_BaseImage):
         self._restore_pixels(*state["pixels"])
 
 
-class HeifImage(_BaseImage):
+class HeifImage(BaseImage):
     """One top-level image of a HEIF/AVIF file, or an image added to a :class:`HeifFile`.
 
     Images read from a file decode on first access to ``data``, ``stride``, ``__array_interface__`` or
@@ -349,7 +349,7 @@ def _decoders(entry: _read.Entry, flags: _read.OpenFlags) -> tuple[Callable[...,
     )
 
 
-_Sub = TypeVar("_Sub", bound="_SubImage")
+_Sub = TypeVar("_Sub", bound="SubImage")
 
 
 def sub_image(cls: type[_Sub], entry: _read.Entry, flags: _read.OpenFlags) -> _Sub:

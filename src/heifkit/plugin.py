@@ -143,7 +143,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
             or self._draft is not None
         ):
             return None
-        thumbnail = _thumbnail_for(self._heif_file[self._frame], size)
+        thumbnail = thumbnail_for(self._heif_file[self._frame], size)
         if thumbnail is None:
             return None
         self._draft = thumbnail
@@ -221,7 +221,7 @@ def _content(fp: Any) -> HeifFile | HeifSequence:
     return file_of(opened) if frames is None else frames
 
 
-def _thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
+def thumbnail_for(image: HeifImage, size: tuple[int, int]) -> HeifThumbnail | None:
     """The smallest decodable thumbnail of ``image`` that is a scaled copy covering the box ``size``."""
     width, height = image.size
     # What Image.thumbnail() will make of it: ``size`` is a box, the image keeps its aspect ratio.

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._container.sample_tables import read_tables
-from ._decode.pixels import Pixels, _decoding_options, image_pixels, layout_of
+from ._decode.pixels import Pixels, decoding_options, image_pixels, layout_of
 from ._info.metadata import get_orientation
 from ._info.modes import decoded_mode, mode_of
 from ._info.properties import NCLX_KEYS
@@ -37,7 +37,7 @@ from ._write.settings import encode_settings
 from ._write.still import Frame
 from ._write.target import check_target, write_output
 from .errors import DecoderError, HeifError, InvalidInputError, SecurityLimitError
-from .image import HeifImage, _BaseImage, image_from_pillow, pillow_target
+from .image import BaseImage, HeifImage, image_from_pillow, pillow_target
 
 __all__ = [
     "HeifFrame",
@@ -60,7 +60,7 @@ def has_sequence(ctx: Context) -> bool:
     return bool(lib.heif_context_has_sequence(ctx.ptr))
 
 
-class HeifFrame(_BaseImage):
+class HeifFrame(BaseImage):
     """One frame of a :class:`HeifSequence`, decoded on first access to ``data``, ``stride``,
     ``__array_interface__`` or :meth:`to_pillow`.
 
@@ -222,7 +222,7 @@ class HeifSequence:
 
     def _decode(self, index: int) -> Pixels:
         """The pixels of frame ``index``: the decoding position moves forward to it, or starts again."""
-        opts = _decoding_options(self._layout.to_8bit, self._decoder_id, self._codec_threads)
+        opts = decoding_options(self._layout.to_8bit, self._decoder_id, self._codec_threads)
         opts.ignore_sequence_editlist = 1  # each sample once: repetition is info["loop"]
         # Bilinear chroma upsampling, as libavif (Pillow's AVIF plugin) shows these files, not libheif's default
         # nearest neighbour (up to 28 levels apart on pillow_star.avifs' edges).

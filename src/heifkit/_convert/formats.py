@@ -15,7 +15,7 @@ from PIL import Image, PngImagePlugin
 from .._write import target as _target
 from ..heif import HeifFile
 
-__all__ = ["FORMATS", "ConvertOptions", "Frame", "output_names", "temp_files", "write_frames",
+__all__ = ["FORMATS", "ConvertOptions", "ConvertedImage", "output_names", "temp_files", "write_frames",
            "write_heif_file", "keeps_samples"]  # fmt: skip
 
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -110,7 +110,7 @@ def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
 
 
 @dataclass
-class Frame:
+class ConvertedImage:
     """One upright image to write, and the metadata that goes with it."""
 
     image: Image.Image
@@ -191,8 +191,8 @@ def _heif_params(options: ConvertOptions) -> dict[str, Any]:
 
 
 def write_frames(
-    makers: Sequence[Callable[[], Frame]], names: list[Path], todo: list[Path], primary: int, options: ConvertOptions,
-    notes: list[str],
+    makers: Sequence[Callable[[], ConvertedImage]], names: list[Path], todo: list[Path], primary: int,
+    options: ConvertOptions, notes: list[str],
 ) -> list[str]:  # fmt: skip
     """Each frame ``makers`` make, to its file (one HEIC/AVIF file holds them all); frames whose file is not in
     ``todo`` are not read."""
@@ -220,7 +220,7 @@ def _save_pillow(image: Image.Image, fmt: str, params: dict[str, Any], f: IO[byt
     image.save(f, fmt, **params)
 
 
-def _add_heif(out: HeifFile, frame: Frame, options: ConvertOptions) -> None:
+def _add_heif(out: HeifFile, frame: ConvertedImage, options: ConvertOptions) -> None:
     image = frame.image
     if image.mode not in ("1", "L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "I;16", "P", "PA", "CMYK", "YCbCr"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
@@ -242,7 +242,7 @@ def _add_heif(out: HeifFile, frame: Frame, options: ConvertOptions) -> None:
         added.info["matrix_coefficients"] = 0
 
 
-def _for_pillow(frame: Frame, options: ConvertOptions, notes: list[str]) -> tuple[Image.Image, dict[str, Any]]:
+def _for_pillow(frame: ConvertedImage, options: ConvertOptions, notes: list[str]) -> tuple[Image.Image, dict[str, Any]]:
     """The image in a mode the format holds, and Pillow's save parameters (metadata included)."""
     fmt, image = options.format, frame.image
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N") and (fmt in ("jpeg", "webp") or options.bit_depth):

@@ -16,8 +16,8 @@ from PIL import Image, ImageCms
 from .._info.metadata import exif_orientation, set_orientation, xmp_from_pillow, xmp_orientation
 from ..heif import HeifFile, is_supported
 from ..image import HeifImage
-from ..plugin import _thumbnail_for
-from .formats import ConvertOptions, Frame, keeps_samples, output_names, write_frames, write_heif_file
+from ..plugin import thumbnail_for
+from .formats import ConvertedImage, ConvertOptions, keeps_samples, output_names, write_frames, write_heif_file
 
 __all__ = ["convert"]
 
@@ -81,13 +81,13 @@ def _target_size(size: tuple[int, int], options: ConvertOptions) -> tuple[int, i
     return None if new == size else new
 
 
-def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> Frame:
+def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> ConvertedImage:
     """A HEIF/AVIF image: libheif already applied ``irot``/``imir``, so only the EXIF/XMP tags are reset."""
     target = _target_size(image.size, options)
     pil = None
     if target is not None and target[0] < image.size[0]:
         # as Image.thumbnail does: a thumbnail at least twice the target size resamples as well as the image
-        thumbnail = _thumbnail_for(image, (target[0] * 2, target[1] * 2))
+        thumbnail = thumbnail_for(image, (target[0] * 2, target[1] * 2))
         if thumbnail is not None:
             pil = thumbnail.to_pillow()
             notes.append(f"decoded the {thumbnail.size[0]}x{thumbnail.size[1]} embedded thumbnail")
@@ -99,11 +99,11 @@ def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> 
     for key in ("content_light_level", "mastering_display_colour_volume", "ambient_viewing_environment"):
         if key in info:
             heif_info[key] = info[key]
-    frame = Frame(pil, info.get("exif"), info.get("xmp"), info.get("icc_profile"), heif_info)
+    frame = ConvertedImage(pil, info.get("exif"), info.get("xmp"), info.get("icc_profile"), heif_info)
     return _finish(frame, target, options, notes)
 
 
-def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, notes: list[str]) -> Frame:
+def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, notes: list[str]) -> ConvertedImage:
     """Any other image Pillow reads (frame ``index`` of a sequence, else the first): turned upright by its EXIF
     (else XMP) orientation, which is then reset."""
     if index is not None:
@@ -128,7 +128,7 @@ def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, n
     if im.format != "JPEG":
         target = _target_size(pil.size, options)
     set_orientation(info)
-    frame = Frame(pil, info["exif"], info["xmp"], im.info.get("icc_profile"))
+    frame = ConvertedImage(pil, info["exif"], info["xmp"], im.info.get("icc_profile"))
     return _finish(frame, target, options, notes)
 
 
@@ -168,7 +168,9 @@ def _pillow_exif(im: Image.Image) -> bytes | None:
     return tags.tobytes() if len(tags) else None
 
 
-def _finish(frame: Frame, target: tuple[int, int] | None, options: ConvertOptions, notes: list[str]) -> Frame:
+def _finish(
+    frame: ConvertedImage, target: tuple[int, int] | None, options: ConvertOptions, notes: list[str]
+) -> ConvertedImage:
     """Colour conversion, size, then the metadata policy."""
     if options.to_srgb:
         _to_srgb(frame, notes)
@@ -189,7 +191,7 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SRGB_BYTES = _SRGB.tobytes()
 
 
-def _to_srgb(frame: Frame, notes: list[str]) -> None:
+def _to_srgb(frame: ConvertedImage, notes: list[str]) -> None:
     image = frame.image
     if not frame.icc:
         nclx = frame.heif_info.get("nclx_profile") or {}

@@ -110,7 +110,7 @@ def layout_of(mode: str, bits: int, padded: bool = False) -> PixelLayout:
     )
 
 
-def _decoding_options(
+def decoding_options(
     to_8bit: bool, decoder_id: str, codec_threads: int = 0, transformations: bool = True, planar: bool = False
 ) -> Any:
     """Owned ``heif_decoding_options`` (libheif's defaults, with the decoder, bit depth, codec threads and
@@ -179,11 +179,11 @@ def decode_into(
     Tight 8-bit RGB(A) of common YCbCr images is converted by ``_yuv`` (on ``convert_threads`` threads).
     """
     if remove_stride and _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit):
-        ycbcr = _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)
+        ycbcr = decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)
         converted = _yuv.decode_whole(handle, ycbcr, layout.channels, layout.bgr, dst, convert_threads)
         if converted is not None:
             return Pixels(*converted)
-    opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
+    opts = decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
     out = ffi.new("heif_image**")
     _check_read(lib.heif_decode_image(handle.ptr, out, layout.colorspace, layout.chroma, opts), handle)
     return image_pixels(handle.ctx.adopt_image(out[0]), layout, remove_stride, dst)
@@ -281,7 +281,7 @@ def decode_tiles_into(
     top = (tile_h - int(tiling.top_offset)) % tile_h
 
     ycbcr = _yuv.may_convert(handle, layout.channels, layout.bytes_per_sample, layout.to_8bit)
-    planar = lambda: _decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)  # noqa: E731
+    planar = lambda: decoding_options(False, decoder_id, codec_threads, transformations=transformations, planar=True)  # noqa: E731
 
     def decode_tile(tile_handle: Handle, position: tuple[int, int]) -> None:
         tx, ty = position
@@ -299,7 +299,7 @@ def decode_tiles_into(
             if _yuv.convert(image, layout.channels, layout.bgr, into, stride, part, 1):
                 return
         out = ffi.new("heif_image**")
-        opts = _decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
+        opts = decoding_options(layout.to_8bit, decoder_id, codec_threads, transformations=transformations)
         err = lib.heif_image_handle_decode_image_tile(
             tile_handle.ptr, out, layout.colorspace, layout.chroma, opts, tx, ty
         )

@@ -101,7 +101,7 @@ def convert(
     threads: int,
 ) -> bool:
     """Convert the pixels ``box`` (left, top, right, bottom) of ``image``, a YCbCr image decoded as coded
-    (``decode._decoding_options(planar=True)``), into ``target`` (a cffi pointer, ``stride`` bytes per row)
+    (``decode.decoding_options(planar=True)``), into ``target`` (a cffi pointer, ``stride`` bytes per row)
     as 8-bit RGB or RGBA, on ``threads`` threads. False when the planes are not what the conversion
     reproduces: the caller then decodes with libheif."""
     if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
@@ -172,7 +172,7 @@ def convert_as_libavif(image: Any, channels: int, bgr: bool, target: Any, stride
 def decode_whole(
     handle: Handle, opts: Any, channels: int, bgr: bool, dst: Any, threads: int
 ) -> tuple[int, int, int, Any] | None:
-    """Decode ``handle`` with ``opts`` (the planes as coded: ``decode._decoding_options(planar=True)``) and
+    """Decode ``handle`` with ``opts`` (the planes as coded: ``decode.decoding_options(planar=True)``) and
     convert it into ``dst`` (a new buffer when None) in tight rows: (width, height, stride, buffer), or None
     when libheif's decode to YCbCr fails or the planes are not what the conversion reproduces (the caller
     then decodes with libheif)."""

@@ -22,20 +22,20 @@ from .._info.checks import type_name
 from .._info.properties import nclx_profile
 from .._native.libheif import Context, check, ffi, lib, owned
 from .encoder import Encoder, size_problem
+from .frames import (
+    Frame,
+    Job,
+    check_colour,
+    fill_image,
+    frame_pixels,
+    job_chroma,
+    new_heif_image,
+    output_bits,
+    output_nclx,
+    writer_mode,
+)
 from .params import check_image_info
 from .settings import EncodeSettings
-from .still import (
-    Frame,
-    _check_colour,
-    _fill,
-    _Job,
-    _job_chroma,
-    _mode,
-    _new_heif_image,
-    _output_bits,
-    _output_nclx,
-    _pixels,
-)
 
 __all__ = ["TIMESCALE", "MAX_SIDE", "durations_of", "loop_of", "encode_sequence"]
 
@@ -101,18 +101,18 @@ class _Plan:
         self.first = self.job(first, 0)
         self.count = 0
 
-    def job(self, frame: Frame, index: int) -> _Job:
+    def job(self, frame: Frame, index: int) -> Job:
         """The checked job of frame ``index``."""
         settings = self.settings
         info = {**frame.info, **settings.image}
         check_image_info(info)
         if info.get("save_nclx_profile") is None:
             info["save_nclx_profile"] = settings.save_nclx_profile
-        job = _Job(frame, info, 1, _job_chroma(settings, info), _output_bits(frame.mode, info, settings.save_to_12bit))
-        _check_colour(job, self.codec)
+        job = Job(frame, info, 1, job_chroma(settings, info), output_bits(frame.mode, info, settings.save_to_12bit))
+        check_colour(job, self.codec)
         if index == 0:
             return job
-        first, mode, first_mode = self.first, _mode(frame.mode), _mode(self.first.frame.mode)
+        first, mode, first_mode = self.first, writer_mode(frame.mode), writer_mode(self.first.frame.mode)
         if frame.size != first.frame.size:
             raise ValueError(
                 f"frame {index} is {frame.size[0]}x{frame.size[1]}, frame 0 {first.frame.size[0]}x"
@@ -147,12 +147,12 @@ def encode_sequence(frames: Iterable[tuple[Frame, int]], loop: int, settings: En
     ctx = Context()
     encoder = Encoder(ctx.ptr, settings)
     encoder.use_chroma(plan.first.chroma)
-    nclx = _output_nclx(plan.first.info)
+    nclx = output_nclx(plan.first.info)
     profile = nclx_profile(nclx) if nclx is not None else None
     track_opts = owned(lib.heif_track_options_alloc(), lib.heif_track_options_release)
     lib.heif_track_options_set_timescale(track_opts, TIMESCALE)
     seq_opts = owned(lib.heif_sequence_encoding_options_alloc(), lib.heif_sequence_encoding_options_release, profile)
-    seq_opts.save_alpha_channel = 1 if _mode(first.mode).alpha else 0
+    seq_opts.save_alpha_channel = 1 if writer_mode(first.mode).alpha else 0
     if profile is not None:
         seq_opts.output_nclx_profile = profile
     lib.heif_context_set_sequence_timescale(ctx.ptr, TIMESCALE)
@@ -163,10 +163,10 @@ def encode_sequence(frames: Iterable[tuple[Frame, int]], loop: int, settings: En
     track = owned(out[0], lib.heif_track_release, ctx)
     index, job, duration = 0, plan.first, first_duration
     while True:
-        mode = _mode(job.frame.mode)
-        image = _new_heif_image(width, height, mode, job.bits)
-        buf, stride = _pixels(job.frame)
-        _fill(image, mode, job.bits, buf, stride, 0, 0, width, height)
+        mode = writer_mode(job.frame.mode)
+        image = new_heif_image(width, height, mode, job.bits)
+        buf, stride = frame_pixels(job.frame)
+        fill_image(image, mode, job.bits, buf, stride, 0, 0, width, height)
         if mode.premultiplied:
             lib.heif_image_set_premultiplied_alpha(image, 1)
         lib.heif_image_set_duration(image, operator.index(duration))

@@ -19,17 +19,27 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .._info.checks import as_int
 from .._info.metadata import get_orientation, set_orientation
-from .._info.modes import MODES, Mode, mode_of
-from .._info.properties import NCLX_KEYS, SRGB, apply_to_handle, apply_to_image, nclx_profile
+from .._info.modes import MODES
+from .._info.properties import SRGB, apply_to_handle, apply_to_image, nclx_profile
 from .._native.libheif import Context, check, ffi, lib, owned
-from ..errors import EncoderError
-from .attached import Attached, Copies
+from .attached import Copies
 from .encoder import MAX_GRID, MAX_ITEMS, Encoder, size_problem, thumbnail_size
+from .frames import (
+    Frame,
+    Job,
+    check_colour,
+    fill_image,
+    frame_pixels,
+    job_chroma,
+    new_heif_image,
+    output_bits,
+    output_nclx,
+    writer_mode,
+)
 from .params import check_image_info, format_for
 from .settings import Codec, EncodeSettings, encode_settings
 from .target import check_target, write_output
@@ -46,43 +56,8 @@ __all__ = [
     "save_pillow",
 ]
 
-_NO_RGB_CONVERSION = frozenset([11, 14])  # matrices libheif cannot convert RGB to (Y'D'zD'x, ICtCp)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """An image as the writer takes it: ``stride * (height - 1) + row`` bytes of ``data`` in ``mode``."""
-
-    mode: str
-    size: tuple[int, int]
-    data: Any
-    stride: int
-    info: dict[str, Any]
-    pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
-    orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
-    attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
-
-
-def _mode(name: str) -> Mode:
-    mode = mode_of(name) if name in MODES or name == "YCbCr" else None
-    if mode is None:
-        raise ValueError(f"unsupported mode {name!r}")
-    return mode
-
 
 # --- the plan: every image checked before anything is encoded ----------------------------------------
-
-
-@dataclass
-class _Job:
-    """One image of the plan: its frame, the info to write, irot/imir orientation, chroma and grid tile."""
-
-    frame: Frame
-    info: dict[str, Any]
-    orientation: int
-    chroma: str | None  # "420"/"422"/"444", None for the encoder's default
-    bits: int
-    tile: int = 0
 
 
 def _prepare_info(frame: Frame, overrides: Mapping[str, Any], settings: EncodeSettings) -> tuple[dict[str, Any], int]:
@@ -115,28 +90,6 @@ def _prepare_info(frame: Frame, overrides: Mapping[str, Any], settings: EncodeSe
     return info, orientation
 
 
-def _output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:
-    """Bit depth to write: ``info["bit_depth"]`` (the file's, for decoded images), else the mode's.
-
-    16 means "high bit depth": 12 with ``save_to_12bit`` (the settings' value), else 10.
-    """
-    requested = info.get("bit_depth")
-    bits = _mode(mode).bits if requested is None else int(requested)
-    if bits == 16:
-        bits = 12 if save_to_12bit else 10
-    if bits not in (8, 10, 12):
-        raise ValueError(f"invalid bit_depth {requested}: use 8, 10, 12 (or 16 for 10/12 per options)")
-    return bits
-
-
-def _job_chroma(settings: EncodeSettings, info: dict[str, Any]) -> str | None:
-    """Chroma for one image: the parameter, else the subsampling the image was read with."""
-    chroma = settings.chroma
-    if chroma is None and info.get("chroma") in (420, 422, 444):
-        chroma = str(info["chroma"])
-    return chroma
-
-
 def _effective_tile(mode: str, size: tuple[int, int], info: dict[str, Any], tile_size: int | None, codec: Codec,
                     chroma: str | None, default_tile: int = 0) -> int:  # fmt: skip
     """The grid tile size an image is written with (0: one coded image); ``tile_size`` None: the image's own
@@ -148,12 +101,12 @@ def _effective_tile(mode: str, size: tuple[int, int], info: dict[str, Any], tile
     width, height = size
     if tile <= 0 or (width <= tile and height <= tile):
         return 0
-    if _mode(mode).alpha:  # libheif's grid API has no alpha tiles
+    if writer_mode(mode).alpha:  # libheif's grid API has no alpha tiles
         return 0
     if codec.fmt == "AVIF":
         if tile < 64:
             return 0
-        if _mode(mode).color and chroma != "444" and (width % 2 or height % 2 or tile % 2):
+        if writer_mode(mode).color and chroma != "444" and (width % 2 or height % 2 or tile % 2):
             return 0
     return tile
 
@@ -169,7 +122,7 @@ def _grid_hint(mode: str, size: tuple[int, int], info: dict[str, Any], chroma: s
     tile = 512  # iPhone-like tiles, doubled until the grid fits in the column, row and item limits
     while -(-max(width, height) // tile) > MAX_GRID or (-(-width // tile)) * (-(-height // tile)) >= MAX_ITEMS:
         tile *= 2
-    if _mode(mode).alpha:
+    if writer_mode(mode).alpha:
         return "; images with alpha cannot be written as grids (libheif has no grid API with alpha)"
     if _effective_tile(mode, size, info, tile, codec, chroma) == 0 or size_problem(tile, tile, codec):
         return ""
@@ -183,7 +136,7 @@ def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], settings:
         ValueError: an image, grid tile or thumbnail is too big or too small for the codec.
     """
     codec = settings.codec
-    chroma = _job_chroma(settings, info)
+    chroma = job_chroma(settings, info)
     tile = _effective_tile(mode, size, info, settings.tile_size, codec, chroma, settings.default_tile_size)
     width, height = size
     problem = size_problem(tile, tile, codec) if tile else size_problem(width, height, codec)
@@ -206,35 +159,7 @@ def check_size(mode: str, size: tuple[int, int], info: dict[str, Any], settings:
             )
 
 
-def _output_nclx(info: dict[str, Any]) -> dict[str, int] | None:
-    """The four NCLX values written for an image, or None when no NCLX profile is written. The plan has set
-    ``save_nclx_profile`` (the settings' default where the image's ``info`` does not say)."""
-    save_nclx = info.get("save_nclx_profile", True)
-    explicit = {k: int(info[k]) for k in NCLX_KEYS if info.get(k) is not None}
-    if not explicit and not save_nclx:
-        return None
-    # Explicit values override the image's own profile (new images: sRGB), so the lossless recipe
-    # (matrix_coefficients=0) keeps a P3 or PQ image's primaries and transfer.
-    base = info.get("nclx_profile") or SRGB
-    return {**{k: int(base[k]) for k in NCLX_KEYS}, **explicit}
-
-
-def _check_colour(job: _Job, codec: Codec) -> None:
-    """Refuse NCLX values the codec, or libheif's colour conversion, cannot write for this image."""
-    nclx = _output_nclx(job.info)
-    if nclx is None:
-        return
-    color = _mode(job.frame.mode).color
-    if codec.x265 and nclx["color_primaries"] == 22:
-        raise ValueError("x265 cannot write color_primaries 22 (EBU Tech 3213); save as AVIF or use another value")
-    matrix = nclx["matrix_coefficients"]
-    if color and matrix in _NO_RGB_CONVERSION:
-        raise ValueError(f"libheif cannot convert RGB to matrix_coefficients {matrix}")
-    if color and matrix == 0 and codec.fmt == "AVIF" and job.chroma != "444":
-        raise ValueError("AV1 stores RGB (matrix_coefficients=0) only with 4:4:4 chroma: add chroma=444")
-
-
-def _count_items(jobs: list[_Job]) -> int:
+def _count_items(jobs: list[Job]) -> int:
     count = 0
     for job in jobs:
         width, height = job.frame.size
@@ -243,12 +168,12 @@ def _count_items(jobs: list[_Job]) -> int:
         count += 1 if job.info.get("exif") else 0
         count += 1 if job.info.get("xmp") else 0
         count += len([m for m in job.info.get("metadata") or [] if m])
-        count += 1 if _mode(job.frame.mode).alpha else 0
+        count += 1 if writer_mode(job.frame.mode).alpha else 0
         count += len(job.frame.attached.items) if job.frame.attached else 0
     return count
 
 
-def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> list[_Job]:
+def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> list[Job]:
     """Every image's job, all checked before the first one is encoded."""
     codec = settings.codec
     jobs = []
@@ -256,8 +181,8 @@ def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Ma
         if frame.size[0] <= 0 or frame.size[1] <= 0:
             raise ValueError("Empty images are not supported.")
         info, orientation = _prepare_info(frame, per_frame.get(i, {}), settings)
-        chroma = _job_chroma(settings, info)
-        job = _Job(frame, info, orientation, chroma, _output_bits(frame.mode, info, settings.save_to_12bit))
+        chroma = job_chroma(settings, info)
+        job = Job(frame, info, orientation, chroma, output_bits(frame.mode, info, settings.save_to_12bit))
         job.tile = _effective_tile(
             frame.mode, frame.size, info, settings.tile_size, codec, chroma, settings.default_tile_size
         )
@@ -271,7 +196,7 @@ def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Ma
         )
     for job in jobs:
         check_size(job.frame.mode, job.frame.size, job.info, settings)
-        _check_colour(job, codec)
+        check_colour(job, codec)
     return jobs
 
 
@@ -294,78 +219,9 @@ def primary_index(frames: list[Frame], requested: Any) -> int:
 # --- one image into libheif --------------------------------------------------------------------------
 
 
-def _pixels(frame: Frame) -> tuple[Any, int]:
-    """The frame's buffer and stride, checked to hold every row (no read beyond it, whatever the stride)."""
-    width, height = frame.size
-    if width > 2**31 - 1 or height > 2**31 - 1:
-        raise ValueError(f"image size {width}x{height} is too large")
-    row = width * _mode(frame.mode).pixel_bytes
-    stride = int(frame.stride or row)
-    if stride < row:
-        raise ValueError(
-            f"image plane does not contain enough data: stride {stride} is smaller than a row of {row} bytes"
-        )
-    try:
-        buf = ffi.from_buffer(frame.data)
-    except TypeError as exc:
-        raise TypeError(f"image data must support the buffer protocol, not {type(frame.data).__name__}") from exc
-    # Python ints: no overflow whatever the stride and size (CVE-2026-28231 in pillow_heif).
-    if stride * (height - 1) + row > len(buf):
-        raise ValueError("image plane does not contain enough data")
-    return buf, stride
-
-
-def _planes(mode: Mode) -> list[tuple[int, int, int]]:
-    """(libheif channel, first source channel, channel count) for each plane of a new image."""
-    if mode.ycbcr:
-        return [(int(lib.heif_channel_Y), 0, 1), (int(lib.heif_channel_Cb), 1, 1), (int(lib.heif_channel_Cr), 2, 1)]
-    if mode.color:
-        return [(int(lib.heif_channel_interleaved), 0, mode.channels)]
-    return [(int(lib.heif_channel_Y), 0, 1)] + ([(int(lib.heif_channel_Alpha), 1, 1)] if mode.alpha else [])
-
-
-def _new_heif_image(width: int, height: int, mode: Mode, bits: int) -> Any:
-    if mode.ycbcr:
-        colorspace, chroma = lib.heif_colorspace_YCbCr, lib.heif_chroma_444
-    elif mode.color:
-        colorspace = lib.heif_colorspace_RGB
-        if bits > 8:
-            chroma = lib.heif_chroma_interleaved_RRGGBBAA_LE if mode.alpha else lib.heif_chroma_interleaved_RRGGBB_LE
-        else:
-            chroma = lib.heif_chroma_interleaved_RGBA if mode.alpha else lib.heif_chroma_interleaved_RGB
-    else:
-        colorspace, chroma = lib.heif_colorspace_monochrome, lib.heif_chroma_monochrome
-    out = ffi.new("heif_image**")
-    check(lib.heif_image_create(width, height, colorspace, chroma, out))
-    image = owned(out[0], lib.heif_image_release)
-    for channel, _, _ in _planes(mode):
-        check(lib.heif_image_add_plane(image, channel, width, height, bits))
-    return image
-
-
-def _fill(img: Any, mode: Mode, bits: int, src: Any, src_stride: int, x0: int, y0: int, w: int, h: int) -> None:
-    """Copy the region (x0, y0, w, h) of the source into ``img`` (top-left), padding to its full size."""
-    channel0 = _planes(mode)[0][0]
-    full_w, full_h = lib.heif_image_get_width(img, channel0), lib.heif_image_get_height(img, channel0)
-    offset = y0 * src_stride + x0 * mode.pixel_bytes
-    for channel, first, count in _planes(mode):
-        stride = ffi.new("size_t*")
-        dst = lib.heif_image_get_plane2(img, channel, stride)
-        if dst == ffi.NULL:
-            raise EncoderError("libheif image has no plane to fill")
-        rc = lib.hk_fill_plane(
-            src + offset, src_stride, mode.channels, first, mode.bits,
-            dst, stride[0], count, bits, w, h, 1 if mode.bgr else 0,
-        )  # fmt: skip
-        if rc != 0:
-            raise EncoderError("invalid plane layout")
-        if w < full_w or h < full_h:
-            lib.hk_pad_plane(dst, stride[0], w, h, full_w, full_h, count * (2 if bits > 8 else 1))
-
-
 def _encoding_options(info: dict[str, Any], orientation: int) -> Any:
     """Owned ``heif_encoding_options``: orientation as irot/imir, and the NCLX profile to write (if any)."""
-    nclx = _output_nclx(info)
+    nclx = output_nclx(info)
     profile = nclx_profile(nclx) if nclx is not None else None
     opts = owned(lib.heif_encoding_options_alloc(), lib.heif_encoding_options_free, profile)
     opts.image_orientation = orientation
@@ -399,7 +255,7 @@ def _ycbcr_nclx(info: dict[str, Any], bits: int) -> dict[str, int] | None:
     subsamples the chroma planes. Any other matrix or range (e.g. ``matrix_coefficients=0``, the lossless
     recipe), or another bit depth, needs the RGB pixels: None.
     """
-    written = _output_nclx(info)
+    written = output_nclx(info)
     if bits != 8:
         return None
     if written is None:
@@ -420,11 +276,11 @@ def _ycbcr_to_rgb(frame: Frame, buf: Any, stride: int) -> tuple[Any, int]:
     return ffi.from_buffer(rgb), width * 3
 
 
-def _encode_one(ctx: Any, encoder: Encoder, job: _Job) -> Any:
+def _encode_one(ctx: Any, encoder: Encoder, job: Job) -> Any:
     frame, info, tile, bits = job.frame, job.info, job.tile, job.bits
     encoder.use_chroma(job.chroma)
-    buf, stride = _pixels(frame)
-    mode = _mode(frame.mode)
+    buf, stride = frame_pixels(frame)
+    mode = writer_mode(frame.mode)
     sample_nclx = None
     if mode.ycbcr:
         sample_nclx = _ycbcr_nclx(info, bits)
@@ -442,13 +298,13 @@ def _encode_one(ctx: Any, encoder: Encoder, job: _Job) -> Any:
         for ty in range(rows):
             for tx in range(cols):
                 x0, y0 = tx * tile, ty * tile
-                tile_img = _new_heif_image(tile, tile, mode, bits)
-                _fill(tile_img, mode, bits, buf, stride, x0, y0, min(tile, width - x0), min(tile, height - y0))
+                tile_img = new_heif_image(tile, tile, mode, bits)
+                fill_image(tile_img, mode, bits, buf, stride, x0, y0, min(tile, width - x0), min(tile, height - y0))
                 apply_to_image(tile_img, info, sample_nclx)
                 check(lib.heif_context_add_image_tile(ctx, handle, tx, ty, tile_img, encoder.ptr))
     else:
-        full = _new_heif_image(width, height, mode, bits)
-        _fill(full, mode, bits, buf, stride, 0, 0, width, height)
+        full = new_heif_image(width, height, mode, bits)
+        fill_image(full, mode, bits, buf, stride, 0, 0, width, height)
         if mode.premultiplied:
             lib.heif_image_set_premultiplied_alpha(full, 1)
         apply_to_image(full, info, sample_nclx)
@@ -458,8 +314,8 @@ def _encode_one(ctx: Any, encoder: Encoder, job: _Job) -> Any:
     _add_metadata(ctx, handle, info)
     boxes = _thumbnail_boxes(info, frame.size)
     if boxes and full is None:
-        full = _new_heif_image(width, height, mode, bits)
-        _fill(full, mode, bits, buf, stride, 0, 0, width, height)
+        full = new_heif_image(width, height, mode, bits)
+        fill_image(full, mode, bits, buf, stride, 0, 0, width, height)
         apply_to_image(full, info, sample_nclx)
     for box in boxes:
         thumb = ffi.new("heif_image_handle**")
