@@ -8,6 +8,7 @@ both; ``overwrite`` replaces a conversion's output the way a save replaces a fil
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -111,10 +112,11 @@ def test_nothing_else_renames_links_or_makes_temporary_files() -> None:
 # --- failed writes: no temporary file, the target as it was ---------------------------------------------
 
 
-@pytest.fixture
-def disk_full() -> Iterator[None]:
-    """Writes past 4 KB fail with EFBIG, as on a full disk, until the test ends (RLIMIT_FSIZE; CPython ignores
-    SIGXFSZ, which would otherwise kill the process)."""
+@contextlib.contextmanager
+def _disk_full() -> Iterator[None]:
+    """Writes past 4 KB fail with EFBIG, as on a full disk, inside the block only (RLIMIT_FSIZE; CPython ignores
+    SIGXFSZ, which would otherwise kill the process). The limit is the whole process's: pytest's own output, a
+    file too once redirected, must not be written while it holds, so it never spans a test's report."""
     if signal.getsignal(signal.SIGXFSZ) != signal.SIG_IGN:
         pytest.skip("SIGXFSZ is not ignored")
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -161,8 +163,7 @@ CASES = [(user, existing) for user in sorted(USERS) for existing in (False, True
 @pytest.mark.parametrize("failure", ["disk full", "rename fails"])
 @pytest.mark.parametrize(("user", "existing"), CASES, ids=[f"{u}-{'existing' if e else 'new'}" for u, e in CASES])
 def test_a_failed_write_leaves_no_temporary_file_and_the_target_as_it_was(
-    sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, user: str,
-    existing: bool, failure: str,
+    sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user: str, existing: bool, failure: str,
 ) -> None:  # fmt: skip
     out = tmp_path / "out"
     out.mkdir()
@@ -171,10 +172,11 @@ def test_a_failed_write_leaves_no_temporary_file_and_the_target_as_it_was(
         os.chmod(out / "noise.heic", 0o640)
     before = sorted(p.name for p in out.iterdir())
     if failure == "disk full":
-        request.getfixturevalue("disk_full")
+        with _disk_full():
+            outcome = USERS[user](out, sources)
     else:
         _renames_fail(monkeypatch)
-    outcome = USERS[user](out, sources)
+        outcome = USERS[user](out, sources)
     monkeypatch.undo()
     expected = "File too large" if failure == "disk full" else "injected rename failure"
     assert expected in outcome
