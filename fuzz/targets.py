@@ -4,7 +4,7 @@ What each target accepts as a clean outcome is what heifkit promises for any inp
 (:class:`heifkit.HeifError`, and the documented ``ValueError``/``TypeError`` for bad arguments) or a valid
 image. Anything else, an unexpected exception type, a crash, a hang or runaway memory, is a finding.
 
-* ``parse``: ``open_heif`` alone: the container and every image's ``info``, no pixels (fast: most of the
+* ``parse``: ``open_heif`` alone: the container, every image's ``info`` and coded quality, no pixels (fast: most of the
   executions of a run);
 * ``read``: ``open_heif`` with open flags derived from the input (a CRC, so the file bytes stay as they are),
   then decode a region of each top-level image (``crop`` before decoding: only the tiles under it), every
@@ -129,6 +129,7 @@ def parse(data: bytes) -> None:
         return
     for image in heif_file:
         repr(image)
+        image.coded_quality()  # the coded stream's headers, bounded: a damaged one gives None
         for index in range(len(image.info.get("thumbnails") or [])):
             try:
                 repr(image.get_thumbnail(index))  # a size of 0 (a damaged ispe) fails when it is decoded

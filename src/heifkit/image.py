@@ -23,6 +23,7 @@ from ._info.modes import MODES, PILLOW_CONVERSIONS, mode_of
 from ._info.transforms import transposed
 from ._native.libheif import Handle
 from ._read import entries as _read
+from ._read.coded_quality import coded_quality as _coded_quality
 from .errors import InvalidInputError
 
 __all__ = [
@@ -298,6 +299,19 @@ class HeifImage(BaseImage):
         self.load()
         data, stride = crop_rows(self._data, self._stride, box, mode_of(self.mode).pixel_bytes)
         return HeifImage(size, self.mode, info, data, stride, pending_orientation=self.pending_orientation)
+
+    def coded_quality(self) -> dict[str, Any] | None:
+        """The quality this image was coded at, as its coded stream tells it (nothing is decoded), or None.
+
+        A dict: ``codec`` ("HEVC" or "AV1"), ``quantizer`` (HEVC: the slice QP, averaged over slices and grid
+        tiles by their coded size; AV1: ``base_q_idx``), ``quality`` (an estimate on the 0..100 scale of
+        ``save(quality=...)``, -1 when the stream is coded lossless), ``error`` (the ± of that estimate) and
+        ``lossless``. The estimate inverts what libheif's x265 and aom plugins and libavif (Pillow's AVIF plugin)
+        code each quality at (see "The quality a file was coded at" in the docs): other encoders choose their
+        quantizer another way. None for an image not read from a file (made from pixels, or cropped), a codec
+        other than HEVC or AV1, or a stream that cannot be read.
+        """
+        return _coded_quality(self._entry.handle) if self._entry is not None else None
 
     def get_thumbnail(self, index: int) -> HeifThumbnail:
         """The embedded thumbnail at position ``index`` of ``info["thumbnails"]``, decoded on access.
