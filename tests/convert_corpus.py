@@ -114,6 +114,7 @@ _TYPES = {
     "array": list,
     "string": str,
     "integer": int,
+    "number": (int, float),
     "boolean": bool,
     "null": type(None),
 }
@@ -147,6 +148,6 @@ def schema_errors(instance: Any, schema: dict[str, Any], where: str = "$") -> li
 
 
 def _is_type(value: Any, name: str) -> bool:
-    if name == "integer" and isinstance(value, bool):
+    if name in ("integer", "number") and isinstance(value, bool):
         return False
     return isinstance(value, _TYPES[name])

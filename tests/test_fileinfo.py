@@ -151,3 +151,22 @@ def test_box_reader_survives_corruption(garbage: bytes, at: int) -> None:
         path.write_bytes(original[:at] + garbage + original[at + len(garbage) :])
         layout = _file_layout.read_layout(path)
         assert all(isinstance(t.handler, str) for t in layout.tracks)
+
+
+@pytest.mark.parametrize(("fmt", "quality"), [("AVIF", 50), ("HEIF", 40), ("HEIF", -1)])
+def test_the_coded_quality_is_reported(tmp_path: Path, fmt: str, quality: int) -> None:
+    path = tmp_path / f"q.{fmt.lower()}"
+    extra = {"chroma": 444, "matrix_coefficients": 0} if quality == -1 else {}
+    heifkit.from_pillow(heifkit.open_heif(ZPUG).to_pillow().resize((128, 96))).save(
+        path, format=fmt, quality=quality, **extra
+    )
+    entry = document(path)["files"][0]
+    assert schema_errors({"schema": fileinfo.SCHEMA_ID, "files": [entry]}, SCHEMA) == []
+    coded = entry["images"][0]["coded_quality"]
+    assert coded["codec"] == ("AV1" if fmt == "AVIF" else "HEVC")
+    text = fileinfo.render(fileinfo.describe(path))
+    if quality == -1:
+        assert coded["lossless"] and coded["quality"] == -1 and "coded lossless" in text
+    else:
+        assert abs(coded["quality"] - quality) <= coded["error"] <= 3 and not coded["lossless"]
+        assert f"coded at quality ~{coded['quality']} ±{coded['error']}" in text

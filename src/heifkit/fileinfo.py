@@ -88,6 +88,17 @@ _IMAGE = _object(
         "aux": _array(_object({"type": _STR, "count": _INT})),
         "gain_map": _object({"kind": {"enum": ["tmap", "aux"]}, "type": _NULL_STR}, nullable=True),
         "hdr_metadata": _array(_STR),  # names of the HDR info keys the image has (content_light_level...)
+        # what the coded stream says of its quality (HeifImage.coded_quality()); null: not HEVC/AV1, or unreadable
+        "coded_quality": _object(
+            {
+                "codec": _STR,
+                "quantizer": {"type": "number"},  # HEVC: slice QP; AV1: base_q_idx
+                "quality": _INT,  # the estimate on save()'s 0..100 scale, -1 for lossless
+                "error": _INT,  # the estimate's ±
+                "lossless": _BOOL,
+            },
+            nullable=True,
+        ),
     }
 )
 _TRACK = _object(
@@ -283,6 +294,23 @@ def _image(index: int, image: HeifImage, items: _Items, mimetype: str | None, pr
         "aux": [{"type": t, "count": len(ids)} for t, ids in sorted((info.get("aux") or {}).items())],
         "gain_map": _gain_map(item_id, info, items),
         "hdr_metadata": [k for k in _HDR_KEYS if info.get(k) not in (None, {})],
+        "coded_quality": _coded_quality(image),
+    }
+
+
+def _coded_quality(image: HeifImage) -> dict[str, Any] | None:
+    try:
+        found = image.coded_quality()
+    except Exception:  # reported as unknown: info describes damaged files too
+        return None
+    if found is None:
+        return None
+    return {
+        "codec": str(found["codec"]),
+        "quantizer": float(found["quantizer"]),
+        "quality": int(found["quality"]),
+        "error": int(found["error"]),
+        "lossless": bool(found["lossless"]),
     }
 
 
@@ -439,6 +467,12 @@ def _render_image(image: dict[str, Any]) -> list[str]:
         extras.append("aux " + ", ".join(f"{a['type']} x{a['count']}" for a in other))
     if image["hdr_metadata"]:
         extras.append("HDR " + ", ".join(image["hdr_metadata"]))
+    coded = image["coded_quality"]
+    if coded and coded["lossless"]:
+        extras.append("coded lossless")
+    elif coded:
+        name = "QP" if coded["codec"] == "HEVC" else "base_q_idx"
+        extras.append(f"coded at quality ~{coded['quality']} ±{coded['error']} ({name} {coded['quantizer']:g})")
     if extras:
         lines.append(f"      {'; '.join(extras)}")
     return lines
