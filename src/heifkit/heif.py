@@ -7,6 +7,7 @@ pixels are decoded on first access (``image``). Saving hands plain frames to the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -289,7 +290,7 @@ class HeifFile:
         if not images:
             raise ValueError("Cannot write file with no images as HEIF.")
         _write.check_target(fp)
-        _write.save([frame_of(image) for image in images], fp, settings)
+        _write.save([frame_of(image, settings.keep_quality) for image in images], fp, settings)
 
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
@@ -381,8 +382,9 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
     from_bytes(mode, size, data, **extra).save(fp, **kwargs)
 
 
-def frame_of(image: HeifImage) -> _write.Frame:
-    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file).
+def frame_of(image: HeifImage, keep_quality: bool = False) -> _write.Frame:
+    """The plain frame the writer takes for ``image`` (decoding it first if it was read from a file), with the
+    quality it was coded at when ``keep_quality`` (``save(quality="keep")``).
 
     Stored pixels read with ``apply_transformations=False`` are written so that they show as before: their
     rotation and mirroring as ``irot``/``imir``, their crop applied (see :func:`transforms.stored_geometry`).
@@ -391,6 +393,16 @@ def frame_of(image: HeifImage) -> _write.Frame:
     pad): their geometry stays right because the image keeps its stored pixels and its ``irot``/``imir``,
     decoded anew if libheif had applied them.
     """
+    frame = _plain_frame(image)
+    if keep_quality:
+        coded = image.coded_quality()
+        if coded is not None:
+            frame = dataclasses.replace(frame, coded_quality=int(coded["quality"]))
+    return frame
+
+
+def _plain_frame(image: HeifImage) -> _write.Frame:
+    """The frame of ``image`` (see :func:`frame_of`)."""
     entry = image._entry
     steps = image.info.get("transformations")
     attached = _attached_of(image) if entry is not None and image.size in _sizes_as_read(entry, bool(steps)) else None

@@ -360,7 +360,7 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
                 image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
                 if frame.info.get("primary") is not None:
                     image.info["primary"] = bool(frame.info["primary"])
-                frames.append(frame_of(image))
+                frames.append(frame_of(image, settings.keep_quality))
     finally:
         if im.tell() != current:
             im.seek(current)

@@ -66,18 +66,26 @@ class Encoder:
         if out[0] == ffi.NULL:
             raise EncoderError(f"No {self.fmt} encoder found.")
         self.ptr = owned(out[0], lib.heif_encoder_release)
-        quality = settings.quality
-        self.lossless = quality is not None and int(quality) == -1
-        if quality is not None:
-            if self.lossless:
-                check(lib.heif_encoder_set_lossless(self.ptr, 1))
-            else:
-                check(lib.heif_encoder_set_lossy_quality(self.ptr, int(quality)))
+        self.quality: int | None = None  # what the encoder is set to (None: its default)
+        self.lossless = False
+        self.use_quality(settings.quality)
         self.chroma: str | None = None  # what the encoder is set to (None: its default, 4:2:0)
         if settings.speed is not None:
             self._set_speed(settings.speed)
         for key, value in settings.enc_params.items():
             self.set(key, value)
+
+    def use_quality(self, quality: int | None) -> None:
+        """Switch the quality before encoding an image (-1: lossless; None: leave the encoder as it is)."""
+        if quality is None or quality == self.quality:
+            return
+        if quality == -1:
+            check(lib.heif_encoder_set_lossless(self.ptr, 1))
+        else:
+            if self.lossless:
+                check(lib.heif_encoder_set_lossless(self.ptr, 0))
+            check(lib.heif_encoder_set_lossy_quality(self.ptr, int(quality)))
+        self.quality, self.lossless = quality, quality == -1
 
     def use_chroma(self, chroma: str | None) -> None:
         """Switch chroma subsampling before encoding an image (None: the encoder's default 4:2:0)."""

@@ -45,6 +45,7 @@ class Frame:
     pending_orientation: bool = False  # the EXIF/XMP orientation is still to be applied (as irot/imir)
     orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
     attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
+    coded_quality: int | None = None  # the quality its source was coded at (quality="keep"), -1 lossless
 
 
 def writer_mode(name: str) -> Mode:
@@ -64,6 +65,7 @@ class Job:
     chroma: str | None  # "420"/"422"/"444", None for the encoder's default
     bits: int
     tile: int = 0
+    quality: int | None = None  # the quality it is encoded at (None: the settings')
 
 
 def output_bits(mode: str, info: dict[str, Any], save_to_12bit: bool) -> int:

@@ -139,8 +139,10 @@ def check_file_params(params: dict[str, Any]) -> None:
             raise TypeError(f"format must be a str ('HEIF' or 'AVIF'), not {type_name(fmt)}")
         compression(fmt)
     quality = params.get("quality")
-    if quality is not None and as_int(quality, "quality") not in range(-1, 101):
-        raise ValueError(f"invalid quality {quality!r}: use None, -1 (lossless) or 0..100")
+    if isinstance(quality, str) and quality != "keep":
+        raise TypeError(f"quality must be an int (-1 lossless, 0..100), None or 'keep', not {quality!r}")
+    if quality is not None and quality != "keep" and as_int(quality, "quality") not in range(-1, 101):
+        raise ValueError(f"invalid quality {quality!r}: use None, -1 (lossless), 0..100 or 'keep'")
     chroma_value(params)
     if params.get("speed") is not None:
         int_in(params["speed"], "speed", 0, 10)

@@ -89,6 +89,8 @@ class _Plan:
 
     def __init__(self, first: Frame, settings: EncodeSettings) -> None:
         self.settings = settings
+        if settings.keep_quality:
+            raise ValueError("quality='keep' applies to still images read from a file; give a sequence a quality")
         width, height = first.size
         if width <= 0 or height <= 0:
             raise ValueError("Empty images are not supported.")

@@ -21,6 +21,10 @@ from .params import FILE_KEYS, IMAGE_KEYS, check_file_params, check_image_info, 
 
 __all__ = ["Codec", "EncodeSettings", "encode_settings"]
 
+_LIBHEIF_DEFAULT_QUALITY = 50
+"""The lossy quality libheif's x265 and aom plugins start at: what an image with no known coded quality gets with
+``quality="keep"``, so that the images of one save never depend on each other's order."""
+
 
 @dataclass(frozen=True)
 class Codec:
@@ -39,7 +43,10 @@ class EncodeSettings:
     format: str
     """``"HEIF"`` or ``"AVIF"``."""
     quality: int | None
-    """0..100, -1 for lossless, None for the encoder's own default."""
+    """0..100, -1 for lossless, None for the encoder's own default (with ``keep_quality``: for the images whose
+    coded quality is not known)."""
+    keep_quality: bool
+    """``quality="keep"``: each image read from a file is encoded at the quality its coded stream says."""
     chroma: str | None
     """``"420"``/``"422"``/``"444"`` from ``subsampling`` or ``chroma``; None: as each image was read, else 4:2:0."""
     speed: int | None
@@ -103,6 +110,9 @@ def encode_settings(kwargs: Mapping[str, Any], fmt: str, strict: bool = True) ->
     check_image_info(image)
     name, _ = compression(file["format"])
     quality = file["quality"]
+    keep_quality = quality == "keep"
+    if keep_quality:  # images whose coded quality is not known: the default, else libheif's own (50)
+        quality = options.QUALITY if isinstance(options.QUALITY, int) else _LIBHEIF_DEFAULT_QUALITY
     speed = file.get("speed")
     enc_params = MappingProxyType(dict(file.get("enc_params") or {}))  # the caller's dict is never changed
     encoder = file.get("encoder") or options.PREFERRED_ENCODER.get(name, "")
@@ -110,6 +120,7 @@ def encode_settings(kwargs: Mapping[str, Any], fmt: str, strict: bool = True) ->
     return EncodeSettings(
         format=name,
         quality=None if quality is None else int(quality),
+        keep_quality=keep_quality,
         chroma=chroma_value(file),
         speed=None if speed is None else int(speed),
         enc_params=enc_params,

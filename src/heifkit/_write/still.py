@@ -183,6 +183,9 @@ def _plan(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Ma
         info, orientation = _prepare_info(frame, per_frame.get(i, {}), settings)
         chroma = job_chroma(settings, info)
         job = Job(frame, info, orientation, chroma, output_bits(frame.mode, info, settings.save_to_12bit))
+        job.quality = settings.quality
+        if settings.keep_quality and frame.coded_quality is not None:
+            job.quality = frame.coded_quality
         job.tile = _effective_tile(
             frame.mode, frame.size, info, settings.tile_size, codec, chroma, settings.default_tile_size
         )
@@ -279,6 +282,7 @@ def _ycbcr_to_rgb(frame: Frame, buf: Any, stride: int) -> tuple[Any, int]:
 def _encode_one(ctx: Any, encoder: Encoder, job: Job) -> Any:
     frame, info, tile, bits = job.frame, job.info, job.tile, job.bits
     encoder.use_chroma(job.chroma)
+    encoder.use_quality(job.quality)
     buf, stride = frame_pixels(frame)
     mode = writer_mode(frame.mode)
     sample_nclx = None
