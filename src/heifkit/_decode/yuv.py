@@ -76,7 +76,28 @@ def may_convert(handle: Handle, channels: int, bytes_per_sample: int, to_8bit: b
     return _nclx_taken(_nclx(lib.heif_image_handle_get_nclx_color_profile, handle.ptr))
 
 
-def _plane(image: Any, channel: int) -> tuple[Any, int, int, int, int]:
+Plane = tuple[Any, int, int, int, int]
+
+
+def _ycbcr_planes(image: Any) -> tuple[Plane, Plane, Plane, int, int] | None:
+    """The Y, Cb and Cr planes of a YCbCr image (see :func:`_plane`) and its chroma shifts, or None when it is not
+    one in 4:2:0, 4:2:2 or 4:4:4 with all three planes, its chroma planes covering its luma."""
+    if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
+        return None
+    chroma = int(lib.heif_image_get_chroma_format(image))
+    if chroma not in _CHROMA_SHIFTS:
+        return None
+    shift_x, shift_y = _CHROMA_SHIFTS[chroma]
+    y, cb, cr = (_plane(image, c) for c in (lib.heif_channel_Y, lib.heif_channel_Cb, lib.heif_channel_Cr))
+    if any(p[0] == ffi.NULL for p in (y, cb, cr)):
+        return None
+    chroma_w, chroma_h = (y[2] + shift_x) >> shift_x, (y[3] + shift_y) >> shift_y
+    if any(p[2] < chroma_w or p[3] < chroma_h for p in (cb, cr)):
+        return None
+    return y, cb, cr, shift_x, shift_y
+
+
+def _plane(image: Any, channel: int) -> Plane:
     """(pointer, stride, width, height, bits) of a plane of a decoded image; pointer NULL when absent."""
     stride = ffi.new("size_t*")
     ptr = lib.heif_image_get_plane2(image, channel, stride)
@@ -104,21 +125,15 @@ def convert(
     (``decode.decoding_options(planar=True)``), into ``target`` (a cffi pointer, ``stride`` bytes per row)
     as 8-bit RGB or RGBA, on ``threads`` threads. False when the planes are not what the conversion
     reproduces: the caller then decodes with libheif."""
-    if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
+    planes = _ycbcr_planes(image)
+    if planes is None:
         return False
-    chroma = int(lib.heif_image_get_chroma_format(image))
-    if chroma not in _CHROMA_SHIFTS:
-        return False
-    shift_x, shift_y = _CHROMA_SHIFTS[chroma]
-    y, cb, cr = (_plane(image, c) for c in (lib.heif_channel_Y, lib.heif_channel_Cb, lib.heif_channel_Cr))
+    y, cb, cr, shift_x, shift_y = planes
     bits = y[4]
     left, top, right, bottom = box
-    if any(p[0] == ffi.NULL for p in (y, cb, cr)) or cb[4] != bits or cr[4] != bits or not 8 <= bits <= 16:
+    if cb[4] != bits or cr[4] != bits or not 8 <= bits <= 16:
         return False
     if not (0 <= left < right <= y[2] and 0 <= top < bottom <= y[3]):
-        return False
-    chroma_w, chroma_h = (y[2] + shift_x) >> shift_x, (y[3] + shift_y) >> shift_y
-    if any(p[2] < chroma_w or p[3] < chroma_h for p in (cb, cr)):
         return False
     sample = 2 if bits > 8 else 1
     if any(p[1] < p[2] * sample for p in (y, cb, cr)):
@@ -145,17 +160,11 @@ def convert_as_libavif(image: Any, channels: int, bgr: bool, target: Any, stride
     fixed point and bilinear chroma (``_native/avif_rgb.c``). For the images heifkit decodes outside libheif in
     place of that plugin (layered AV1). False when the image is not one of those: convert it with
     :func:`convert` instead."""
-    if lib.heif_image_get_colorspace(image) != lib.heif_colorspace_YCbCr:
+    planes = _ycbcr_planes(image)
+    if planes is None:
         return False
-    chroma = int(lib.heif_image_get_chroma_format(image))
-    if chroma not in _CHROMA_SHIFTS:
-        return False
-    shift_x, shift_y = _CHROMA_SHIFTS[chroma]
-    y, cb, cr = (_plane(image, c) for c in (lib.heif_channel_Y, lib.heif_channel_Cb, lib.heif_channel_Cr))
-    if any(p[0] == ffi.NULL or p[4] != 8 for p in (y, cb, cr)):
-        return False
-    chroma_w, chroma_h = (y[2] + shift_x) >> shift_x, (y[3] + shift_y) >> shift_y
-    if any(p[2] < chroma_w or p[3] < chroma_h for p in (cb, cr)):
+    y, cb, cr, shift_x, shift_y = planes
+    if any(p[4] != 8 for p in (y, cb, cr)):
         return False
     nclx = _nclx(lib.heif_image_get_nclx_color_profile, image)
     matrix = 2 if nclx is None else int(nclx.matrix_coefficients)

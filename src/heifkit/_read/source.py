@@ -10,7 +10,6 @@ import io
 import os
 from typing import IO, Any, Union
 
-from .._container.boxes import top_level
 from .._native.libheif import Context, check, ffi, lib, string
 from ..limits import SecurityLimits
 from ..limits import native as native_limits
@@ -106,14 +105,11 @@ def avif_by_compatible_brands(header: bytes) -> str | None:
     """``image/avif`` (or ``image/avif-sequence``) for a file of a generic major brand (``mif1``, ``msf1``) that
     lists ``avif``/``avis`` among its compatible brands and no HEVC brand, as Pillow's AVIF plugin reads it
     (libheif's MIME type follows the major brand only: ``image/heif``); None for other files."""
-    ftyp = next(top_level(io.BytesIO(header)), None)
-    if ftyp is None or ftyp.kind != b"ftyp":
-        return None
-    end = min(ftyp.end, len(header))  # the brands past the peeked bytes are not seen
-    brands = {header[i : i + 4] for i in range(ftyp.payload + 8, end - 3, 4)}
+    major, compatible = declared_brands(header)
+    brands = {brand.encode("latin-1") for brand in compatible}
     if brands & _HEVC_BRANDS or not brands & {b"avif", b"avis"}:
         return None
-    return "image/avif-sequence" if header[8:12] == b"msf1" or b"avis" in brands else "image/avif"
+    return "image/avif-sequence" if major == "msf1" or b"avis" in brands else "image/avif"
 
 
 def _read_input(fp: Any) -> Any:

@@ -66,8 +66,7 @@ class Encoder:
         if out[0] == ffi.NULL:
             raise EncoderError(f"No {self.fmt} encoder found.")
         self.ptr = owned(out[0], lib.heif_encoder_release)
-        self.quality: int | None = None  # what the encoder is set to (None: its default)
-        self.lossless = False
+        self.quality: int | None = None  # what the encoder is set to (None: its default; -1: lossless)
         self.use_quality(settings.quality)
         self.chroma: str | None = None  # what the encoder is set to (None: its default, 4:2:0)
         if settings.speed is not None:
@@ -82,10 +81,10 @@ class Encoder:
         if quality == -1:
             check(lib.heif_encoder_set_lossless(self.ptr, 1))
         else:
-            if self.lossless:
+            if self.quality == -1:
                 check(lib.heif_encoder_set_lossless(self.ptr, 0))
             check(lib.heif_encoder_set_lossy_quality(self.ptr, int(quality)))
-        self.quality, self.lossless = quality, quality == -1
+        self.quality = quality
 
     def use_chroma(self, chroma: str | None) -> None:
         """Switch chroma subsampling before encoding an image (None: the encoder's default 4:2:0)."""
