@@ -83,8 +83,7 @@ class OpenedFile:
         still image, whose one image is the first frame), from the same context; None for other files."""
         if not self.has_sequence:
             return None
-        primary = next((im for im in reversed(self.images) if im.info.get("primary")), self.images[0])
-        return sequence.main_sequence(self.ctx, self.mimetype, self.flags, primary.info)
+        return sequence.main_sequence(self.ctx, self.mimetype, self.flags, file_of(self).info)  # the primary's
 
 
 def open_file(fp: FileLike, flags: _read.OpenFlags, lazy_stream: bool = False) -> OpenedFile:
