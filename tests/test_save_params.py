@@ -80,6 +80,8 @@ BAD: list[tuple[str, Any, type[Exception], str]] = [
     ("tile_size", True, TypeError, "tile_size"),
     ("save_all", "yes", TypeError, "save_all"),
     ("save_all", 2, ValueError, "save_all"),
+    ("reencode", "yes", TypeError, "reencode"),
+    ("reencode", 2, ValueError, "reencode"),
     ("save_to_12bit", "yes", TypeError, "save_to_12bit"),
     ("append_images", 5, TypeError, "append_images"),
     ("append_images", "abc", TypeError, "append_images"),

@@ -33,6 +33,7 @@ from .image import (
     image_from_heif,
     image_from_pillow,
     pillow_target,
+    stored_image,
     stored_pixels,
 )
 
@@ -289,7 +290,11 @@ class HeifFile:
         if not images:
             raise ValueError("Cannot write file with no images as HEIF.")
         _write.check_target(fp)
-        _write.save([frame_of(image, settings.keep_quality) for image in images], fp, settings)
+        primary = _write.primary_index(images, settings.primary_index)  # type: ignore[arg-type]
+        frames = [
+            save_frame(image, settings, settings.image if i == primary else {}, i) for i, image in enumerate(images)
+        ]
+        _write.save(frames, fp, settings)
 
     # --- copying -----------------------------------------------------------------------------------
     def __copy__(self) -> HeifFile:
@@ -379,6 +384,23 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
     stride = kwargs.pop("stride", None)
     extra = {"stride": stride} if stride is not None else {}
     from_bytes(mode, size, data, **extra).save(fp, **kwargs)
+
+
+def save_frame(image: HeifImage, settings: _write.EncodeSettings, overrides: Any, index: int) -> _write.Frame:
+    """The frame a save writes for ``image``: copied as stored when it can be (:func:`image.stored_image`,
+    ``_write.copy_problem``) and ``reencode`` is not True, else encoded (:func:`frame_of`).
+
+    Raises:
+        ValueError: ``reencode=False`` and the image cannot be copied (the message says why).
+    """
+    stored, reason = stored_image(image) if settings.reencode is not True else (None, "reencode=True")
+    if stored is not None:
+        reason = _write.copy_problem(stored, {**image.info, **overrides}, settings) or ""
+        if not reason:
+            return _write.Frame(image.mode, image.size, None, 0, image.info, stored=stored)
+    if settings.reencode is False:
+        raise ValueError(f"reencode=False, but image {index} cannot be copied as stored: {reason}")
+    return frame_of(image, settings.keep_quality)
 
 
 def frame_of(image: HeifImage, keep_quality: bool = False) -> _write.Frame:

@@ -18,12 +18,15 @@ from typing import Any, TypeVar
 from . import options
 from ._decode.pixels import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
 from ._decode.region import check_box, crop_rows
-from ._info.metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
+from ._info.metadata import exif_from_pillow, reset_orientation, set_orientation, xmp_from_pillow
 from ._info.modes import MODES, PILLOW_CONVERSIONS, mode_of
-from ._info.transforms import transposed
+from ._info.transforms import as_data, transposed
 from ._native.libheif import Handle
 from ._read import entries as _read
 from ._read.coded_quality import coded_quality as _coded_quality
+from ._read.source import sniff
+from ._write.geometry import Geometry
+from ._write.stored import FIXED_KEYS, Stored, Tagging, stored_file
 from .errors import InvalidInputError
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "image_from_heif",
     "pillow_target",
     "stored_pixels",
+    "stored_image",
 ]
 
 Decoder = Callable[[], Pixels]
@@ -251,6 +255,9 @@ class HeifImage(BaseImage):
         self._flags = flags
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
         self._entry: _read.Entry | None = None  # of images read from a file (and their copies): what was read
+        # True while the pixels are known to be the stored ones (read from a file, or a copy of such an image):
+        # then saving may copy the image as stored (``_write.stored``) instead of encoding it again.
+        self._as_stored = False
 
     @property
     def orientation_applied(self) -> bool:
@@ -276,9 +283,35 @@ class HeifImage(BaseImage):
             img = transposed(img, img.info["original_orientation"])
         return img
 
-    def crop(self, box: tuple[int, int, int, int]) -> HeifImage:
+    def transpose(self, method: int) -> HeifImage:
+        """A new image showing this one rotated or mirrored, without a decode or an encode: the same coded image
+        with other transformative properties (``irot``, ``imir``), as ``jpegtran -rotate``/``-flip`` do for JPEG.
+
+        ``method`` is one of Pillow's ``Image.Transpose`` values (``ROTATE_90``, ``ROTATE_180``,
+        ``ROTATE_270``: counter-clockwise; ``FLIP_LEFT_RIGHT``, ``FLIP_TOP_BOTTOM``, ``TRANSPOSE``,
+        ``TRANSVERSE``). Thumbnails and a ``tmap`` gain-map image turn with the image; alpha, depth and other
+        auxiliary images belong to the coded image and keep their own properties. The EXIF/XMP orientation is
+        reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
+        save asks for an encode. See "Editing without re-encoding" in the docs.
+
+        Raises:
+            ValueError: an unknown ``method``, or an image not read from a file (made from pixels or a Pillow
+                image: transpose those with Pillow), or one that cannot be copied as stored.
+        """
+        rotate, mirror = _TRANSPOSE.get(int(method), (None, None))
+        if rotate is None:
+            raise ValueError(f"unknown transpose method {method!r}: use one of Pillow's Image.Transpose values")
+        return self._edited(Geometry(rotate=rotate, mirror=mirror))
+
+    def crop(self, box: tuple[int, int, int, int], lossless: bool = False) -> HeifImage:
         """A new image holding the region ``box`` = (left, top, right, bottom) of this one (right and bottom
         excluded, as in Pillow), in the coordinates of ``size``.
+
+        ``lossless=True``: the same coded image with a crop property (``clap``) that shows the box, without a
+        decode or an encode (as ``jpegtran -crop``); the whole coded image stays in the file, and the new image
+        keeps everything attached to this one (thumbnails and a ``tmap`` image are cropped to the same part of
+        the picture). With 4:2:0 or 4:2:2 chroma the box must start on a chroma sample of the coded image (an
+        even column, and for 4:2:0 an even row, where the box falls once rotation and mirroring are undone).
 
         An image read from a file and not decoded yet decodes only the region, when its pixels are first
         used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the
@@ -288,9 +321,12 @@ class HeifImage(BaseImage):
 
         Raises:
             TypeError: ``box`` is not four integers.
-            ValueError: the box is empty or reaches outside the image.
+            ValueError: the box is empty or reaches outside the image; with ``lossless``, it starts between
+                two chroma samples, or the image was not read from a file.
         """
         left, top, right, bottom = box = check_box(box, self.size)
+        if lossless:
+            return self._edited(Geometry(crop=box))
         size = (right - left, bottom - top)
         info = _whole_image_info_removed(self.info)
         if self._data is None and self._entry is not None and self._flags is not None:
@@ -299,6 +335,23 @@ class HeifImage(BaseImage):
         self.load()
         data, stride = crop_rows(self._data, self._stride, box, mode_of(self.mode).pixel_bytes)
         return HeifImage(size, self.mode, info, data, stride, pending_orientation=self.pending_orientation)
+
+    def _edited(self, geometry: Geometry) -> HeifImage:
+        """This image, read from a file, showing ``geometry``: written as stored into a one-image file with its
+        new transformative properties, read again (libheif applies them when it decodes)."""
+        stored, reason = stored_image(self, geometry)
+        if stored is None or self._entry is None or self._flags is None:
+            raise ValueError(f"a lossless edit needs an image read from a file as it is stored: {reason}")
+        info = dict(self.info)
+        set_orientation(info)  # irot/imir say how it is shown from now on
+        source = self._entry.handle.ctx
+        with source.lock:
+            data = stored_file([(stored, info)], 0)
+        ctx = source.twin(data)
+        mime, flags, entries = _read.read_context(ctx, sniff(data[:64])[1], self._flags)
+        image = image_from_entry(entries[0], flags)
+        image.info["primary"] = bool(self.info.get("primary"))
+        return image
 
     def coded_quality(self) -> dict[str, Any] | None:
         """The quality this image was coded at, as its coded stream tells it (nothing is decoded), or None.
@@ -343,6 +396,7 @@ class HeifImage(BaseImage):
         self._flags = None
         self._transforms = ()
         self._entry = None
+        self._as_stored = False
 
 
 # --- constructors -----------------------------------------------------------------------------------
@@ -381,7 +435,38 @@ def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
         transforms=entry.transforms, pillow_decoder=pillow_decoder,
     )  # fmt: skip
     image._entry = entry
+    image._as_stored = True
     return image
+
+
+def stored_image(image: HeifImage, geometry: Geometry | None = None) -> tuple[Stored | None, str]:
+    """``image`` as it is stored in the file it was read from, to copy it without an encode (with ``geometry``
+    applied to what it shows); else None and why it cannot be copied."""
+    entry = image._entry
+    if entry is None or not image._as_stored:
+        return None, "its pixels were not read from a file (made from pixels, a Pillow image or a region)"
+    if image.size != entry.size or image.mode != entry.mode:
+        return None, "its size or mode was changed"
+    steps = image.info.get("transformations")
+    if steps is not None and steps != as_data(entry.transforms):
+        return None, "info['transformations'] was changed"
+    read = _read.stored_tagging(entry.handle)
+    tagging = Tagging(
+        exif=read["exif"] or None,
+        xmp=read.get("xmp") or None,
+        metadata=read["metadata"],
+        icc_profile=read.get("icc_profile") or None,
+        icc_profile_type=read.get("icc_profile_type"),
+        nclx_profile=read.get("nclx_profile"),
+        fixed={k: read[k] for k in FIXED_KEYS if k in read},
+        thumbnails=read["thumbnails"],
+    )
+    info = image.info
+    aux = None if "aux" not in info else frozenset(i for ids in (info["aux"] or {}).values() for i in ids)
+    tmaps = None
+    if "gain_maps" in info:
+        tmaps = frozenset(g.info.get("tmap_item_id") for g in info["gain_maps"] or [] if getattr(g, "info", None))
+    return Stored(entry.handle, tagging, aux, bool(info.get("depth_images")), tmaps, geometry), ""
 
 
 def entry_of(image: Any) -> _read.Entry | None:
@@ -397,6 +482,10 @@ def stored_pixels(image: HeifImage) -> Pixels | None:
         return None
     return _decoders(image._entry, dataclasses.replace(image._flags, apply_transformations=False))[0]()
 
+
+_TRANSPOSE = {0: (0, "left_right"), 1: (0, "top_bottom"), 2: (90, None), 3: (180, None), 4: (270, None),
+              5: (90, "top_bottom"), 6: (90, "left_right")}  # fmt: skip
+"""Pillow's ``Image.Transpose`` values as a rotation (degrees counter-clockwise) followed by a mirror."""
 
 _WHOLE_IMAGE_KEYS = ("primary", "depth_images", "gain_maps", "aux", "entity_groups", "transformations")
 
@@ -527,16 +616,25 @@ def image_from_pillow(img: Any, keep_ycbcr: bool = False) -> HeifImage:
 
 
 def image_from_heif(src: HeifImage) -> HeifImage:
-    """A copy of a ``HeifImage`` (pixels and a deep copy of ``info`` without ``primary``)."""
-    src.load()
-    data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
+    """A copy of a ``HeifImage`` (pixels and a deep copy of ``info`` without ``primary``). An image read from a
+    file and not decoded yet stays so: its copy decodes when its pixels are first used, or is saved as stored."""
     skip = ("primary", "entity_groups")  # entity groups refer to the source file's items
     shared = ("depth_images", "gain_maps")
     info = {k: (v if k in shared else copy.deepcopy(v)) for k, v in src.info.items() if k not in skip}
     info["primary"] = False
+    entry, flags = src._entry, src._flags
+    if src._data is None and entry is not None and flags is not None and src.mode == entry.mode:
+        decoder, pillow_decoder = _decoders(entry, flags)
+        data, stride = None, 0
+    else:
+        src.load()
+        data = bytes(memoryview(src._data).cast("B")[: src._stride * src.size[1]])
+        stride, decoder, pillow_decoder = src._stride, None, None
     image = HeifImage(
-        src.size, src.mode, info, data=data, stride=src._stride, pending_orientation=src.pending_orientation,
-        handle=src._handle, flags=src._flags, transforms=src._transforms,
+        src.size, src.mode, info, data=data, stride=stride, decoder=decoder,
+        pending_orientation=src.pending_orientation, handle=src._handle, flags=flags, transforms=src._transforms,
+        pillow_decoder=pillow_decoder,
     )  # fmt: skip
-    image._entry = src._entry  # the same pixels: what is attached to the source stays attached to the copy
+    image._entry = entry  # the same pixels: what is attached to the source stays attached to the copy
+    image._as_stored = src._as_stored
     return image

@@ -34,6 +34,7 @@ __all__ = [
     "aux_ids",
     "item_image",
     "metadata_blocks",
+    "stored_tagging",
     "item_id",
 ]
 
@@ -262,18 +263,8 @@ def _check_tiles(handle: Handle, flags: OpenFlags) -> None:
 
 def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     _check_tiles(handle, flags)
-    info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle), "exif": None, "metadata": []}
-    for kind, content_type, data in metadata_blocks(handle):
-        if kind == "Exif":
-            if info["exif"] is None and data is not None:
-                info["exif"] = exif_from_block(data)
-        elif kind == "mime":
-            if "xmp" not in info and data:
-                info["xmp"] = data
-        else:
-            info["metadata"].append(
-                None if data is None else {"type": kind, "content_type": content_type, "data": data}
-            )
+    info: dict[str, Any] = {"primary": primary, "bit_depth": _bits(handle)}
+    _read_metadata(handle, info)
     info["thumbnails"] = _thumbnail_sizes(handle) if options.THUMBNAILS else []
     depth = _depth_entries(handle, flags) if options.DEPTH_IMAGES else []
     info["depth_images"] = []  # filled with the depth images made from ``depth``
@@ -285,6 +276,38 @@ def _top_level_entry(handle: Handle, primary: bool, flags: OpenFlags) -> Entry:
     read_color(handle.ptr, info)
     read_properties(handle.ptr, info)
     return _entry(handle, _mode(handle, flags), info, flags, depth)
+
+
+def _read_metadata(handle: Handle, info: dict[str, Any]) -> None:
+    """Put the image's ``exif``, ``xmp`` and other ``metadata`` items in ``info``."""
+    info["exif"], info["metadata"] = None, []
+    for kind, content_type, data in metadata_blocks(handle):
+        if kind == "Exif":
+            if info["exif"] is None and data is not None:
+                info["exif"] = exif_from_block(data)
+        elif kind == "mime":
+            if "xmp" not in info and data:
+                info["xmp"] = data
+        else:
+            info["metadata"].append(
+                None if data is None else {"type": kind, "content_type": content_type, "data": data}
+            )
+
+
+def stored_tagging(handle: Handle) -> dict[str, Any]:
+    """What ``info`` says of a top-level image as read, of what a copy of it keeps or changes (metadata, colour
+    profile, the properties of its coded image, bit depth, chroma, tiling) and its thumbnails as (item id,
+    longer side), read again from the file: the image's ``info`` is the caller's to change."""
+    info: dict[str, Any] = {"bit_depth": _bits(handle)}
+    _read_metadata(handle, info)
+    chroma = _chroma(handle)
+    if chroma is not None:
+        info["chroma"] = chroma
+    read_color(handle.ptr, info)
+    read_properties(handle.ptr, info)
+    thumbnails = _thumbnail_ids(handle) if options.THUMBNAILS else []
+    info["thumbnails"] = list(zip(thumbnails, _thumbnail_sizes(handle) if thumbnails else [], strict=True))
+    return info
 
 
 def metadata_blocks(handle: Handle) -> list[tuple[str, str, bytes | None]]:

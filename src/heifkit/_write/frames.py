@@ -15,6 +15,7 @@ from .._native.libheif import check, ffi, lib, owned
 from ..errors import EncoderError
 from .attached import Attached
 from .settings import Codec, EncodeSettings
+from .stored import Stored
 
 __all__ = [
     "Frame",
@@ -46,6 +47,7 @@ class Frame:
     orientation: int = 0  # 1-8: written as irot/imir whatever EXIF/XMP says (stored pixels read as they are)
     attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
     coded_quality: int | None = None  # the quality its source was coded at (quality="keep"), -1 lossless
+    stored: Stored | None = None  # written as stored in the file it was read from (no pixels then: ``stored``)
 
 
 def writer_mode(name: str) -> Mode:

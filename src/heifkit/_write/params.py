@@ -19,6 +19,7 @@ from .._native.libheif import lib
 
 __all__ = [
     "FILE_KEYS",
+    "CODING_KEYS",
     "IMAGE_KEYS",
     "check_file_params",
     "check_image_info",
@@ -63,9 +64,14 @@ FILE_KEYS = frozenset(
         "primary_index",
         "save_to_12bit",
         "encoder",
+        "reencode",
     }
 )
 """Parameters of the whole file."""
+
+CODING_KEYS = ("quality", "enc_params", "chroma", "subsampling", "speed", "tile_size", "save_to_12bit", "encoder")
+"""File parameters that ask for a coding change: given, they make every image be encoded (``quality="keep"``
+excepted: a copy keeps the quality best)."""
 
 # ``subsampling``: the JPEG-style names, and Pillow's JPEG integers (0, 1, 2) for the same; "keep"/-1 (Pillow's
 # "as the source") mean what no value means here: the subsampling the image was read with, else 4:2:0.
@@ -158,7 +164,7 @@ def check_file_params(params: dict[str, Any]) -> None:
     tile_size = params.get("tile_size")
     if tile_size is not None and as_int(tile_size, "tile_size") < 0:
         raise ValueError(f"invalid tile_size {tile_size}: use 0 (no grid) or a positive tile size in pixels")
-    for key in ("save_all", "save_to_12bit"):
+    for key in ("save_all", "save_to_12bit", "reencode"):
         if params.get(key) is not None:
             flag(params[key], key)
     if params.get("primary_index") is not None:

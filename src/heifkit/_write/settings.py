@@ -17,7 +17,7 @@ from .. import options
 from .._info.checks import flag
 from .._native.libheif import lib
 from ..codecs import encoder_ids
-from .params import FILE_KEYS, IMAGE_KEYS, check_file_params, check_image_info, chroma_value, compression
+from .params import CODING_KEYS, FILE_KEYS, IMAGE_KEYS, check_file_params, check_image_info, chroma_value, compression
 
 __all__ = ["Codec", "EncodeSettings", "encode_settings"]
 
@@ -67,6 +67,11 @@ class EncodeSettings:
     """Whether images whose ``info`` does not say write an NCLX profile."""
     image: Mapping[str, Any]
     """The parameters that override an image's ``info`` (read-only)."""
+    reencode: bool | None = None
+    """True: encode every image; False: copy every image as stored, or refuse; None: copy what can be copied."""
+    coding_changes: tuple[str, ...] = ()
+    """The parameters given that ask for a coding change (:data:`~heifkit._write.params.CODING_KEYS`): with any,
+    every image is encoded."""
 
     def replace(self, **changes: Any) -> EncodeSettings:
         """A copy with ``changes`` (fields that do not change the codec, e.g. ``primary_index``)."""
@@ -117,6 +122,8 @@ def encode_settings(kwargs: Mapping[str, Any], fmt: str, strict: bool = True) ->
     enc_params = MappingProxyType(dict(file.get("enc_params") or {}))  # the caller's dict is never changed
     encoder = file.get("encoder") or options.PREFERRED_ENCODER.get(name, "")
     save_to_12bit = file.get("save_to_12bit")
+    reencode = file.get("reencode")
+    coding = tuple(k for k in CODING_KEYS if kwargs.get(k) is not None and not (k == "quality" and keep_quality))
     return EncodeSettings(
         format=name,
         quality=None if quality is None else int(quality),
@@ -133,4 +140,6 @@ def encode_settings(kwargs: Mapping[str, Any], fmt: str, strict: bool = True) ->
         save_to_12bit=flag(options.SAVE_HDR_TO_12_BIT if save_to_12bit is None else save_to_12bit, "save_to_12bit"),
         save_nclx_profile=flag(options.SAVE_NCLX_PROFILE, "options.SAVE_NCLX_PROFILE"),
         image=MappingProxyType(image),
+        reencode=None if reencode is None else flag(reencode, "reencode"),
+        coding_changes=coding,
     )

@@ -26,6 +26,7 @@ from .._info.metadata import get_orientation, set_orientation
 from .._info.modes import MODES
 from .._info.properties import SRGB, apply_to_handle, apply_to_image, nclx_profile
 from .._native.libheif import Context, check, ffi, lib, owned
+from ..errors import EncoderError
 from .attached import Copies
 from .encoder import MAX_GRID, MAX_ITEMS, Encoder, size_problem, thumbnail_size
 from .frames import (
@@ -42,6 +43,7 @@ from .frames import (
 )
 from .params import check_image_info, format_for
 from .settings import Codec, EncodeSettings, encode_settings
+from .stored import Stored, copy_problem, stored_file, written_images
 from .target import check_target, write_output
 
 __all__ = [
@@ -52,6 +54,9 @@ __all__ = [
     "check_target",
     "check_size",
     "encode_frames",
+    "file_bytes",
+    "primary_index",
+    "copy_problem",
     "save",
     "save_pillow",
 ]
@@ -353,6 +358,35 @@ def encode_frames(frames: list[Frame], settings: EncodeSettings, per_frame: dict
     return copies.patched(ctx.file_bytes())
 
 
+def file_bytes(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> bytes:
+    """The bytes of one file of ``frames``: encoded (:func:`encode_frames`), or, where frames are to be copied as
+    stored (``Frame.stored``), laid out by ``stored``: the frames that need an encode are encoded first, into a
+    file of their own, whose images are then copied beside the others in the frames' order."""
+    if not any(frame.stored is not None for frame in frames):
+        return encode_frames(frames, settings, per_frame)
+    primary = primary_index(frames, settings.primary_index)
+    encoded = [i for i, frame in enumerate(frames) if frame.stored is None]
+    written: dict[int, Stored] = {}
+    if encoded:
+        overrides = {n: per_frame[i] for n, i in enumerate(encoded) if i in per_frame}
+        data = encode_frames([frames[i] for i in encoded], settings.replace(primary_index=0), overrides)
+        images_written = written_images(data)
+        if len(images_written) != len(encoded):
+            raise EncoderError(f"libheif wrote {len(images_written)} images of {len(encoded)}")
+        written = dict(zip(encoded, images_written, strict=True))
+    images: list[tuple[Stored, Mapping[str, Any]]] = []
+    for i, frame in enumerate(frames):
+        if frame.stored is None:
+            images.append((written[i], {}))
+        else:
+            info = {**frame.info, **per_frame.get(i, {})}
+            check_image_info(info)
+            if info.get("save_nclx_profile") is None:
+                info["save_nclx_profile"] = settings.save_nclx_profile
+            images.append((frame.stored, info))
+    return stored_file(images, primary)
+
+
 def save(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
     """``HeifFile.save``: encode ``frames`` (the image parameters apply to the primary one), write to ``fp``.
 
@@ -361,7 +395,7 @@ def save(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
     if not frames:
         raise ValueError("Cannot write file with no images as HEIF.")
     primary = primary_index(frames, settings.primary_index)
-    write_output(fp, encode_frames(frames, settings, {primary: settings.image}))
+    write_output(fp, file_bytes(frames, settings, {primary: settings.image}))
 
 
 def save_pillow(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
@@ -372,4 +406,4 @@ def save_pillow(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:
     """
     if settings.primary_index is None and not any(f.info.get("primary") for f in frames):
         settings = settings.replace(primary_index=0)
-    fp.write(encode_frames(frames, settings, {i: settings.image for i in range(len(frames))}))
+    fp.write(file_bytes(frames, settings, {i: settings.image for i in range(len(frames))}))
