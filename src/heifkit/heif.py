@@ -246,6 +246,15 @@ class HeifFile:
             return
         del self._images[_normalize_index(index, len(self._images))]
 
+    def __setitem__(self, index: int, image: HeifImage) -> None:
+        """Put ``image`` in place of the image at ``index`` (e.g. ``f[0] = f[0].transpose(...)``); a lossless
+        edit of an image read from a file is still saved as stored."""
+        if not isinstance(index, int):
+            raise TypeError(f"indices must be integers, not {type(index).__name__}")
+        if not isinstance(image, HeifImage):
+            raise TypeError(f"a HeifFile holds HeifImage objects, not {type(image).__name__}")
+        self._images[_normalize_index(index, len(self._images))] = image
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} with {len(self._images)} images: {[str(i) for i in self._images]}>"
 
