@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -395,9 +395,16 @@ def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) 
     from_bytes(mode, size, data, **extra).save(fp, **kwargs)
 
 
-def save_frame(image: HeifImage, settings: _write.EncodeSettings, overrides: Any, index: int) -> _write.Frame:
+def save_frame(
+    image: HeifImage,
+    settings: _write.EncodeSettings,
+    overrides: Any,
+    index: int,
+    encoded: Callable[[], _write.Frame] | None = None,
+) -> _write.Frame:
     """The frame a save writes for ``image``: copied as stored when it can be (:func:`image.stored_image`,
-    ``_write.copy_problem``) and ``reencode`` is not True, else encoded (:func:`frame_of`).
+    ``_write.copy_problem``) and ``reencode`` is not True, else the frame to encode: ``encoded()``, by default
+    :func:`frame_of` ``image``.
 
     Raises:
         ValueError: ``reencode=False`` and the image cannot be copied (the message says why).
@@ -409,7 +416,7 @@ def save_frame(image: HeifImage, settings: _write.EncodeSettings, overrides: Any
             return _write.Frame(image.mode, image.size, None, 0, image.info, stored=stored)
     if settings.reencode is False:
         raise ValueError(f"reencode=False, but image {index} cannot be copied as stored: {reason}")
-    return frame_of(image, settings.keep_quality)
+    return encoded() if encoded is not None else frame_of(image, settings.keep_quality)
 
 
 def frame_of(image: HeifImage, keep_quality: bool = False) -> _write.Frame:

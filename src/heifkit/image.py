@@ -43,6 +43,7 @@ __all__ = [
     "pillow_target",
     "stored_pixels",
     "stored_image",
+    "image_as_stored",
 ]
 
 Decoder = Callable[[], Pixels]
@@ -467,6 +468,15 @@ def stored_image(image: HeifImage, geometry: Geometry | None = None) -> tuple[St
     if "gain_maps" in info:
         tmaps = frozenset(g.info.get("tmap_item_id") for g in info["gain_maps"] or [] if getattr(g, "info", None))
     return Stored(entry.handle, tagging, aux, bool(info.get("depth_images")), tmaps, geometry), ""
+
+
+def image_as_stored(entry: _read.Entry, info: dict[str, Any]) -> HeifImage:
+    """An image standing for ``entry``'s stored pixels with ``info`` (a Pillow frame's, as the caller left it),
+    to be copied as stored; it has no decoder: a save that cannot copy it encodes another image instead."""
+    image = HeifImage(entry.size, entry.mode, info)
+    image._entry = entry
+    image._as_stored = True
+    return image
 
 
 def entry_of(image: Any) -> _read.Entry | None:

@@ -10,6 +10,7 @@ value is in ``info["original_orientation"]``.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterable
 from typing import IO, Any
@@ -17,7 +18,7 @@ from typing import IO, Any
 from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from . import options
-from ._info.metadata import reset_orientation
+from ._info.metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
 from ._info.properties import NCLX_KEYS
 from ._pillow_avif import save_avif
 from ._read.entries import Entry, open_flags
@@ -25,8 +26,8 @@ from ._read.source import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
 from ._write import still as _write
 from .codecs import libheif_info
 from .errors import HeifError
-from .heif import HeifFile, check_pillow_size, file_of, frame_of, image_from_frame, open_file
-from .image import HeifImage, HeifThumbnail, entry_of
+from .heif import HeifFile, check_pillow_size, file_of, frame_of, image_from_frame, open_file, save_frame
+from .image import HeifImage, HeifThumbnail, entry_of, image_as_stored
 from .sequence import SEQUENCE_PARAMS, HeifSequence, save_sequence
 
 __all__ = ["HeifImageFile", "AvifImageFile", "register_heif_opener", "register_avif_opener"]
@@ -46,6 +47,24 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
     _sources: dict[int, Entry] = {}
+
+    # Whether the current frame's pixels were loaded before save() began, when the caller could change them:
+    # Pillow loads an image before it calls a save handler, so only here can a save tell that it was not.
+    _pixels_shown = False
+    _defer_load = False
+
+    def save(self, fp: Any, format: str | None = None, **params: Any) -> None:
+        """Pillow's ``save``; an image whose pixels were not loaded is written as stored (no decode, no encode)
+        unless a coding change is asked for (see "Editing without re-encoding" in the docs)."""
+        self._pixels_shown = self._loaded_frame == self._frame
+        # Pillow decodes the image before it calls the save handler; a copy needs no pixels, so that decode
+        # waits for the handler (which decodes if it encodes). Not for other formats' handlers, which read the
+        # pixels, nor over the file read from, which Pillow truncates first (the decode reads it into memory).
+        self._defer_load = not self._pixels_shown and _own_format(fp, format) and not _same_file(fp, self.filename)
+        try:
+            super().save(fp, format, **params)
+        finally:
+            self._pixels_shown = self._defer_load = False
 
     def _open(self) -> None:
         # Pillow gives accept() 16 bytes: too few for the compatible brands that say whether a "mif1"/"msf1" file
@@ -186,6 +205,8 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         return img
 
     def load(self) -> Any:
+        if self._defer_load:
+            return None
         if self._heif_file is not None and self._loaded_frame != self._frame:
             frame: Any = self._draft or self._heif_file[self._frame]
             try:
@@ -338,9 +359,32 @@ def _accept_avif(prefix: bytes) -> bool:
     return avif or (supported and prefix[8:12] in (b"mif1", b"msf1"))
 
 
+def _own_format(fp: Any, format: str | None) -> bool:
+    """Whether Pillow saves to ``fp`` with ``format`` through this plugin (HEIF or AVIF)."""
+    if format is None:
+        name = fp if isinstance(fp, (str, bytes, os.PathLike)) else getattr(fp, "name", "")
+        name = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else ""
+        format = Image.registered_extensions().get(os.path.splitext(name)[1].lower())
+    return str(format).upper() in ("HEIF", "AVIF")
+
+
+def _same_file(fp: Any, filename: Any) -> bool:
+    """Whether Pillow's ``save`` takes ``fp`` for the file the image was read from (its name as Pillow reads it;
+    both empty for streams without a name): it then copies or decodes the image before the handler runs."""
+    if isinstance(fp, (str, bytes, os.PathLike)):
+        target = os.fsdecode(fp)
+    elif isinstance(getattr(fp, "name", None), (str, bytes, os.PathLike)):
+        target = os.fsdecode(fp.name)
+    else:
+        target = ""
+    return os.path.abspath(target) == os.path.abspath(os.fsdecode(filename or ""))
+
+
 def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     """Save ``im`` (every frame and ``append_images`` with ``save_all``) as ``fmt``; ``im.encoderinfo``
     holds the parameters, which apply to every frame. Every parameter and frame is checked before encoding."""
+    if isinstance(im, _LibHeifImageFile):
+        im._defer_load = False  # from here on, whatever needs the pixels decodes them
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
     if fmt == "AVIF":  # Pillow's AVIF contract
         sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
@@ -350,21 +394,63 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         _save_sequence(im, fp, fmt, kwargs)
         return
     settings = _write.encode_settings({**kwargs, "format": fmt}, fmt, strict=False)  # Pillow passes its own too
-    frames = []
+    frames: list[_write.Frame] = []
     current = im.tell()
     try:
         sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
+        shown = _frames_shown(sources)
         for source in sources:
             for frame in ImageSequence.Iterator(source) if save_all else [source]:
-                check_pillow_size(frame, settings, keep_ycbcr=True)
-                image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
-                if frame.info.get("primary") is not None:
-                    image.info["primary"] = bool(frame.info["primary"])
-                frames.append(frame_of(image, settings.keep_quality))
+
+                def encoded(frame: Image.Image = frame) -> _write.Frame:
+                    check_pillow_size(frame, settings, keep_ycbcr=True)
+                    image = image_from_frame(frame, _source_of(frame), keep_ycbcr=True)
+                    if frame.info.get("primary") is not None:
+                        image.info["primary"] = bool(frame.info["primary"])
+                    return frame_of(image, settings.keep_quality)
+
+                stored = _stored_candidate(frame, shown, settings)
+                if stored is None:
+                    if settings.reencode is False:
+                        raise ValueError(
+                            f"reencode=False, but frame {len(frames)} cannot be copied as stored: its pixels are "
+                            "not known to be the stored ones (loaded before the save, or not read by this plugin)"
+                        )
+                    frames.append(encoded())
+                else:
+                    frames.append(save_frame(stored, settings, settings.image, len(frames), encoded))
     finally:
         if im.tell() != current:
             im.seek(current)
     _write.save_pillow(frames, fp, settings)
+
+
+def _frames_shown(sources: list[Image.Image]) -> set[tuple[int, int]]:
+    """(id of the image, frame index) of the frames whose pixels the caller has had (loaded before the save): only
+    those may differ from the stored ones, since ``seek`` drops a frame's pixels."""
+    shown = set()
+    for n, source in enumerate(sources):
+        if isinstance(source, _LibHeifImageFile):
+            loaded = source._pixels_shown if n == 0 else source._loaded_frame == source._frame
+            if loaded:
+                shown.add((id(source), source.tell()))
+    return shown
+
+
+def _stored_candidate(frame: Image.Image, shown: set[tuple[int, int]], settings: Any) -> HeifImage | None:
+    """The frame as the image stored in the file this plugin read it from, when its pixels are provably the
+    stored ones (never loaded by the caller, at its size as read), or the caller said so (``reencode=False``)."""
+    entry = _source_of(frame)
+    if entry is None or frame.size != entry.size:
+        return None
+    if (id(frame), frame.tell()) in shown and settings.reencode is not False:
+        return None
+    info: dict[str, Any] = {k: v for k, v in frame.info.items() if isinstance(k, str)}
+    info["exif"] = exif_from_pillow(frame)
+    xmp = xmp_from_pillow(frame)
+    if xmp:
+        info["xmp"] = xmp
+    return image_as_stored(entry, info)
 
 
 def _save_sequence(im: Image.Image, fp: IO[bytes], fmt: str, kwargs: dict[str, Any]) -> None:
