@@ -20,7 +20,7 @@ from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 from . import options
 from ._info.metadata import exif_from_pillow, reset_orientation, xmp_from_pillow
 from ._info.properties import NCLX_KEYS
-from ._pillow_avif import save_avif
+from ._pillow_avif import PILLOW_AVIF_KEYS, save_avif
 from ._read.entries import Entry, open_flags
 from ._read.source import FTYP_PEEK, avif_by_compatible_brands, peek, sniff
 from ._write import still as _write
@@ -388,7 +388,8 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
     kwargs = dict(getattr(im, "encoderinfo", {}) or {})
     if fmt == "AVIF":  # Pillow's AVIF contract
         sources = [im, *_pillow_sources(kwargs.get("append_images"))] if save_all else [im]
-        save_avif(sources, fp, kwargs, save_all, _source_of(im))
+        if not _avif_copied(im, sources, fp, kwargs, save_all):
+            save_avif(sources, fp, kwargs, save_all, _source_of(im))
         return
     if save_all and kwargs.get("duration") is not None:  # a timed sequence, as Pillow's AVIF plugin writes
         _save_sequence(im, fp, fmt, kwargs)
@@ -423,6 +424,43 @@ def _save(im: Image.Image, fp: IO[bytes], fmt: str, save_all: bool) -> None:
         if im.tell() != current:
             im.seek(current)
     _write.save_pillow(frames, fp, settings)
+
+
+class _NeedsEncode(Exception):
+    """A frame cannot be copied as stored (raised where the frame to encode would be made)."""
+
+
+def _avif_copied(
+    im: Image.Image, sources: list[Image.Image], fp: IO[bytes], kwargs: dict[str, Any], save_all: bool
+) -> bool:
+    """Write ``im`` as stored when Pillow's AVIF save would only encode its stored pixels again: a still image
+    this plugin read and the caller never loaded (or ``reencode=False``), saved without any of Pillow's coding
+    parameters (``quality``, ``subsampling``, ``codec``...). False when it must be encoded, as Pillow's plugin does.
+    """
+    animated = save_all and (len(sources) > 1 or getattr(im, "n_frames", 1) > 1)
+    needs = "an animation" if animated else ", ".join(sorted(set(kwargs) & (PILLOW_AVIF_KEYS - {"max_threads"})))
+    reencode = kwargs.get("reencode")
+    if reencode or needs:
+        if reencode is False:
+            raise ValueError(f"reencode=False, but the save asks for an encode ({needs})")
+        return False
+    params = {k: v for k, v in kwargs.items() if k not in PILLOW_AVIF_KEYS}
+    settings = _write.encode_settings({**params, "format": "AVIF"}, "AVIF", strict=False)
+    candidate = _stored_candidate(im, _frames_shown([im]), settings)
+    if candidate is None:
+        if settings.reencode is False:
+            raise ValueError("reencode=False, but the image's pixels are not known to be the stored ones")
+        return False
+
+    def needs_encode() -> _write.Frame:
+        raise _NeedsEncode
+
+    try:
+        frame = save_frame(candidate, settings, settings.image, 0, needs_encode)
+    except _NeedsEncode:
+        return False
+    _write.save_pillow([frame], fp, settings)
+    return True
 
 
 def _frames_shown(sources: list[Image.Image]) -> set[tuple[int, int]]:
