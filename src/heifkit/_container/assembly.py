@@ -137,21 +137,35 @@ def _grpl(groups: list[tuple[bytes, int, list[int]]]) -> bytes:
     )
 
 
-def _iloc(items: list[Item], first_offset: int, wide: bool) -> bytes:
-    """``iloc`` (version 1, construction method 0): one extent per item with data, at ``first_offset`` on."""
-    located = [item for item in items if item.data]
+def _layout(items: list[Item]) -> tuple[dict[int, tuple[int, int]], list[bytes]]:
+    """Where each item's data goes in ``mdat`` (item id -> (offset from its start, length)) and the data in order:
+    items whose data are the same bytes share one extent (a file may point several items at one coded image)."""
+    placed: dict[bytes, int] = {}
+    where: dict[int, tuple[int, int]] = {}
+    chunks: list[bytes] = []
+    size = 0
+    for item in items:
+        if not item.data:
+            continue
+        if item.data not in placed:
+            placed[item.data] = size
+            chunks.append(item.data)
+            size += len(item.data)
+        where[item.id] = (placed[item.data], len(item.data))
+    return where, chunks
+
+
+def _iloc(where: dict[int, tuple[int, int]], first_offset: int, wide: bool) -> bytes:
+    """``iloc`` (construction method 0): one extent per item with data, at ``first_offset`` + its place."""
     size = 8 if wide else 4
-    ids_wide = any(item.id >= 1 << 16 for item in located)
-    version = 2 if ids_wide or len(located) >= 1 << 16 else 1
+    version = 2 if any(item >= 1 << 16 for item in where) or len(where) >= 1 << 16 else 1
     rows = []
-    offset = first_offset
-    for item in located:
-        row = struct.pack(">I" if version == 2 else ">H", item.id) + struct.pack(">HHH", 0, 0, 1)
-        row += offset.to_bytes(size, "big") + len(item.data).to_bytes(size, "big")
+    for item, (offset, length) in where.items():
+        row = struct.pack(">I" if version == 2 else ">H", item) + struct.pack(">HHH", 0, 0, 1)
+        row += (first_offset + offset).to_bytes(size, "big") + length.to_bytes(size, "big")
         rows.append(row)
-        offset += len(item.data)
     head = bytes([(size << 4) | size, 0])  # offset and length sizes; no base offset, no extent index
-    count = struct.pack(">I" if version == 2 else ">H", len(located))
+    count = struct.pack(">I" if version == 2 else ">H", len(rows))
     return _full_box(b"iloc", version, 0, head + count + b"".join(rows))
 
 
@@ -176,14 +190,15 @@ def assemble(
     ftyp = _ftyp(major, compatible)
     head = _hdlr() + _pitm(primary)
     tail = _iinf(items) + _iref(items) + _iprp(items) + _grpl(list(groups))
-    total = sum(len(item.data) for item in items)
+    where, chunks = _layout(items)
+    total = sum(len(chunk) for chunk in chunks)
     mdat_header = 16 if total + 8 >= 1 << 32 else 8
-    wide = len(ftyp) + 12 + len(head) + len(_iloc(items, 0, False)) + len(tail) + mdat_header + total >= 1 << 32
-    meta_size = 12 + len(head) + len(_iloc(items, 0, wide)) + len(tail)  # the iloc's size does not hang on offsets
+    wide = len(ftyp) + 12 + len(head) + len(_iloc(where, 0, False)) + len(tail) + mdat_header + total >= 1 << 32
+    meta_size = 12 + len(head) + len(_iloc(where, 0, wide)) + len(tail)  # the iloc's size does not hang on offsets
     start = len(ftyp) + meta_size + mdat_header
-    meta = _full_box(b"meta", 0, 0, head + _iloc(items, start, wide) + tail)
+    meta = _full_box(b"meta", 0, 0, head + _iloc(where, start, wide) + tail)
     if mdat_header == 8:
         mdat = struct.pack(">I", 8 + total) + b"mdat"
     else:
         mdat = struct.pack(">I", 1) + b"mdat" + struct.pack(">Q", 16 + total)
-    return b"".join([ftyp, meta, mdat, *(item.data for item in items)])
+    return b"".join([ftyp, meta, mdat, *chunks])

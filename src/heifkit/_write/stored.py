@@ -133,6 +133,13 @@ def copy_problem(stored: Stored, info: Mapping[str, Any], settings: EncodeSettin
         return "the NCLX values are incomplete"
     if _thumbnails_kept(stored, info.get("thumbnails")) is None:
         return "it lists thumbnails the file does not have"
+    ctx = stored.handle.ctx
+    with ctx.lock:
+        try:
+            plan = _plan(stored, info)
+            item_properties(file_data(ctx.source), set(plan.chosen))
+        except InvalidInputError as exc:
+            return f"its items cannot be copied: {exc}"
     return None
 
 
@@ -160,6 +167,7 @@ class _Ids:
 
     next: int = 1
     by_source: dict[int, dict[int, int]] = field(default_factory=dict)  # id(ctx) -> old -> new (first copy)
+    mains: set[tuple[int, int]] = field(default_factory=set)  # (id(ctx), old id) of the images written
 
     def new(self) -> int:
         self.next += 1
@@ -196,6 +204,66 @@ def stored_file(images: list[tuple[Stored, Mapping[str, Any]]], primary: int) ->
 def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[int, list[Item]]:
     """The new id of a stored image and the items it is written as."""
     ctx, main = stored.handle.ctx, int(lib.heif_image_handle_get_item_id(stored.handle.ptr))
+    plan = _plan(stored, info)
+    refs, chosen = plan.refs, plan.chosen
+    properties = item_properties(file_data(ctx.source), set(chosen))
+    # An item written already for another image of the same file (a grid tile that the file also shows as an
+    # image, a shared item) is written once; an image saved twice gets a copy of its own.
+    known = ids.by_source.setdefault(id(ctx), {})
+    fresh = (id(ctx), main) in ids.mains
+    ids.mains.add((id(ctx), main))
+    mapping: dict[int, int] = {}
+    emitted = []
+    for old in chosen:
+        if not fresh and old in known:
+            mapping[old] = known[old]
+        else:
+            mapping[old] = ids.new()
+            emitted.append(old)
+            known.setdefault(old, mapping[old])
+    copied = []
+    for old in emitted:
+        props = properties.get(old, [])
+        if old == main and stored.tagging is not None:
+            props = _colour_properties(props, stored.tagging, info)
+        item = _item_like(ctx, old, mapping[old], props)
+        item.references = [
+            (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
+            for kind, targets in refs.get(old, [])
+            if any(t in mapping for t in targets)
+        ]
+        copied.append(item)
+    new_main = mapping[main]
+    copied += _new_metadata(info, plan.replaced, new_main, ids)
+    if stored.geometry is not None:
+        auxiliary = {s for kind, s in plan.incoming.get(main, []) if kind == "auxl"}
+        shown = {
+            mapping[t] for t in emitted if t in plan.thumbnails | auxiliary or _items.item_type(ctx.ptr, t) == "tmap"
+        }
+        chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
+        transform(copied, shown, new_main, stored.geometry, chroma)
+    return new_main, copied
+
+
+@dataclass
+class _Plan:
+    """What one image is written as: the source's references (from each item) and their reverse, the metadata
+    categories written anew, the thumbnails kept and every item copied (the image's first)."""
+
+    refs: dict[int, list[tuple[str, list[int]]]]
+    incoming: dict[int, list[tuple[str, int]]]
+    replaced: set[str]
+    thumbnails: set[int]
+    chosen: list[int]
+
+
+def _plan(stored: Stored, info: Mapping[str, Any]) -> _Plan:
+    """The items ``stored`` is written as, with ``info``.
+
+    Raises:
+        InvalidInputError: an item the image is made of is missing from its file.
+    """
+    ctx, main = stored.handle.ctx, int(lib.heif_image_handle_get_item_id(stored.handle.ptr))
     refs = {i: _items.references(ctx.ptr, i) for i in _items.item_ids(ctx.ptr)}
     incoming: dict[int, list[tuple[str, int]]] = {}
     for source, rs in refs.items():
@@ -208,31 +276,7 @@ def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[in
     else:
         thumbnails = set(_thumbnails_kept(stored, info.get("thumbnails")) or [])
     chosen = _chosen(stored, main, refs, incoming, replaced, thumbnails)
-    properties = item_properties(file_data(ctx.source), set(chosen))
-    mapping = {old: ids.new() for old in chosen}
-    known = ids.by_source.setdefault(id(ctx), {})
-    for old, new in mapping.items():
-        known.setdefault(old, new)
-    copied = []
-    for old in chosen:
-        props = properties.get(old, [])
-        if old == main and stored.tagging is not None:
-            props = _colour_properties(props, stored.tagging, info)
-        item = _item_like(ctx, old, mapping[old], props)
-        item.references = [
-            (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
-            for kind, targets in refs.get(old, [])
-            if any(t in mapping for t in targets)
-        ]
-        copied.append(item)
-    new_main = mapping[main]
-    copied += _new_metadata(info, replaced, new_main, ids)
-    if stored.geometry is not None:
-        auxiliary = {s for kind, s in incoming.get(main, []) if kind == "auxl"}
-        shown = {mapping[t] for t in chosen if t in thumbnails | auxiliary or _items.item_type(ctx.ptr, t) == "tmap"}
-        chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
-        transform(copied, shown, new_main, stored.geometry, chroma)
-    return new_main, copied
+    return _Plan(refs, incoming, replaced, thumbnails, chosen)
 
 
 def _thumbnail_ids(stored: Stored) -> list[int]:
