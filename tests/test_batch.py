@@ -259,7 +259,7 @@ def test_expand_inputs(tmp_path: Path) -> None:
     ]
     assert errors == []
     _, errors = batch.expand_inputs([root])
-    assert [e.reason for e in errors] == ["is a folder (use -r to convert the images in it)"]
+    assert [e.reason for e in errors] == ["is a folder (use -r for the images in it)"]
     files, errors = batch.expand_inputs(
         [root / "notes.txt", root / "a.heic", root / "a.heic", str(root / "**" / "*.avif")]
     )

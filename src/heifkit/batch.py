@@ -1,5 +1,5 @@
-"""Bulk conversion over any ``concurrent.futures.Executor``: a process pool by default, a Dask cluster's
-executor (``client.get_executor()``), a thread pool, or :class:`SerialExecutor`.
+"""Bulk conversion (and lossless editing, :func:`edit`) over any ``concurrent.futures.Executor``: a process pool
+by default, a Dask cluster's executor (``client.get_executor()``), a thread pool, or :class:`SerialExecutor`.
 
 ```python
 from heifkit import batch
@@ -26,19 +26,24 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
 
+from ._convert import edit as _edit
 from ._convert import pipeline as _convert
+from ._convert.edit import EDIT_EXTENSIONS, EditOptions
 from ._convert.formats import FORMATS, ConvertOptions, temp_files
 
 __all__ = [
+    "EDIT_EXTENSIONS",
     "FORMATS",
     "IMAGE_EXTENSIONS",
     "ConvertOptions",
+    "EditOptions",
     "FileResult",
     "Job",
     "SerialExecutor",
     "Source",
     "convert",
     "convert_file",
+    "edit",
     "expand_inputs",
     "plan",
     "summary",
@@ -69,10 +74,10 @@ class Source:
 class FileResult:
     """What happened to one input.
 
-    ``status``: ``converted`` (``outputs`` written), ``skipped`` (every output existed; ``outputs`` are
-    those files), ``failed`` (``reason`` says why) or ``cancelled`` (not started: an earlier file failed
-    and ``keep_going`` was off). ``notes``: what was done besides (an embedded thumbnail used for a resize,
-    EXIF too long for JPEG dropped, ...). ``seconds`` is left out of comparisons.
+    ``status``: ``converted`` (``outputs`` written: converted, or edited by :func:`edit`), ``skipped`` (every
+    output existed; ``outputs`` are those files), ``failed`` (``reason`` says why) or ``cancelled`` (not
+    started: an earlier file failed and ``keep_going`` was off). ``notes``: what was done besides (an embedded
+    thumbnail used for a resize, EXIF too long for JPEG dropped, ...). ``seconds`` is left out of comparisons.
     """
 
     source: str
@@ -97,17 +102,21 @@ class Job:
     """One file's work, as sent to a worker: picklable, with everything :func:`convert_file` needs."""
 
     source: str
-    target: str  # the output path; with all_images and several images, NAME-1, NAME-2... beside it
-    options: ConvertOptions
+    target: str  # the output path (an edit in place: the source); with all_images and several images, NAME-1...
+    options: ConvertOptions | EditOptions  # an EditOptions job edits the file (_convert.edit)
     decode_threads: int = 1
 
 
 def convert_file(job: Job) -> FileResult:
-    """Convert one file (the task each worker runs). Errors become a ``failed`` result, never an exception."""
+    """Convert or edit one file (the task each worker runs). Errors become a ``failed`` result, never an
+    exception."""
     start = time.perf_counter()
     notes: list[str] = []
     try:
-        outputs, names = _convert.convert(job.source, Path(job.target), job.options, job.decode_threads, notes)
+        if isinstance(job.options, EditOptions):
+            outputs, names = _edit.edit(job.source, Path(job.target), job.options, notes)
+        else:
+            outputs, names = _convert.convert(job.source, Path(job.target), job.options, job.decode_threads, notes)
     except Exception as exc:  # any failure is this file's, and the batch goes on
         return FileResult(job.source, "failed", [], _reason(exc), notes, time.perf_counter() - start)
     seconds = time.perf_counter() - start
@@ -129,17 +138,22 @@ def _reason(exc: BaseException) -> str:
 
 
 def expand_inputs(
-    inputs: Iterable[str | os.PathLike[str]], recursive: bool = False, exclude: str | os.PathLike[str] | None = None
+    inputs: Iterable[str | os.PathLike[str]],
+    recursive: bool = False,
+    exclude: str | os.PathLike[str] | None = None,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
 ) -> tuple[list[Source], list[FileResult]]:
     """Files, folders and glob patterns -> sources (in a stable order), and a failed result for each input
     that names nothing.
 
     A file is taken as it is (output name: its own). A folder needs ``recursive``: the image files under it
-    (:data:`IMAGE_EXTENSIONS`, hidden files and folders left out) keep their path relative to it. A pattern
+    (``extensions``, lower case: :data:`IMAGE_EXTENSIONS`, or :data:`EDIT_EXTENSIONS` for :func:`edit`; hidden
+    files and folders left out) keep their path relative to it. A pattern
     (``*``, ``?``, ``[``) that is not an existing file is expanded with :func:`glob.glob` (``**`` included).
     Files under ``exclude`` (the output folder) are left out of folders and patterns.
     """
     skip = Path(exclude).resolve() if exclude is not None else None
+    suffixes = frozenset(extensions)
     sources: list[Source] = []
     errors: list[FileResult] = []
     seen: set[Path] = set()
@@ -154,11 +168,9 @@ def expand_inputs(
         path = Path(item)
         if path.is_dir():
             if not recursive:
-                errors.append(
-                    FileResult(str(path), "failed", reason="is a folder (use -r to convert the images in it)")
-                )
+                errors.append(FileResult(str(path), "failed", reason="is a folder (use -r for the images in it)"))
                 continue
-            for file in _walk(path, skip):
+            for file in _walk(path, skip, suffixes):
                 add(Source(file, PurePath(file.relative_to(path))))
         elif path.exists() or not any(c in str(item) for c in "*?["):
             add(Source.of(path))  # a missing file fails when it is converted, with the reason
@@ -176,7 +188,7 @@ def _under(path: Path, folder: Path | None) -> bool:
     return folder is not None and path.resolve().is_relative_to(folder)
 
 
-def _walk(folder: Path, skip: Path | None) -> list[Path]:
+def _walk(folder: Path, skip: Path | None, suffixes: frozenset[str]) -> list[Path]:
     found = []
     for root, dirs, files in os.walk(folder):
         if _under(Path(root), skip):
@@ -184,29 +196,37 @@ def _walk(folder: Path, skip: Path | None) -> list[Path]:
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 found.append(Path(root, name))
     return found
 
 
 def plan(
-    sources: Iterable[Source | str | os.PathLike[str]], out_dir: str | os.PathLike[str], options: ConvertOptions
+    sources: Iterable[Source | str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] | None,
+    options: ConvertOptions | EditOptions,
 ) -> list[Job | FileResult]:
-    """The job of each source (its output path: its name with the format's extension under ``out_dir``; a name
-    that already has one of the format's extensions keeps it), or a failed result when two sources would
-    write the same file (compared without case: the first one keeps the name)."""
-    out = Path(out_dir)
+    """The job of each source (its output path: its name under ``out_dir``, with the format's extension for a
+    conversion unless it has one of the format's extensions already; an edit keeps the name, and with
+    ``out_dir`` None edits the source in place), or a failed result when two sources would write the same file
+    (compared without case: the first one keeps the name).
+
+    Raises:
+        ValueError: ``out_dir`` is None for a conversion.
+    """
+    if out_dir is None and not isinstance(options, EditOptions):
+        raise ValueError("a conversion needs an output folder")
     taken: dict[str, str] = {}
     planned: list[Job | FileResult] = []
     for item in sources:
         source = item if isinstance(item, Source) else Source.of(item)
         name = source.name
-        if name.suffix.lower() not in FORMATS[options.format]:
+        if isinstance(options, ConvertOptions) and name.suffix.lower() not in FORMATS[options.format]:
             name = name.with_name(name.name.removesuffix(name.suffix) + options.extension)
-        target = out / name
+        target = source.path if out_dir is None else Path(out_dir) / name
         key = os.path.normcase(str(target)).casefold()
         if key in taken:
-            reason = f"output name clash: {target} is also the output of {taken[key]}; convert them separately"
+            reason = f"output name clash: {target} is also the output of {taken[key]}; run them separately"
             planned.append(FileResult(str(source.path), "failed", reason=reason))
             continue
         taken[key] = str(source.path)
@@ -257,7 +277,42 @@ def convert(
         TypeError, ValueError: bad options (before anything is converted).
     """
     opts = ConvertOptions(**options)
-    planned = plan(paths, out_dir, opts)
+    return _run_planned(plan(paths, out_dir, opts), executor, jobs, keep_going, on_result, opts.decode_threads)
+
+
+def edit(
+    paths: Iterable[Source | str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    executor: cf.Executor | None = None,
+    jobs: int | None = None,
+    keep_going: bool = True,
+    on_result: Callable[[FileResult], None] | None = None,
+    **options: Any,
+) -> list[FileResult]:
+    """Edit HEIC/AVIF files without re-encoding them (``heifkit edit``): in place (atomically) when ``out_dir`` is
+    None, else into ``out_dir`` under their own names (existing files kept unless ``overwrite=True``).
+
+    ``**options`` are :class:`EditOptions` fields (``rotate`` clockwise, ``flip``, ``crop``, ``orientation``,
+    ``strip``...); the other arguments are :func:`convert`'s, and so are the results: ``converted`` means the
+    edited file was written. An edit that would need an encode fails its file, which is left as it was.
+
+    Raises:
+        TypeError, ValueError: bad options (before anything is edited).
+    """
+    opts = EditOptions(**options)
+    return _run_planned(plan(paths, out_dir, opts), executor, jobs, keep_going, on_result, None)
+
+
+def _run_planned(
+    planned: list[Job | FileResult],
+    executor: cf.Executor | None,
+    jobs: int | None,
+    keep_going: bool,
+    on_result: Callable[[FileResult], None] | None,
+    decode_threads: int | None,
+) -> list[FileResult]:
+    """Run the jobs of ``planned`` (as :func:`convert` describes); one result per item, in order."""
     todo = [(i, p) for i, p in enumerate(planned) if isinstance(p, Job)]
     results: dict[int, FileResult] = {i: p for i, p in enumerate(planned) if isinstance(p, FileResult)}
     for result in results.values():
@@ -267,8 +322,8 @@ def convert(
     workers = max(1, min(jobs or cores, len(todo) or 1))
     # Files run in parallel, one thread each (libheif's tiles and the codec alike: --jobs N uses N cores); only
     # cores that no file would use go to a file's decoder.
-    threads = opts.decode_threads or max(1, cores // max(1, len(todo)))
-    todo = [(i, Job(job.source, job.target, opts, threads)) for i, job in todo]
+    threads = decode_threads or max(1, cores // max(1, len(todo)))
+    todo = [(i, replace(job, decode_threads=threads)) for i, job in todo]
     pool = executor if executor is not None else _process_pool(workers)
     current = [pool]  # the pool in use: _run replaces a broken one
     try:

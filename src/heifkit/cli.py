@@ -1,19 +1,20 @@
-"""The ``heifkit`` command (also ``python -m heifkit``): ``heifkit info`` and ``heifkit convert``.
+"""The ``heifkit`` command (also ``python -m heifkit``): ``heifkit info``, ``heifkit convert`` and ``heifkit edit``.
 
 This module parses arguments, expands inputs, shows progress and prints the summary; what a file holds
-comes from :mod:`heifkit.fileinfo` and conversion from :mod:`heifkit.batch`.
+comes from :mod:`heifkit.fileinfo`, conversion and editing from :mod:`heifkit.batch`.
 
-Exit status: 0 when every file was read or converted (or skipped because its output exists), 1 when any
-file failed, 2 for a usage error, 130 when interrupted.
+Exit status: 0 when every file was read, converted or edited (or skipped because its output exists), 1 when
+any file failed, 2 for a usage error, 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePath
 from typing import Any, TextIO
 
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "edit":
+            return _edit(args, args.subparser)
         return _convert(args, args.subparser)
     except KeyboardInterrupt:
         print("heifkit: interrupted", file=sys.stderr)
@@ -45,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="heifkit", description="Read and convert HEIF/HEIC and AVIF images.")
+    parser = argparse.ArgumentParser(prog="heifkit", description="Read, convert and edit HEIF/HEIC and AVIF images.")
     parser.add_argument("--version", action="version", version=f"heifkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -102,13 +105,82 @@ def _parser() -> argparse.ArgumentParser:
     meta = convert.add_argument_group("metadata")
     meta.add_argument("--strip", action="store_true", help="drop EXIF, XMP, IPTC and ICC")
     meta.add_argument("--to-srgb", action="store_true", help="convert colours from the ICC profile to sRGB")
-    run = convert.add_argument_group("running")
-    run.add_argument("-j", "--jobs", type=int, help=f"files converted at once (default: cores, {os.cpu_count()})")
+    _running_options(convert, "converted")
+    _edit_parser(commands)
+    return parser  # fmt: skip
+
+
+def _running_options(command: argparse.ArgumentParser, done: str) -> None:
+    """The options ``convert`` and ``edit`` share: parallelism, existing outputs, failures, what is printed."""
+    run = command.add_argument_group("running")
+    run.add_argument("-j", "--jobs", type=int, help=f"files {done} at once (default: cores, {os.cpu_count()})")
     run.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     run.add_argument("-k", "--keep-going", action="store_true", help="go on after a file fails")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures are still shown)")
     run.add_argument("-v", "--verbose", action="store_true", help="print a line for every file")
-    return parser  # fmt: skip
+
+
+def _edit_parser(commands: Any) -> None:
+    edit = commands.add_parser(
+        "edit",
+        help="rotate, flip, crop HEIC/AVIF files or change their metadata, without re-encoding",
+        description=_EDIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    edit.set_defaults(subparser=edit)
+    edit.add_argument("inputs", nargs="+", metavar="INPUT", help="HEIC/AVIF files, folders (with -r) or glob patterns")
+    edit.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the edited files into this folder (created if needed; with one input file, may name the "
+        "output file) instead of replacing the inputs",
+    )
+    edit.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="edit the .heic/.heif/.hif/.avif files under folders (with -o: same structure under OUT)",
+    )
+    edit.add_argument(
+        "--all-images",
+        action="store_true",
+        help="edit every top-level image of multi-image files (default: the primary image only)",
+    )
+    geometry = edit.add_argument_group("geometry (lossless: irot, imir, clap)")
+    geometry.add_argument("--rotate", type=int, choices=(90, 180, 270), help="rotate CLOCKWISE by this many degrees")
+    geometry.add_argument(
+        "--flip",
+        choices=("horizontal", "vertical"),
+        help="mirror: horizontal = left-right, vertical = top-bottom (after --rotate)",
+    )
+    geometry.add_argument(
+        "--crop",
+        type=_crop_box,
+        metavar="BOX",
+        help="keep WxH+X+Y (as jpegtran) or LEFT,TOP,RIGHT,BOTTOM of the image as shown after "
+        "--rotate/--flip; 4:2:0 images need an even X and Y (4:2:2: an even X)",
+    )
+    geometry.add_argument(
+        "--orientation",
+        type=_orientation,
+        metavar="N|bake",
+        help="set the EXIF orientation tag to N (1..8; informational in HEIF), or 'bake': turn "
+        "the image as its EXIF/XMP orientation says and set the tag to 1",
+    )
+    meta = edit.add_argument_group("metadata")
+    meta.add_argument("--strip", action="store_true", help="remove EXIF, XMP and IPTC (the ICC profile stays)")
+    meta.add_argument("--strip-icc", action="store_true", help="remove the ICC profile")
+    meta.add_argument(
+        "--set-exif",
+        type=Path,
+        metavar="FILE",
+        help="replace the EXIF with FILE's bytes (a TIFF header first, or Exif\\0\\0 and one)",
+    )
+    meta.add_argument("--set-xmp", type=Path, metavar="FILE", help="replace the XMP with FILE's bytes (an XMP packet)")
+    meta.add_argument("--remove-thumbnails", action="store_true", help="remove the embedded thumbnails")
+    meta.add_argument("--primary", type=int, metavar="N", help="make image N (0: the first) the primary image")
+    _running_options(edit, "edited")
 
 
 _INFO_HELP = """Show each file's images (primary, size, mode, bit depth, codec), colour (ICC/NCLX), an EXIF
@@ -118,6 +190,47 @@ sequence tracks (listed, not decoded). Exit status 1 when a file cannot be read.
 _CONVERT_HELP = """Convert HEIC, AVIF, JPEG, PNG, TIFF and WebP files. Outputs keep the input's name with the
 format's extension. EXIF (orientation set to 1 once pixels are upright), XMP and ICC are kept unless --strip.
 Existing outputs are skipped unless --overwrite; outputs are written to a temporary file and renamed."""
+
+
+_EDIT_HELP = """Edit HEIC and AVIF files without decoding or re-encoding them: rotation and
+mirroring are written as the image's irot/imir properties, a crop as its clap
+property, and metadata as items; the coded image stays as it is. Files are
+replaced atomically (a temporary file, renamed) unless -o names where to write
+them. An edit that would need an encode (a crop starting between two chroma
+samples of a 4:2:0 image, a file holding an image sequence...) fails with the
+reason, and that file is left untouched.
+
+--rotate counts degrees CLOCKWISE, as jpegtran and exiftool do. Edits are
+applied in this order: --set-exif and --set-xmp, --orientation bake, --rotate,
+--flip, --crop, --strip and --strip-icc, --orientation N, --remove-thumbnails.
+They apply to the primary image (after --primary) unless --all-images; the
+other images of a multi-image file are left as they are. Any turn resets the
+EXIF orientation to 1 (irot/imir say how the image is shown)."""
+
+
+def _crop_box(text: str) -> tuple[int, int, int, int]:
+    """``WxH+X+Y`` (``+X+Y`` may be left out: 0, 0) or ``LEFT,TOP,RIGHT,BOTTOM`` -> (left, top, right, bottom)."""
+    try:
+        if "," in text:
+            left, top, right, bottom = (int(v) for v in text.split(","))
+        else:
+            size, *offsets = text.lower().split("+")
+            width, height = (int(v) for v in size.split("x"))
+            left, top = (int(v) for v in offsets) if offsets else (0, 0)
+            right, bottom = left + width, top + height
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH+X+Y or LEFT,TOP,RIGHT,BOTTOM, not {text!r}") from None
+    if min(left, top) < 0 or right <= left or bottom <= top:
+        raise argparse.ArgumentTypeError(f"an empty or negative box: {text!r}")
+    return left, top, right, bottom
+
+
+def _orientation(text: str) -> int | str:
+    if text.lower() == "bake":
+        return "bake"
+    if text.isdigit() and 1 <= int(text) <= 8:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 1..8 or bake, not {text!r}")
 
 
 def _box(text: str) -> tuple[int | None, int | None]:
@@ -155,55 +268,96 @@ def _info(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     output = Path(args.output)
-    single = _single_output(args, output)
-    out_dir = output.parent if single else output
-    if not single and output.exists() and not output.is_dir():
-        parser.error(f"{output} is a file: give a folder for -o (or one input file to write to it)")
+    single = _single_output(args, output, _format_of(output) is not None and not args.all_images)
     fmt = args.format or (_format_of(output) if single else "jpeg")
-    options = {
-        "format": fmt,
-        "quality": args.quality,
-        "speed": args.speed,
-        "chroma": args.chroma,
-        "lossless": args.lossless,
-        "bit_depth": args.bit_depth,
-        "all_images": args.all_images,
-        "resize": args.resize,
-        "max_size": args.max_size,
-        "overwrite": args.overwrite,
-        "strip": args.strip,
-        "to_srgb": args.to_srgb,
-    }
-    if args.jobs is not None and args.jobs < 1:
-        parser.error("--jobs must be at least 1")
+    names = ("quality", "speed", "chroma", "lossless", "bit_depth", "all_images", "resize", "max_size", "overwrite")
+    options = {"format": fmt, **_values(args, *names, "strip", "to_srgb")}
     try:
         batch.ConvertOptions(**options)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc).replace("_", "-"))
-    sources, errors = batch.expand_inputs(args.inputs, args.recursive, exclude=out_dir)
+    return _run_files(args, parser, output, single, batch.IMAGE_EXTENSIONS, functools.partial(batch.convert, **options))
+
+
+# --- edit ----------------------------------------------------------------------------------------------
+
+
+def _edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    names = ("flip", "crop", "orientation", "strip", "strip_icc", "remove_thumbnails", "primary", "all_images")
+    options = _values(args, *names, "overwrite")
+    options.update(
+        rotate=args.rotate or 0,
+        exif=_read_option_file(parser, "--set-exif", args.set_exif),
+        xmp=_read_option_file(parser, "--set-xmp", args.set_xmp),
+    )
+    try:
+        batch.EditOptions(**options)
+    except (TypeError, ValueError) as exc:
+        field, _, rest = str(exc).partition(" ")
+        parser.error(f"--set-{field}: the file {rest}" if field in ("exif", "xmp") else str(exc).replace("_", "-"))
+    output = None if args.output is None else Path(args.output)  # None: the inputs are edited in place
+    single = output is not None and _single_output(args, output, output.suffix.lower() in batch.EDIT_EXTENSIONS)
+    return _run_files(args, parser, output, single, batch.EDIT_EXTENSIONS, functools.partial(batch.edit, **options))
+
+
+def _read_option_file(parser: argparse.ArgumentParser, option: str, path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        parser.error(f"{option}: cannot read {path}: {exc.strerror or exc}")
+
+
+# --- running many files (convert, edit) ----------------------------------------------------------------
+
+
+def _values(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options ``names`` (``batch``'s keywords, as argparse names them) and their values."""
+    return {name: getattr(args, name) for name in names}
+
+
+_DONE = {"convert": "converted", "edit": "edited"}
+
+Run = Callable[..., list[batch.FileResult]]
+"""``batch.convert`` or ``batch.edit`` with the options: (sources, out_dir, jobs=, keep_going=, on_result=)."""
+
+
+def _run_files(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, output: Path | None, single: bool,
+    extensions: frozenset[str], run: Run,
+) -> int:  # fmt: skip
+    """Expand the inputs, run them with progress, print the summary; the exit status. ``output``: ``-o`` (None:
+    in place), the output file itself when ``single``."""
+    out_dir = output if output is None or not single else output.parent
+    if output is not None and not single and output.exists() and not output.is_dir():
+        parser.error(f"{output} is a file: give a folder for -o (or one input file to write to it)")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    sources, errors = batch.expand_inputs(args.inputs, args.recursive, exclude=out_dir, extensions=extensions)
     if single:
+        assert output is not None
         sources = [batch.Source(sources[0].path, PurePath(output.name))]
     if not sources and not errors:
         parser.error("no images found in the inputs")
-    progress = _Progress(len(sources) + len(errors), args.quiet, args.verbose)
+    progress = _Progress(len(sources) + len(errors), args.quiet, args.verbose, _DONE[args.command])
     for error in errors:
         progress(error)
     try:
-        results = batch.convert(
-            sources, out_dir, jobs=args.jobs, keep_going=args.keep_going, on_result=progress, **options
-        )
+        results = run(sources, out_dir, jobs=args.jobs, keep_going=args.keep_going, on_result=progress)
     finally:
         progress.close()
     results = errors + results
-    _print_summary(results, args.quiet)
+    _print_summary(results, args.quiet, args.command)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
-def _single_output(args: argparse.Namespace, output: Path) -> bool:
-    """True when OUT names the output file: one input file, and OUT has an image extension and is no folder."""
+def _single_output(args: argparse.Namespace, output: Path, names_a_file: bool) -> bool:
+    """True when OUT names the output file: one input file, OUT is no folder, and ``names_a_file`` (OUT has an
+    extension of the output format)."""
     if len(args.inputs) != 1 or args.recursive or output.is_dir() or not Path(args.inputs[0]).is_file():
         return False
-    return _format_of(output) is not None and not args.all_images
+    return names_a_file
 
 
 def _format_of(path: Path) -> str | None:
@@ -215,8 +369,8 @@ class _Progress:
     """Reports each result: a bar on stderr when it is a terminal (tqdm's, from the ``cli`` extra, else a plain
     :class:`_Count`), a line per file with ``--verbose``."""
 
-    def __init__(self, total: int, quiet: bool, verbose: bool) -> None:
-        self.verbose = verbose
+    def __init__(self, total: int, quiet: bool, verbose: bool, done: str = "converted") -> None:
+        self.verbose, self.done = verbose, done  # done: what a "converted" result is called (edited...)
         self.bar: Any = None
         if not quiet and sys.stderr.isatty():
             try:
@@ -233,8 +387,9 @@ class _Progress:
 
     def __call__(self, result: batch.FileResult) -> None:
         if self.verbose:
-            line = f"{result.status}: {result.source}"
-            if result.outputs and result.status == "converted":
+            converted = result.status == "converted"
+            line = f"{self.done if converted else result.status}: {result.source}"
+            if result.outputs and converted and result.outputs != [result.source]:
                 line += " -> " + ", ".join(result.outputs)
             elif result.reason:
                 line += f" ({result.reason})"
@@ -291,7 +446,7 @@ class _Count:
         self.stream.flush()
 
 
-def _print_summary(results: list[batch.FileResult], quiet: bool) -> None:
+def _print_summary(results: list[batch.FileResult], quiet: bool, command: str = "convert") -> None:
     for result in results:
         if result.status == "failed":
             print(f"failed: {result.source}: {result.reason}", file=sys.stderr)
@@ -302,7 +457,7 @@ def _print_summary(results: list[batch.FileResult], quiet: bool) -> None:
     if quiet:
         return
     counts = batch.summary(results)
-    text = f"{counts['converted']} converted, {counts['skipped']} skipped, {counts['failed']} failed"
+    text = f"{counts['converted']} {_DONE[command]}, {counts['skipped']} skipped, {counts['failed']} failed"
     if counts["cancelled"]:
-        text += f", {counts['cancelled']} not started (use --keep-going to convert them anyway)"
+        text += f", {counts['cancelled']} not started (use --keep-going to {command} them anyway)"
     print(text)

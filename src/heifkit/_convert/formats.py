@@ -16,7 +16,7 @@ from .._write import target as _target
 from ..heif import HeifFile
 
 __all__ = ["FORMATS", "ConvertOptions", "ConvertedImage", "output_names", "temp_files", "write_frames",
-           "write_heif_file", "keeps_samples"]  # fmt: skip
+           "write_heif_file", "write_to", "keeps_samples"]  # fmt: skip
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "jpeg": (".jpg", ".jpeg", ".jpe"),
@@ -141,7 +141,7 @@ def temp_files(target: Path) -> list[Path]:
         return []
 
 
-def _write_to(path: Path, write: _target.Writer, overwrite: bool) -> bool:
+def write_to(path: Path, write: _target.Writer, overwrite: bool) -> bool:
     """Write one output with ``_write.target``'s writer (atomic; never replacing a file without ``overwrite``);
     False when the name was taken. Outputs mirror the input folders, so the output's folder is made first."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: Con
         if options.lossless:
             image.info["matrix_coefficients"] = 0  # a per-image parameter: set on every image
     params = _heif_params(options)
-    ok = _write_to(path, lambda f: heif.save(f, **params), options.overwrite)
+    ok = write_to(path, lambda f: heif.save(f, **params), options.overwrite)
     return [str(path)] if ok else []
 
 
@@ -203,7 +203,7 @@ def write_frames(
             _add_heif(out, make(), options)
         out.primary_index = primary
         params = _heif_params(options)
-        if _write_to(names[0], lambda f: out.save(f, **params), options.overwrite):
+        if write_to(names[0], lambda f: out.save(f, **params), options.overwrite):
             written.append(str(names[0]))
         return written
     fmt = options.format.upper()
@@ -211,7 +211,7 @@ def write_frames(
         if name not in todo:
             continue
         image, params = _for_pillow(make(), options, notes)
-        if _write_to(name, functools.partial(_save_pillow, image, fmt, params), options.overwrite):
+        if write_to(name, functools.partial(_save_pillow, image, fmt, params), options.overwrite):
             written.append(str(name))
     return written
 

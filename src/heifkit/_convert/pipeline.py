@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageCms
 
 from .._info.metadata import exif_orientation, set_orientation, xmp_from_pillow, xmp_orientation
+from .._info.transforms import orientation_transpose
 from ..heif import HeifFile, is_supported
 from ..image import HeifImage
 from ..plugin import thumbnail_for
@@ -124,7 +125,7 @@ def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, n
     orientation = _orientation(info["exif"], info["xmp"])
     pil: Image.Image = im  # written before the next frame is read, so not copied
     if orientation != 1:
-        pil = pil.transpose(_TRANSPOSE[orientation])
+        pil = pil.transpose(orientation_transpose(orientation))
     if im.format != "JPEG":
         target = _target_size(pil.size, options)
     set_orientation(info)
@@ -135,17 +136,6 @@ def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, n
 def _orientation(exif: bytes | None, xmp: bytes | None) -> int:
     """The EXIF orientation, else XMP's, else 1."""
     return exif_orientation(exif) or xmp_orientation(xmp) or 1
-
-
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 def _pillow_exif(im: Image.Image) -> bytes | None:

@@ -21,6 +21,8 @@ __all__ = [
     "reset_orientation",
     "exif_orientation",
     "xmp_orientation",
+    "exif_with_orientation",
+    "xmp_with_orientation",
     "exif_from_pillow",
     "xmp_from_pillow",
 ]
@@ -153,6 +155,50 @@ def reset_orientation(info: dict[str, Any], applied: bool) -> int | None:
     if info.get("xmp"):
         info["xmp"] = _to_utf8(bytes(info["xmp"]))
     return None
+
+
+def exif_with_orientation(exif: bytes | None, value: int) -> bytes:
+    """``exif`` with its IFD0 orientation tag set to ``value`` (1..8).
+
+    A tag that is there is patched in place, so that every other byte (maker notes and their offsets included)
+    stays as it was. Without one, the EXIF is read with Pillow's ``Image.Exif`` and written again with the tag
+    added (the ``Exif\\0\\0`` start kept as it was); no EXIF at all gives a minimal one holding the tag alone.
+
+    Raises:
+        ValueError: ``value`` is not 1..8, or ``exif`` has no orientation tag and Pillow cannot read it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8:
+        raise ValueError(f"an EXIF orientation is 1..8, not {value!r}")
+    exif = bytes(exif) if exif else b""
+    found = _find_orientation_entry(exif) if exif else None
+    if found is not None:
+        offset, order = found
+        return exif[:offset] + value.to_bytes(2, order) + exif[offset + 2 :]
+    from PIL import Image
+
+    tags = Image.Exif()
+    if exif:
+        try:
+            tags.load(exif)
+        except Exception as exc:  # Pillow raises what its TIFF reader meets (struct.error, SyntaxError...)
+            raise ValueError(f"the EXIF cannot be read to add an orientation: {exc}") from None
+    tags[_ORIENTATION_TAG] = value
+    written = tags.tobytes()
+    # Pillow writes Exif\0\0 first; an EXIF that had no such start keeps none, and a new one gets none
+    return written if exif.startswith(_EXIF_PREFIX) else written.removeprefix(_EXIF_PREFIX)
+
+
+def xmp_with_orientation(xmp: bytes, value: int) -> bytes:
+    """``xmp`` with the value of each ``tiff:Orientation`` it has (attribute or element) replaced by ``value``;
+    an XMP packet without one is returned as it is (XMP is not given one: EXIF carries it). Latin-1 XMP is
+    re-encoded as UTF-8."""
+    digit = str(int(value)).encode()
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        start, end = match.start(1) - match.start(), match.end(1) - match.start()
+        return match.group(0)[:start] + digit + match.group(0)[end:]
+
+    return _to_utf8(_XMP_ELEM.sub(replace, _XMP_ATTR.sub(replace, bytes(xmp))))
 
 
 def exif_from_pillow(img: Any) -> bytes | None:

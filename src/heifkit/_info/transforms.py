@@ -20,6 +20,8 @@ __all__ = [
     "image_size",
     "as_data",
     "orientation_of",
+    "orientation_between",
+    "orientation_transpose",
     "stored_geometry",
     "apply_transformations",
 ]
@@ -120,6 +122,14 @@ def orientation_of(data: list[dict[str, Any]]) -> int:
     return next(o for o, m in _ORIENTATIONS.items() if m == matrix)
 
 
+def orientation_between(shown: int, wanted: int) -> int:
+    """The EXIF orientation whose turn takes an image shown as orientation ``shown`` says to the same stored
+    pixels shown as ``wanted`` says (1 when they are the same)."""
+    (a, b), (c, d) = _ORIENTATIONS[shown]
+    matrix = _times(_ORIENTATIONS[wanted], ((a, c), (b, d)))  # a turn's inverse is its transpose
+    return next(o for o, m in _ORIENTATIONS.items() if m == matrix)
+
+
 def stored_geometry(data: list[dict[str, Any]]) -> tuple[tuple[int, int, int, int] | None, int]:
     """How to write stored pixels so that they show as ``data`` says: the box to keep (None: all) and the
     EXIF orientation to write as ``irot``/``imir`` (libheif writes no ``clap``, so a crop is applied to the
@@ -164,14 +174,21 @@ _TRANSPOSE = {
 }
 
 
-def transposed(img: Any, orientation: int) -> Any:
-    """A Pillow image shown upright as the EXIF ``orientation`` says (``info`` kept)."""
+def orientation_transpose(orientation: int) -> Any:
+    """The Pillow ``Image.Transpose`` that shows an image stored with EXIF ``orientation`` upright (2: the
+    left-right mirror, 6: ``ROTATE_270``, a quarter turn clockwise...), or None for 1 and unknown values."""
     from PIL import Image
 
     method = _TRANSPOSE.get(orientation)
+    return None if method is None else getattr(Image.Transpose, method)
+
+
+def transposed(img: Any, orientation: int) -> Any:
+    """A Pillow image shown upright as the EXIF ``orientation`` says (``info`` kept)."""
+    method = orientation_transpose(orientation)
     if method is None:
         return img
     info = img.info
-    out = img.transpose(getattr(Image.Transpose, method))
+    out = img.transpose(method)
     out.info = info
     return out
