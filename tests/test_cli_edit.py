@@ -80,8 +80,9 @@ def test_rotate_90_is_clockwise_in_place_and_keeps_the_coded_data(
     assert edited.size == (3024, 4032) and edited.mimetype == "image/heic"
     assert edited[0].coded_quality() == src[0].coded_quality()
     assert abs(path.stat().st_size - PUG.stat().st_size) < 300  # the same coded tiles, other properties
-    assert [d.size for d in edited.info["depth_images"]] == [(576, 768)]  # turned with the image
-    assert [g.size for g in edited.info["gain_maps"]] == [(1512, 2016)]
+    # the depth image and the gain map stay in the coded image's orientation (the convention for both)
+    assert [d.size for d in edited.info["depth_images"]] == [(768, 576)]
+    assert [g.size for g in edited.info["gain_maps"]] == [(2016, 1512)]
     # clockwise: the output's top-left corner is the source's bottom-left (two regions, decoded alone)
     height = src.size[1]
     for box, source_box in [((0, 0, 600, 520), (0, height - 600, 520, height)),

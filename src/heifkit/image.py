@@ -290,8 +290,8 @@ class HeifImage(BaseImage):
 
         ``method`` is one of Pillow's ``Image.Transpose`` values (``ROTATE_90``, ``ROTATE_180``,
         ``ROTATE_270``: counter-clockwise; ``FLIP_LEFT_RIGHT``, ``FLIP_TOP_BOTTOM``, ``TRANSPOSE``,
-        ``TRANSVERSE``). Thumbnails and a ``tmap`` gain-map image turn with the image; alpha, depth and other
-        auxiliary images belong to the coded image and keep their own properties. The EXIF/XMP orientation is
+        ``TRANSVERSE``). Thumbnails, alpha and a ``tmap`` image turn with the image; depth images, gain maps and
+        other auxiliary images are in the coded image's orientation and keep their properties. The EXIF/XMP orientation is
         reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
         save asks for an encode. See "Editing without re-encoding" in the docs.
 

@@ -236,7 +236,11 @@ def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[in
     new_main = mapping[main]
     copied += _new_metadata(info, plan.replaced, new_main, ids)
     if stored.geometry is not None:
-        auxiliary = {s for kind, s in plan.incoming.get(main, []) if kind == "auxl"}
+        # Alpha is shown with its own properties (libheif turns it by them): it turns with the image. Depth
+        # images, gain maps and other auxiliary images are in the image's coded orientation (Apple's and ISO
+        # 21496-1's convention: a gain map has no transformative property): they keep theirs.
+        auxiliary = {s for kind, s in plan.incoming.get(main, []) if kind == "auxl"} - _listed_aux(stored, False)
+        auxiliary -= _listed_aux(stored, True)
         shown = {
             mapping[t] for t in emitted if t in plan.thumbnails | auxiliary or _items.item_type(ctx.ptr, t) == "tmap"
         }
