@@ -290,9 +290,9 @@ class HeifImage(BaseImage):
 
         ``method`` is one of Pillow's ``Image.Transpose`` values (``ROTATE_90``, ``ROTATE_180``,
         ``ROTATE_270``: counter-clockwise; ``FLIP_LEFT_RIGHT``, ``FLIP_TOP_BOTTOM``, ``TRANSPOSE``,
-        ``TRANSVERSE``). Thumbnails, alpha and a ``tmap`` image turn with the image; depth images, gain maps and
-        other auxiliary images are in the coded image's orientation and keep their properties. The EXIF/XMP orientation is
-        reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
+        ``TRANSVERSE``). Thumbnails, alpha and a ``tmap`` image turn with the image; depth images, gain
+        maps and other auxiliary images are in the coded image's orientation and keep their properties. The
+        EXIF/XMP orientation is reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
         save asks for an encode. See "Editing without re-encoding" in the docs.
 
         Raises:
