@@ -292,8 +292,8 @@ class HeifImage(BaseImage):
         ``ROTATE_270``: counter-clockwise; ``FLIP_LEFT_RIGHT``, ``FLIP_TOP_BOTTOM``, ``TRANSPOSE``,
         ``TRANSVERSE``). Thumbnails, alpha and a ``tmap`` image turn with the image; depth images, gain
         maps and other auxiliary images are in the coded image's orientation and keep their properties. The
-        EXIF/XMP orientation is reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
-        save asks for an encode. See "Editing without re-encoding" in the docs.
+        EXIF/XMP orientation is reset to 1: ``irot``/``imir`` say how the image is shown. The new image is
+        saved as stored, unless the save asks for an encode. See "Editing without re-encoding" in the docs.
 
         Raises:
             ValueError: an unknown ``method``, or an image not read from a file (made from pixels or a Pillow
