@@ -25,7 +25,17 @@ from .errors import (
     UnsupportedError,
 )
 from .gainmap import HeifGainMap
-from .heif import HeifFile, encode, from_bytes, from_pillow, get_file_mimetype, is_supported, open_heif, read_heif
+from .heif import (
+    HeifFile,
+    encode,
+    from_bytes,
+    from_hdr,
+    from_pillow,
+    get_file_mimetype,
+    is_supported,
+    open_heif,
+    read_heif,
+)
 from .image import HeifAuxImage, HeifDepthImage, HeifImage, HeifThumbnail
 from .limits import SecurityLimits
 from .plugin import AvifImageFile, HeifImageFile, register_avif_opener, register_heif_opener
@@ -39,6 +49,7 @@ __all__ = [
     "encode",
     "EncoderError",
     "from_bytes",
+    "from_hdr",
     "from_pillow",
     "get_file_mimetype",
     "HeifAuxImage",

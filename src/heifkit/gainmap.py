@@ -16,11 +16,14 @@ Each image's ``info["gain_maps"]`` lists its :class:`HeifGainMap` images (read-o
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
+from ._container.item_boxes import item_properties
 from ._read import entries as _read
 from ._read import items as _items
-from .errors import HeifError
+from ._read.source import file_data
+from .errors import HeifError, InvalidInputError
 from .image import HeifImage, SubImage, entry_of, sub_image
 
 __all__ = ["HeifGainMap", "GAIN_MAP_AUX_SUFFIX", "add_gain_maps"]
@@ -38,8 +41,9 @@ class HeifGainMap(SubImage):
         info: ``aux_type`` (the auxiliary type, None for a gain map only a ``tmap`` item names), ``xmp``
             (the gain map's own XMP, bytes, or None), ``tmap`` (the ISO 21496-1 metadata, the ``tmap`` item's
             data as stored, or None), ``item_id`` (the gain map's item), ``tmap_item_id`` (or None),
-            ``base_item_id`` (the item of the image it belongs to) and ``image`` (that image's index in the
-            file).
+            ``base_item_id`` (the item of the image it belongs to), ``image`` (that image's index in the
+            file) and, for a ``tmap`` gain map, ``alternate_nclx`` (the NCLX values of the alternate rendition,
+            the ``tmap`` item's, or None).
     """
 
 
@@ -64,6 +68,25 @@ def add_gain_maps(images: list[HeifImage], flags: _read.OpenFlags) -> None:
             image.info["gain_maps"] = _gain_maps_of(image, index, tmaps, flags)
 
 
+def _alternate_nclx(handle: Any, tmap_item: int) -> dict[str, int] | None:
+    """The NCLX values of a ``tmap`` item (the alternate image's colour: where ISO 21496-1 does its arithmetic
+    unless ``use_base_colour_space``), or None."""
+    try:
+        props = item_properties(file_data(handle.ctx.source), {tmap_item}).get(tmap_item, [])
+    except InvalidInputError:
+        return None
+    for prop in props:
+        if prop.kind == b"colr" and prop.payload[:4] == b"nclx" and len(prop.payload) >= 11:
+            primaries, transfer, matrix = struct.unpack_from(">HHH", prop.payload, 4)
+            return {
+                "color_primaries": primaries,
+                "transfer_characteristics": transfer,
+                "matrix_coefficients": matrix,
+                "full_range_flag": prop.payload[10] >> 7,
+            }
+    return None
+
+
 def _gain_maps_of(image: HeifImage, index: int, tmaps: dict[int, Any], flags: _read.OpenFlags) -> list[HeifGainMap]:
     entry = entry_of(image)
     assert entry is not None
@@ -75,7 +98,9 @@ def _gain_maps_of(image: HeifImage, index: int, tmaps: dict[int, Any], flags: _r
             for item in ids:
                 found[item] = {"aux_type": aux_type, "tmap": None, "tmap_item_id": None}
     for tmap_item, item, data in tmaps.get(base, []):
-        found.setdefault(item, {"aux_type": None}).update(tmap=data, tmap_item_id=tmap_item)
+        found.setdefault(item, {"aux_type": None}).update(
+            tmap=data, tmap_item_id=tmap_item, alternate_nclx=_alternate_nclx(handle, tmap_item)
+        )
     gain_maps = []
     for item, info in found.items():
         try:

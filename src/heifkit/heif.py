@@ -45,6 +45,7 @@ __all__ = [
     "get_file_mimetype",
     "from_pillow",
     "from_bytes",
+    "from_hdr",
     "encode",
 ]
 
@@ -386,6 +387,66 @@ def from_bytes(mode: str, size: tuple[int, int], data: Any, **kwargs: Any) -> He
     heif_file = HeifFile()
     heif_file.add_frombytes(mode, size, data, **kwargs)
     return heif_file
+
+
+_PRIMARIES_BY_NAME = {"bt709": 1, "srgb": 1, "bt2020": 9, "p3": 12, "display-p3": 12, "dci-p3": 11}
+_HDR_TRANSFERS = {"pq": 16, "hlg": 18}
+
+
+def from_hdr(array: Any, primaries: int | str = 1, transfer: str = "pq", bit_depth: int = 10) -> HeifFile:
+    """A new ``HeifFile`` holding an HDR image made from linear light: a (height, width, 3) array of floats
+    where 1.0 is SDR white (203 cd/m²), as :meth:`HeifImage.to_hdr` gives.
+
+    It is coded with ``transfer`` (``"pq"``: SMPTE ST 2084, ``"hlg"``: ARIB STD-B67, BT.2100's OOTF for a
+    1000 cd/m² display, as libavif) at ``bit_depth`` 10 or 12, and saves as a PQ/HLG HEIF or AVIF file with its
+    NCLX profile (``primaries``: an H.273 code or ``"bt709"``/``"srgb"``, ``"bt2020"``, ``"p3"``; the matrix
+    BT.2020's for BT.2020 primaries, else BT.709's; full range) and its content light level (``clli``: the
+    brightest channel of any pixel and the mean of each pixel's brightest, in cd/m²). Values beyond what the
+    transfer holds are clipped (negative ones to 0; PQ: 10000 cd/m², HLG: 1000 cd/m²).
+
+    Raises:
+        ImportError: NumPy is not installed.
+        ValueError: an array of another shape, a non-finite value, or an unknown primaries,
+            transfer or bit depth.
+    """
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise ImportError("HDR arrays need NumPy: pip install 'heifkit[numpy]'") from exc
+    from ._decode import hdr
+
+    code = _PRIMARIES_BY_NAME.get(primaries.lower()) if isinstance(primaries, str) else int(primaries)
+    if code is None:
+        raise ValueError(f"unknown primaries {primaries!r}: use an H.273 code or one of {sorted(_PRIMARIES_BY_NAME)}")
+    if transfer not in _HDR_TRANSFERS:
+        raise ValueError(f"transfer must be 'pq' or 'hlg', not {transfer!r}")
+    if bit_depth not in (10, 12):
+        raise ValueError(f"bit_depth must be 10 or 12, not {bit_depth!r}")
+    linear = np.asarray(array, dtype=np.float32)
+    if linear.ndim != 3 or linear.shape[2] != 3 or 0 in linear.shape:
+        raise ValueError(f"an HDR image is a (height, width, 3) array, not {linear.shape}")
+    if not np.isfinite(linear).all():
+        raise ValueError("linear light cannot be NaN or infinite")
+    linear = np.maximum(linear, 0.0)
+    signal = hdr.from_linear(linear, _HDR_TRANSFERS[transfer])
+    samples = np.round(signal * ((1 << bit_depth) - 1)).astype("<u2")
+    height, width = linear.shape[:2]
+    heif_file = from_bytes(f"RGB;{bit_depth}", (width, height), samples.tobytes())
+    max_cll, max_fall = hdr.content_light_level(np.minimum(linear, _HDR_PEAKS[transfer] / hdr.SDR_WHITE_NITS))
+    heif_file[0].info.update(
+        bit_depth=bit_depth,
+        nclx_profile={
+            "color_primaries": code,
+            "transfer_characteristics": _HDR_TRANSFERS[transfer],
+            "matrix_coefficients": 9 if code == 9 else 1,
+            "full_range_flag": 1,
+        },
+        content_light_level={"max_content_light_level": max_cll, "max_pic_average_light_level": max_fall},
+    )
+    return heif_file
+
+
+_HDR_PEAKS = {"pq": 10000.0, "hlg": 1000.0}
 
 
 def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) -> None:

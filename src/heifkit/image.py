@@ -19,8 +19,9 @@ from . import options
 from ._decode.pixels import Pixels, Settings, decode, decode_to_pillow, layout_of, pillow_image
 from ._decode.region import check_box, crop_rows
 from ._info.metadata import exif_from_pillow, reset_orientation, set_orientation, xmp_from_pillow
-from ._info.modes import MODES, PILLOW_CONVERSIONS, mode_of
-from ._info.transforms import as_data, transposed
+from ._info.modes import MODES, PILLOW_CONVERSIONS, decoded_mode, mode_of
+from ._info.tone_map import apple_gain_map_version, apple_headroom, parse_tone_map
+from ._info.transforms import as_data, image_size, transposed
 from ._native.libheif import Handle
 from ._read import entries as _read
 from ._read.coded_quality import coded_quality as _coded_quality
@@ -162,6 +163,8 @@ class SubImage(BaseImage):
         super().__init__(size, mode, decoder=decoder, pillow_decoder=pillow_decoder)
         self.info = info
         self._transforms = transforms  # the rotation, mirroring and crop libheif applies
+        self._entry: _read.Entry | None = None  # what it was read as, and how (to decode it at full depth)
+        self._flags: _read.OpenFlags | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.size[0]}x{self.size[1]} {self.mode}>"
@@ -179,6 +182,8 @@ class SubImage(BaseImage):
         self._restore_pixels(*state["pixels"])
         self.info = state["info"]
         self._transforms = ()
+        self._entry = None
+        self._flags = None
 
 
 class HeifDepthImage(SubImage):
@@ -354,6 +359,63 @@ class HeifImage(BaseImage):
         image.info["primary"] = bool(self.info.get("primary"))
         return image
 
+    def to_hdr(self, headroom: float | None = None) -> Any:
+        """The image as HDR linear light: a float32 NumPy array (height, width, 3) in the image's colour
+        primaries, where 1.0 is SDR white (203 cd/m², as libavif and ITU-R BT.2408).
+
+        A gain map is applied when the image has one: an ISO 21496-1 ``tmap`` (preferred when both are there),
+        else Apple's ``hdrgainmap`` with the headroom its EXIF maker note gives (see "HDR" in the docs).
+        ``headroom`` is the display's, in stops (log2): ``None`` shows the HDR rendition (the gain map applied
+        fully to an SDR base; an HDR base as it is), ``0`` the SDR rendition, values in between interpolate
+        as ISO 21496-1 says (Apple's map too, in log2). Without a gain map, the image's own signal is made
+        linear by its transfer function (PQ and HLG included; sRGB's for an image tagged with an ICC profile
+        or not at all), whatever ``headroom`` says. Values below 0 (ISO 21496-1's offsets may undershoot) are 0.
+
+        Raises:
+            ImportError: NumPy is not installed (``pip install heifkit[numpy]``).
+            ValueError: a negative ``headroom``.
+        """
+        np = _numpy()
+        from ._decode import hdr
+
+        if headroom is not None and headroom < 0:
+            raise ValueError(f"headroom is in stops above SDR white and cannot be negative: {headroom}")
+        nclx = self.info.get("nclx_profile") or {}
+        transfer = int(nclx.get("transfer_characteristics", 13)) if nclx else 13
+        primaries = int(nclx.get("color_primaries", 1)) if nclx else 1
+        signal = _float_pixels(self)
+        linear = hdr.to_linear(signal[:, :, :3] if signal.shape[2] >= 3 else np.repeat(signal, 3, axis=2), transfer)
+        gain_maps = list(self.info.get("gain_maps") or [])
+        iso = [g for g in gain_maps if getattr(g, "info", {}).get("tmap") is not None]
+        apple = [g for g in gain_maps if str(getattr(g, "info", {}).get("aux_type") or "").startswith(_APPLE_GAIN_MAP)]
+        for gain_map in iso:
+            meta = parse_tone_map(gain_map.info["tmap"])
+            if meta is None:
+                continue
+            target = max(meta.base_hdr_headroom, meta.alternate_hdr_headroom) if headroom is None else headroom
+            weight = meta.weight(target)
+            if weight == 0.0:
+                return linear
+            alternate = gain_map.info.get("alternate_nclx") or {}
+            math_primaries = (
+                primaries if meta.use_base_colour_space else int(alternate.get("color_primaries", primaries))
+            )
+            gain = _gain_map_as_shown(self, gain_map)
+            base = hdr.convert_primaries(linear, primaries, math_primaries)
+            mapped = hdr.convert_primaries(hdr.apply_iso_gain_map(base, gain, meta, weight), math_primaries, primaries)
+            return np.ascontiguousarray(np.maximum(mapped, 0.0), dtype=np.float32)  # the offsets may undershoot 0
+        for gain_map in apple:
+            full = apple_headroom(self.info.get("exif"))
+            version = apple_gain_map_version(gain_map.info.get("xmp")) or apple_gain_map_version(self.info.get("xmp"))
+            if full is None or version is None or full <= 1.0:
+                continue
+            stops = float(np.log2(full))
+            weight = 1.0 if headroom is None else min(1.0, headroom / stops)
+            if weight <= 0.0:
+                return linear
+            return hdr.apply_apple_gain_map(linear, _gain_map_as_shown(self, gain_map), full, weight)
+        return linear
+
     def coded_quality(self) -> dict[str, Any] | None:
         """The quality this image was coded at, as its coded stream tells it (nothing is decoded), or None.
 
@@ -400,6 +462,70 @@ class HeifImage(BaseImage):
         self._as_stored = False
 
 
+_APPLE_GAIN_MAP = "urn:com:apple:photo:"
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError as exc:  # an optional extra
+        raise ImportError("HDR arrays need NumPy: pip install 'heifkit[numpy]'") from exc
+    return numpy
+
+
+def _float_pixels(image: BaseImage) -> Any:
+    """An image's samples as floats in [0, 1], (height, width, channels), at the depth they are stored with: an
+    image read from a file is decoded again without the 8-bit conversion; others are read from their data."""
+    np = _numpy()
+    entry, flags = getattr(image, "_entry", None), getattr(image, "_flags", None)
+    if entry is not None and flags is not None and image.size == entry.size:
+        mode_info = mode_of(entry.mode)
+        mode = decoded_mode(entry.bits, not mode_info.color, False, False, False, False)
+        settings = Settings(flags.decoder_id, flags.decode_threads, flags.codec_threads or 0, True,
+                            flags.apply_transformations)  # fmt: skip
+        width, height, stride, buffer = decode(entry.handle, layout_of(mode, entry.bits), settings)
+        bits = entry.bits
+    else:
+        mode, (width, height), stride, buffer = image.mode, image.size, image.stride, image.data
+        bits = mode_of(mode).bits
+    info = mode_of(mode)
+    dtype = np.dtype("<u2") if info.sample_bytes == 2 else np.uint8
+    raw = np.frombuffer(memoryview(buffer).cast("B")[: stride * height], dtype=np.uint8)
+    rows = raw.reshape(height, stride)[:, : width * info.pixel_bytes].copy().view(dtype)
+    samples = rows.reshape(height, width, info.channels).astype(np.float32)
+    return samples / np.float32((1 << bits) - 1)
+
+
+def _gain_map_as_shown(image: HeifImage, gain_map: Any) -> Any:
+    """A gain map's samples (float, [0, 1]) turned, mirrored and cropped as the image is shown (a gain map is
+    in its image's coded orientation), then resized to the image (bilinear)."""
+    np = _numpy()
+    from ._decode import hdr
+
+    gain = _float_pixels(gain_map)
+    entry = image._entry
+    steps = (
+        entry.transforms if entry is not None and (image._flags is None or image._flags.apply_transformations) else ()
+    )
+    if steps and entry is not None:
+        stored = image_size(entry.handle, transformations=False)
+        scale_x, scale_y = gain.shape[1] / stored[0], gain.shape[0] / stored[1]
+        for step in steps:
+            if step[0] == "irot":
+                gain = np.rot90(gain, k=int(step[1]) // 90)
+                scale_x, scale_y = scale_y, scale_x
+            elif step[0] == "imir":
+                gain = gain[::-1] if step[1] == 0 else gain[:, ::-1]  # libheif: 0 flips top to bottom
+            elif step[0] == "clap":
+                left, top, right, bottom = step[1:5]
+                h, w = gain.shape[:2]
+                gain = gain[
+                    round(top * scale_y) : h - round(bottom * scale_y),
+                    round(left * scale_x) : w - round(right * scale_x),
+                ]
+    return hdr.upsample(np.ascontiguousarray(gain), image.size)
+
+
 # --- constructors -----------------------------------------------------------------------------------
 
 
@@ -424,7 +550,9 @@ _Sub = TypeVar("_Sub", bound="SubImage")
 def sub_image(cls: type[_Sub], entry: _read.Entry, flags: _read.OpenFlags) -> _Sub:
     """A read-only image attached to another (depth image, thumbnail, gain map), decoded on first access."""
     decoder, pillow_decoder = _decoders(entry, flags)
-    return cls(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+    image = cls(entry.size, entry.mode, entry.info, decoder, entry.transforms, pillow_decoder)
+    image._entry, image._flags = entry, flags
+    return image
 
 
 def image_from_entry(entry: _read.Entry, flags: _read.OpenFlags) -> HeifImage:
