@@ -22,6 +22,7 @@ __all__ = [
     "apply_iso_gain_map",
     "apply_apple_gain_map",
     "content_light_level",
+    "compute_gain_map",
 ]
 
 SDR_WHITE_NITS = 203.0
@@ -212,3 +213,51 @@ def content_light_level(linear: Any) -> tuple[int, int]:
     max_cll = int(np.clip(np.round(float(brightest.max(initial=0.0)) * SDR_WHITE_NITS), 0, 65535))
     max_fall = int(np.clip(np.round(float(brightest.mean()) * SDR_WHITE_NITS), 0, 65535))
     return max_cll, max_fall
+
+
+# --- computing a gain map ----------------------------------------------------------------------------------
+
+
+def _range_without_outliers(values: Any) -> tuple[float, float]:
+    """The range of ``values`` leaving out up to 0.1% of them at each end (as libavif's
+    ``avifFindMinMaxWithoutOutliers``, with 0.01-wide buckets): a few extreme pixels do not stretch the map."""
+    flat = values.ravel()
+    low, high = float(flat.min()), float(flat.max())
+    outliers = round(flat.size * 0.001 / 2)
+    if high - low <= 0.02 or outliers == 0:
+        return low, high
+    return float(np.quantile(flat, outliers / flat.size)), float(np.quantile(flat, 1 - outliers / flat.size))
+
+
+def compute_gain_map(base: Any, alternate: Any, depth: int = 8, base_offset: float = 1 / 64,
+                     alternate_offset: float = 1 / 64) -> tuple[Any, Any]:  # fmt: skip
+    """A gain map taking linear ``base`` to linear ``alternate`` (both (height, width, 3), the same primaries):
+    per channel ``log2((alternate + offset) / (base + offset))``, its range (outliers left out) mapped to
+    ``[0, 2**depth - 1]``, gamma 1. Returns the map (uint8 or uint16, (height, width, 3)) and its
+    :class:`~heifkit._info.tone_map.ToneMap` (headrooms: log2 of each rendition's brightest channel, at
+    least 0)."""
+    from .._info.tone_map import ToneMap
+
+    log2_ratio = np.log2((np.maximum(alternate, 0) + alternate_offset) / (np.maximum(base, 0) + base_offset))
+    lows, highs = [], []
+    for c in range(3):
+        low, high = _range_without_outliers(log2_ratio[:, :, c])
+        if high - low < 1e-6:
+            high = low + 1e-6
+        lows.append(low)
+        highs.append(high)
+    lo, hi = np.asarray(lows, np.float32), np.asarray(highs, np.float32)
+    scaled = np.clip((log2_ratio - lo) / (hi - lo), 0.0, 1.0)
+    top = (1 << depth) - 1
+    coded = np.round(scaled * top).astype(np.uint8 if depth == 8 else np.uint16)
+    meta = ToneMap(
+        base_hdr_headroom=max(0.0, float(np.log2(max(float(base.max(initial=0.0)), 1.0)))),
+        alternate_hdr_headroom=max(0.0, float(np.log2(max(float(alternate.max(initial=0.0)), 1.0)))),
+        gain_map_min=[float(v) for v in lows],
+        gain_map_max=[float(v) for v in highs],
+        gamma=[1.0, 1.0, 1.0],
+        base_offset=[base_offset] * 3,
+        alternate_offset=[alternate_offset] * 3,
+        use_base_colour_space=True,
+    )
+    return coded, meta

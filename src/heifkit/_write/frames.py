@@ -19,6 +19,7 @@ from .stored import Stored
 
 __all__ = [
     "Frame",
+    "GainMap",
     "Job",
     "writer_mode",
     "output_bits",
@@ -35,6 +36,19 @@ _NO_RGB_CONVERSION = frozenset([11, 14])  # matrices libheif cannot convert RGB 
 
 
 @dataclass(frozen=True)
+class GainMap:
+    """A gain map to write with an image, as an ISO 21496-1 ``tmap`` item: the map's pixels (a frame of its own),
+    the ``tmap`` item's data, and what describes the alternate (HDR) rendition: its NCLX values, bit depth and
+    content light level (or None)."""
+
+    frame: Frame
+    metadata: bytes
+    alternate_nclx: dict[str, int]
+    alternate_bits: int
+    alternate_clli: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Frame:
     """An image as the writer takes it: ``stride * (height - 1) + row`` bytes of ``data`` in ``mode``."""
 
@@ -48,6 +62,7 @@ class Frame:
     attached: Attached | None = None  # items of the file it was read from to copy with it (_attached)
     coded_quality: int | None = None  # the quality its source was coded at (quality="keep"), -1 lossless
     stored: Stored | None = None  # written as stored in the file it was read from (no pixels then: ``stored``)
+    gain_map: GainMap | None = None  # written with it as an ISO 21496-1 tmap item
 
 
 def writer_mode(name: str) -> Mode:

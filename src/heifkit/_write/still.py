@@ -17,6 +17,7 @@ transform and with their EXIF/XMP orientation reset to 1.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -43,7 +44,7 @@ from .frames import (
 )
 from .params import check_image_info, format_for
 from .settings import Codec, EncodeSettings, encode_settings
-from .stored import Stored, copy_problem, stored_file, written_images
+from .stored import Stored, ToneMapItem, copy_problem, stored_file, written_images
 from .target import check_target, write_output
 
 __all__ = [
@@ -360,21 +361,27 @@ def encode_frames(frames: list[Frame], settings: EncodeSettings, per_frame: dict
 
 def file_bytes(frames: list[Frame], settings: EncodeSettings, per_frame: dict[int, Mapping[str, Any]]) -> bytes:
     """The bytes of one file of ``frames``: encoded (:func:`encode_frames`), or, where frames are to be copied as
-    stored (``Frame.stored``), laid out by ``stored``: the frames that need an encode are encoded first, into a
-    file of their own, whose images are then copied beside the others in the frames' order."""
-    if not any(frame.stored is not None for frame in frames):
+    stored (``Frame.stored``) or carry a gain map to write (``Frame.gain_map``), laid out by ``stored``: the
+    frames (and gain maps) that need an encode are encoded first, into a file of their own, whose images are
+    then copied beside the others in the frames' order, each gain map as a ``tmap`` item with its image."""
+    if not any(frame.stored is not None or frame.gain_map is not None for frame in frames):
         return encode_frames(frames, settings, per_frame)
     primary = primary_index(frames, settings.primary_index)
     encoded = [i for i, frame in enumerate(frames) if frame.stored is None]
+    maps = [i for i, frame in enumerate(frames) if frame.gain_map is not None and frame.stored is None]
     written: dict[int, Stored] = {}
+    gain_maps: dict[int, Stored] = {}
     if encoded:
         overrides = {n: per_frame[i] for n, i in enumerate(encoded) if i in per_frame}
-        data = encode_frames([frames[i] for i in encoded], settings.replace(primary_index=0), overrides)
+        to_encode = [frames[i] for i in encoded] + [_gain_map_frame(frames[i]) for i in maps]
+        data = encode_frames(to_encode, settings.replace(primary_index=0), overrides)
         images_written = written_images(data)
-        if len(images_written) != len(encoded):
-            raise EncoderError(f"libheif wrote {len(images_written)} images of {len(encoded)}")
-        written = dict(zip(encoded, images_written, strict=True))
+        if len(images_written) != len(to_encode):
+            raise EncoderError(f"libheif wrote {len(images_written)} images of {len(to_encode)}")
+        written = dict(zip(encoded, images_written[: len(encoded)], strict=True))
+        gain_maps = dict(zip(maps, images_written[len(encoded) :], strict=True))
     images: list[tuple[Stored, Mapping[str, Any]]] = []
+    tmaps: dict[int, tuple[Stored, ToneMapItem]] = {}
     for i, frame in enumerate(frames):
         if frame.stored is None:
             images.append((written[i], {}))
@@ -384,7 +391,22 @@ def file_bytes(frames: list[Frame], settings: EncodeSettings, per_frame: dict[in
             if info.get("save_nclx_profile") is None:
                 info["save_nclx_profile"] = settings.save_nclx_profile
             images.append((frame.stored, info))
-    return stored_file(images, primary)
+        if i in gain_maps and frame.gain_map is not None:
+            gain = frame.gain_map
+            tmaps[i] = (
+                gain_maps[i],
+                ToneMapItem(gain.metadata, gain.alternate_nclx, gain.alternate_bits, gain.alternate_clli),
+            )
+    return stored_file(images, primary, tmaps)
+
+
+def _gain_map_frame(frame: Frame) -> Frame:
+    """The frame of a gain map, written untagged (NCLX 2/2/6, as libavif writes gain maps) in 4:4:4."""
+    assert frame.gain_map is not None
+    gain = frame.gain_map.frame
+    nclx = {"color_primaries": 2, "transfer_characteristics": 2, "matrix_coefficients": 6, "full_range_flag": 1}
+    info = {**gain.info, "nclx_profile": nclx, "chroma": 444, "thumbnails": [], "exif": None, "xmp": None}
+    return dataclasses.replace(gain, info=info)
 
 
 def save(frames: list[Frame], fp: Any, settings: EncodeSettings) -> None:

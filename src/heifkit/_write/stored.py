@@ -33,7 +33,7 @@ from ..errors import InvalidInputError
 from .geometry import TRANSFORMS, Geometry, transform
 from .settings import EncodeSettings
 
-__all__ = ["Tagging", "Stored", "copy_problem", "stored_file", "written_images", "coded_format"]
+__all__ = ["Tagging", "Stored", "ToneMapItem", "copy_problem", "stored_file", "written_images", "coded_format"]
 
 _XMP = "application/rdf+xml"
 _EXIF_PREFIX = b"Exif\0\0"
@@ -174,9 +174,26 @@ class _Ids:
         return self.next - 1
 
 
-def stored_file(images: list[tuple[Stored, Mapping[str, Any]]], primary: int) -> bytes:
+@dataclass(frozen=True)
+class ToneMapItem:
+    """An ISO 21496-1 ``tmap`` item to write with an image and its gain map: the item's data, and the alternate
+    rendition's NCLX values, bit depth and content light level (MaxCLL, MaxFALL) or None."""
+
+    metadata: bytes
+    nclx: Mapping[str, int]
+    bits: int
+    clli: tuple[int, int] | None = None
+
+
+def stored_file(
+    images: list[tuple[Stored, Mapping[str, Any]]],
+    primary: int,
+    tmaps: Mapping[int, tuple[Stored, ToneMapItem]] | None = None,
+) -> bytes:
     """A file of ``images`` (each with the ``info`` to write: its own with the save's overrides), the one at
-    index ``primary`` its primary image.
+    index ``primary`` its primary image; ``tmaps`` maps an image's index to a gain map (an image written as
+    stored, hidden) and the ``tmap`` item that pairs them, in an ``altr`` group (the ``tmap`` first, as the
+    preferred rendition for readers that know it; the image stays the primary one for those that do not).
 
     Raises:
         InvalidInputError: a source's item boxes cannot be read, or an image's items are incomplete.
@@ -186,19 +203,56 @@ def stored_file(images: list[tuple[Stored, Mapping[str, Any]]], primary: int) ->
     items: list[Item] = []
     mains: list[int] = []
     contexts: dict[int, Context] = {}
-    for stored, info in images:
+    paired: list[tuple[int, int, ToneMapItem]] = []
+    for n, (stored, info) in enumerate(images):
         ctx = stored.handle.ctx
         with ctx.lock:
             main, copied = _image_items(stored, info, ids)
         mains.append(main)
         items += copied
         contexts[id(ctx)] = ctx
+        if tmaps and n in tmaps:
+            gain_stored, tmap = tmaps[n]
+            with gain_stored.handle.ctx.lock:
+                gain_main, gain_items = _image_items(gain_stored, {}, ids)
+            for item in gain_items:
+                item.hidden = True
+            items += gain_items
+            paired.append((main, gain_main, tmap))
     groups = _groups(contexts, ids, {i.id for i in items})
+    for main, gain_main, tmap in paired:
+        tmap_id = ids.new()
+        items.append(_tmap_item(tmap_id, next(i for i in items if i.id == main), gain_main, tmap))
+        groups.append((b"altr", ids.new(), [tmap_id, main]))
     for item in items:  # every top-level image is shown
         if item.id in mains:
             item.hidden = False
     major, compatible = _brands([s.handle for s, _ in images], items, primary)
     return assemble(major, compatible, items, mains[primary], groups)
+
+
+def _tmap_item(tmap_id: int, base: Item, gain_main: int, tmap: ToneMapItem) -> Item:
+    """The ``tmap`` derived image: its inputs the base image and the gain map; its size the base's; its colour,
+    bit depth and content light level the alternate rendition's (as libavif writes them)."""
+    ispe = next((p for p in base.properties if p.kind == b"ispe"), None)
+    if ispe is None:
+        raise InvalidInputError("the base image has no ispe property")
+    nclx = tmap.nclx
+    colr = b"nclx" + struct.pack(
+        ">HHHB",
+        int(nclx["color_primaries"]),
+        int(nclx["transfer_characteristics"]),
+        int(nclx["matrix_coefficients"]),
+        0x80 if nclx.get("full_range_flag", 1) else 0,
+    )
+    properties = [
+        ispe,
+        Property(b"pixi", b"\0\0\0\0" + bytes([3, tmap.bits, tmap.bits, tmap.bits]), None, False),
+        Property(b"colr", colr, None, False),
+    ]
+    if tmap.clli is not None:
+        properties.append(Property(b"clli", struct.pack(">HH", *tmap.clli), None, False))
+    return Item(tmap_id, b"tmap", tmap.metadata, properties, [(b"dimg", [base.id, gain_main])])
 
 
 def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[int, list[Item]]:
