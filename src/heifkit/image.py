@@ -289,10 +289,10 @@ class HeifImage(BaseImage):
 
         ``method`` is one of Pillow's ``Image.Transpose`` values (``ROTATE_90``, ``ROTATE_180``,
         ``ROTATE_270``: counter-clockwise; ``FLIP_LEFT_RIGHT``, ``FLIP_TOP_BOTTOM``, ``TRANSPOSE``,
-        ``TRANSVERSE``). Thumbnails and a ``tmap`` gain-map image turn with the image; alpha, depth and other
-        auxiliary images belong to the coded image and keep their own properties. The EXIF/XMP orientation is
-        reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved as stored, unless the
-        save asks for an encode. See "Editing without re-encoding" in the docs.
+        ``TRANSVERSE``). What is shown with the image turns with it, each from its own properties: alpha, depth
+        and other auxiliary images, thumbnails (and their alpha) and the gain map of a ``tmap`` item. The
+        EXIF/XMP orientation is reset to 1: ``irot``/``imir`` say how the image is shown. The new image is saved
+        as stored, unless the save asks for an encode. See "Editing without re-encoding" in the docs.
 
         Raises:
             ValueError: an unknown ``method``, or an image not read from a file (made from pixels or a Pillow
@@ -309,9 +309,10 @@ class HeifImage(BaseImage):
 
         ``lossless=True``: the same coded image with a crop property (``clap``) that shows the box, without a
         decode or an encode (as ``jpegtran -crop``); the whole coded image stays in the file, and the new image
-        keeps everything attached to this one (thumbnails and a ``tmap`` image are cropped to the same part of
-        the picture). With 4:2:0 or 4:2:2 chroma the box must start on a chroma sample of the coded image (an
-        even column, and for 4:2:0 an even row, where the box falls once rotation and mirroring are undone).
+        keeps everything attached to this one (auxiliary images, thumbnails and a ``tmap`` item's gain map are
+        cropped to the same part of the picture). With 4:2:0 or 4:2:2 chroma the box must start on a chroma
+        sample of the coded image (an even column, and for 4:2:0 an even row, where the box falls once rotation
+        and mirroring are undone).
 
         An image read from a file and not decoded yet decodes only the region, when its pixels are first
         used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the

@@ -146,9 +146,10 @@ def _scaled(box: Box, size: tuple[int, int], to: tuple[int, int]) -> Box:
 
 def transform(items: list[Item], others: set[int], main: int, geometry: Geometry, chroma: Any = None) -> None:
     """Apply ``geometry`` to what item ``main`` shows, and the same to ``others`` (its alpha, depth and other
-    auxiliary images, thumbnails, ``tmap``), each from its own properties: libheif shows each with its own
-    (alpha included, before it joins the colour). A crop keeps the same part of each one's coded image as of
-    ``main``'s, scaled to its size (they are aligned as coded: a thumbnail or a gain map is a smaller copy).
+    auxiliary images, thumbnails, a ``tmap`` item's gain map), each from its own properties: libheif shows each
+    with its own (alpha included, before it joins the colour). A crop keeps the same part of each one's coded
+    image as of ``main``'s, scaled to its size (they are aligned as coded: a thumbnail or a gain map is a
+    smaller copy).
 
     Raises:
         ValueError: the crop box is empty, reaches outside the image, or (for subsampled chroma) starts

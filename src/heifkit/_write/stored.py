@@ -11,8 +11,9 @@ asked for, and the entity groups whose members were all copied. ``ftyp``'s brand
 file holds (see :func:`_brands`).
 
 Geometry (:class:`Geometry`): rotation, mirroring and crop change the ``irot``/``imir``/``clap`` properties of
-the image and of what is shown with it (thumbnails, a ``tmap``), never the coded data; alpha, depth and other
-auxiliary images belong to the coded image and keep theirs.
+the image and of what is shown with it (alpha, depth and other auxiliary images, thumbnails and their alpha, the
+gain map of a ``tmap`` item), each composed with its own, never the coded data; a ``tmap`` item keeps its own
+properties (its inputs carry the geometry, as libavif requires).
 """
 
 from __future__ import annotations
@@ -228,11 +229,39 @@ def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[in
     new_main = mapping[main]
     copied += _new_metadata(info, replaced, new_main, ids)
     if stored.geometry is not None:
-        auxiliary = {s for kind, s in incoming.get(main, []) if kind == "auxl"}
-        shown = {mapping[t] for t in chosen if t in thumbnails | auxiliary or _items.item_type(ctx.ptr, t) == "tmap"}
+        shown = {mapping[t] for t in _shown_with(ctx.ptr, main, chosen, refs, incoming, thumbnails)}
         chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
         transform(copied, shown, new_main, stored.geometry, chroma)
     return new_main, copied
+
+
+def _shown_with(
+    ctx: Any,
+    main: int,
+    chosen: list[int],
+    refs: dict[int, list[tuple[str, list[int]]]],
+    incoming: dict[int, list[tuple[str, int]]],
+    thumbnails: set[int],
+) -> set[int]:
+    """The items shown with ``main`` (of those ``chosen``), whose geometry changes with its own: its alpha, depth
+    and other auxiliary images, its thumbnails, the gain map of each of its ``tmap`` items, and the alpha of
+    those thumbnails and gain maps.
+
+    libheif shows each of them with its own transformative properties (an alpha image too, before it joins the
+    colour), so each must turn and be cropped as ``main`` is. A ``tmap`` item itself keeps its properties: its
+    inputs (``main`` and the gain map) carry the geometry, which is what libavif requires (it refuses a file
+    whose ``tmap`` item has ``clap``, ``irot`` or ``imir``, and a gain map whose geometry is not the base
+    image's).
+    """
+    kept = set(chosen)
+    shown = {s for kind, s in incoming.get(main, []) if kind == "auxl"} | (thumbnails & kept)
+    for item in chosen:
+        if _items.item_type(ctx, item) == "tmap":
+            inputs = [t for kind, ts in refs.get(item, []) if kind == "dimg" for t in ts]
+            if len(inputs) == 2 and inputs[0] == main:
+                shown.add(inputs[1])
+    shown |= {s for t in list(shown) for kind, s in incoming.get(t, []) if kind == "auxl"}
+    return (shown & kept) - {main}
 
 
 def _thumbnail_ids(stored: Stored) -> list[int]:
