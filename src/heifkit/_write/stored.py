@@ -27,7 +27,7 @@ from typing import Any
 from .._container.assembly import Item, assemble
 from .._container.item_boxes import Property, item_properties
 from .._info.properties import NCLX_KEYS
-from .._native.libheif import Context, Handle, check, ffi, lib
+from .._native.libheif import Context, Handle, check, ffi, lib, owned
 from .._read import items as _items
 from .._read.source import declared_brands, file_data
 from ..errors import InvalidInputError
@@ -132,6 +132,11 @@ def copy_problem(stored: Stored, info: Mapping[str, Any], settings: EncodeSettin
             return f"info[{key!r}] was changed"
     if any(k in info and info[k] is not None for k in NCLX_KEYS) and not _nclx_to_write(info):
         return "the NCLX values are incomplete"
+    if info.get("save_nclx_profile") is None:
+        info = {**info, "save_nclx_profile": settings.save_nclx_profile}
+    problem = _sample_nclx_problem(stored, tagging, info)
+    if problem:
+        return problem
     if _thumbnails_kept(stored, info.get("thumbnails")) is None:
         return "it lists thumbnails the file does not have"
     return None
@@ -412,16 +417,55 @@ def _nclx_to_write(info: Mapping[str, Any]) -> dict[str, int] | None:
     return {k: int(values[k]) for k in NCLX_KEYS}
 
 
+def _nclx_written(tagging: Tagging, info: Mapping[str, Any]) -> tuple[bool, dict[str, int] | None]:
+    """Whether a copy writes the image's NCLX ``colr`` box anew (the caller changed its profile), and the values
+    it then writes (None: no NCLX box)."""
+    explicit = any(info.get(k) is not None for k in NCLX_KEYS)
+    nclx = _nclx_to_write(info) if explicit or info.get("save_nclx_profile", True) else None
+    return nclx != _nclx_to_write({"nclx_profile": tagging.nclx_profile}), nclx
+
+
+_SAMPLE_NCLX = ("matrix_coefficients", "full_range_flag")
+"""The NCLX values that say how the coded samples convert to RGB (the primaries too, for the matrices derived from
+them: 12 and 13): a copy keeps the coded samples, so changing one of these changes the decoded pixels."""
+
+
+def _stored_nclx(handle: Handle) -> dict[str, int] | None:
+    """The NCLX values of the image's own ``colr`` box as stored (whether or not it also has an ICC profile)."""
+    out = ffi.new("heif_color_profile_nclx**")
+    if lib.heif_image_handle_get_nclx_color_profile(handle.ptr, out).code != 0 or out[0] == ffi.NULL:
+        return None
+    profile = owned(out[0], lib.heif_nclx_color_profile_free)
+    return {k: int(getattr(profile, k)) for k in NCLX_KEYS}
+
+
+def _sample_nclx_problem(stored: Stored, tagging: Tagging, info: Mapping[str, Any]) -> str | None:
+    """Why the NCLX box a copy would write in place of the stored one needs an encode: it changes how the coded
+    samples convert to RGB (``matrix_coefficients``, ``full_range_flag``), and only an encode (converting the
+    pixels anew) keeps the pixels through that; None when it does not."""
+    changed, nclx = _nclx_written(tagging, info)
+    if not changed:
+        return None
+    before = _stored_nclx(stored.handle)
+    if before is None or nclx is None:  # added or left out: the coded stream's own colour description then holds
+        return None
+    keys = list(_SAMPLE_NCLX) if tagging.fixed.get("chroma") is not None else ["full_range_flag"]  # grey: no matrix
+    if {before["matrix_coefficients"], nclx["matrix_coefficients"]} & {12, 13}:
+        keys.append("color_primaries")
+    changed_keys = [k for k in keys if nclx[k] != before[k]]
+    if changed_keys:
+        return f"{changed_keys[0]} was changed: it says how the coded samples convert to RGB"
+    return None
+
+
 def _colour_properties(props: list[Property], tagging: Tagging, info: Mapping[str, Any]) -> list[Property]:
     """The image's properties with its ICC ``colr`` box, its NCLX ``colr`` box, or both, made anew where the
     caller changed that profile (the other is kept as stored: an image may have one of each)."""
     read_icc = (tagging.icc_profile or None, tagging.icc_profile_type if tagging.icc_profile else None)
     icc = bytes(info["icc_profile"]) if info.get("icc_profile") else None
     wanted_icc = (icc, (info.get("icc_profile_type") or "prof") if icc else None)
-    explicit = any(info.get(k) is not None for k in NCLX_KEYS)
-    nclx = _nclx_to_write(info) if explicit or info.get("save_nclx_profile", True) else None
-    read_nclx = _nclx_to_write({"nclx_profile": tagging.nclx_profile})
-    icc_changed, nclx_changed = wanted_icc != read_icc, nclx != read_nclx
+    nclx_changed, nclx = _nclx_written(tagging, info)
+    icc_changed = wanted_icc != read_icc
     if not icc_changed and not nclx_changed:
         return props
     new = []
