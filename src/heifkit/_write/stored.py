@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._container.assembly import Item, assemble
-from .._container.item_boxes import Property, item_properties
+from .._container.item_boxes import OpenedPath, Property, item_properties
 from .._info.properties import NCLX_KEYS
 from .._native.libheif import Context, Handle, check, ffi, lib, owned
 from .._read import items as _items
@@ -543,6 +543,8 @@ _CODEC_BRANDS = {"heic", "heix", "avif", "mif1", "mif2", "tmap"}
 
 def _header(ctx: Context) -> bytes:
     data = file_data(ctx.source)
+    if isinstance(data, OpenedPath):  # as it was opened: the path may name another file by now
+        return data.header
     if isinstance(data, (str, os.PathLike)):
         with open(data, "rb") as f:
             return f.read(4096)
