@@ -219,10 +219,14 @@ def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[in
     known = ids.by_source.setdefault(id(ctx), {})
     for old, new in mapping.items():
         known.setdefault(old, new)
+    # A grid's tiles carry colour profiles too, which libheif shows when the grid has none: they change with it.
+    coloured = {main}
+    if _items.item_type(ctx.ptr, main) == "grid":
+        coloured |= {t for kind, ts in refs.get(main, []) if kind == "dimg" for t in ts}
     copied = []
     for old in chosen:
         props = properties.get(old, [])
-        if old == main and stored.tagging is not None:
+        if old in coloured and stored.tagging is not None:
             props = _colour_properties(props, stored.tagging, info)
         item = _item_like(ctx, old, mapping[old], props)
         item.references = [
