@@ -184,12 +184,14 @@ def stored_file(images: list[tuple[Stored, Mapping[str, Any]]], primary: int) ->
     items: list[Item] = []
     mains: list[int] = []
     contexts: dict[int, Context] = {}
+    written: dict[int, Item] = {}
     for stored, info in images:
         ctx = stored.handle.ctx
         with ctx.lock:
-            main, copied = _image_items(stored, info, ids)
+            main, copied = _image_items(stored, info, ids, written, mains)
         mains.append(main)
         items += copied
+        written.update((item.id, item) for item in copied)
         contexts[id(ctx)] = ctx
     groups = _groups(contexts, ids, {i.id for i in items})
     for item in items:  # every top-level image is shown
@@ -199,8 +201,16 @@ def stored_file(images: list[tuple[Stored, Mapping[str, Any]]], primary: int) ->
     return assemble(major, compatible, items, mains[primary], groups)
 
 
-def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[int, list[Item]]:
-    """The new id of a stored image and the items it is written as."""
+def _image_items(
+    stored: Stored, info: Mapping[str, Any], ids: _Ids, written: Mapping[int, Item], mains: list[int]
+) -> tuple[int, list[Item]]:
+    """The new id of a stored image and the items it is written as (those not ``written`` already).
+
+    An item of the same source may belong to more than one image written (a grid's tile that is a top-level
+    image of its own too): it is written once, when its copies would be the same, so that the file keeps the
+    source's structure; otherwise (an image written twice, or changed otherwise than the first copy) the image
+    gets items of its own.
+    """
     ctx, main = stored.handle.ctx, int(lib.heif_image_handle_get_item_id(stored.handle.ptr))
     refs = {i: _items.references(ctx.ptr, i) for i in _items.item_ids(ctx.ptr)}
     incoming: dict[int, list[tuple[str, int]]] = {}
@@ -215,33 +225,44 @@ def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[in
         thumbnails = set(_thumbnails_kept(stored, info.get("thumbnails")) or [])
     chosen = _chosen(stored, main, refs, incoming, replaced, thumbnails)
     properties = item_properties(file_data(ctx.source), set(chosen))
-    mapping = {old: ids.new() for old in chosen}
-    known = ids.by_source.setdefault(id(ctx), {})
-    for old, new in mapping.items():
-        known.setdefault(old, new)
     # A grid's tiles carry colour profiles too, which libheif shows when the grid has none: they change with it.
     coloured = {main}
     if _items.item_type(ctx.ptr, main) == "grid":
         coloured |= {t for kind, ts in refs.get(main, []) if kind == "dimg" for t in ts}
-    copied = []
-    for old in chosen:
-        props = properties.get(old, [])
-        if old in coloured and stored.tagging is not None:
-            props = _colour_properties(props, stored.tagging, info)
-        item = _item_like(ctx, old, mapping[old], props)
-        item.references = [
-            (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
-            for kind, targets in refs.get(old, [])
-            if any(t in mapping for t in targets)
-        ]
-        copied.append(item)
-    new_main = mapping[main]
-    copied += _new_metadata(info, replaced, new_main, ids)
-    if stored.geometry is not None:
-        shown = {mapping[t] for t in _shown_with(ctx.ptr, main, chosen, refs, incoming, thumbnails)}
-        chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
-        transform(copied, shown, new_main, stored.geometry, chroma)
-    return new_main, copied
+
+    def copies(mapping: dict[int, int]) -> list[Item]:
+        copied = []
+        for old in chosen:
+            props = properties.get(old, [])
+            if old in coloured and stored.tagging is not None:
+                props = _colour_properties(props, stored.tagging, info)
+            item = _item_like(ctx, old, mapping[old], props)
+            item.references = [
+                (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
+                for kind, targets in refs.get(old, [])
+                if any(t in mapping for t in targets)
+            ]
+            copied.append(item)
+        copied += _new_metadata(info, replaced, mapping[main], ids)
+        if stored.geometry is not None:
+            shown = {mapping[t] for t in _shown_with(ctx.ptr, main, chosen, refs, incoming, thumbnails)}
+            chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
+            transform(copied, shown, mapping[main], stored.geometry, chroma)
+        return copied
+
+    known = ids.by_source.setdefault(id(ctx), {})
+    copied: list[Item] | None = None
+    if known.get(main) not in mains and any(old in known for old in chosen):
+        mapping = {old: known[old] if old in known else ids.new() for old in chosen}
+        shared = copies(mapping)
+        if all(written[item.id] == item for item in shared if item.id in written):
+            copied = [item for item in shared if item.id not in written]
+    if copied is None:
+        mapping = {old: ids.new() for old in chosen}
+        copied = copies(mapping)
+    for old, new in mapping.items():
+        known.setdefault(old, new)
+    return mapping[main], copied
 
 
 def _shown_with(
