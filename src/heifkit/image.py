@@ -315,9 +315,10 @@ class HeifImage(BaseImage):
 
         ``lossless=True``: the same coded image with a crop property (``clap``) that shows the box, without a
         decode or an encode (as ``jpegtran -crop``); the whole coded image stays in the file, and the new image
-        keeps everything attached to this one (thumbnails and a ``tmap`` image are cropped to the same part of
-        the picture). With 4:2:0 or 4:2:2 chroma the box must start on a chroma sample of the coded image (an
-        even column, and for 4:2:0 an even row, where the box falls once rotation and mirroring are undone).
+        keeps everything attached to this one (auxiliary images, thumbnails and a ``tmap`` item's gain map are
+        cropped to the same part of the picture). With 4:2:0 or 4:2:2 chroma the box must start on a chroma
+        sample of the coded image (an even column, and for 4:2:0 an even row, where the box falls once rotation
+        and mirroring are undone).
 
         An image read from a file and not decoded yet decodes only the region, when its pixels are first
         used: for a grid (or ``tili``) image just the tiles that cover the box, straight into a buffer of the

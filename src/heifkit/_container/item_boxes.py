@@ -18,7 +18,32 @@ from typing import Any
 from ..errors import InvalidInputError
 from .boxes import box, find, read_top_level, walk
 
-__all__ = ["Property", "item_properties", "patch_written"]
+__all__ = ["Property", "OpenedPath", "item_properties", "patch_written"]
+
+_HEADER = 4096
+"""The bytes of a file's start an :class:`OpenedPath` keeps (``ftyp`` and what follows)."""
+
+
+class OpenedPath(str):
+    """The path of a file libheif reads lazily (a big file), with what heifkit reads of the file itself as it was
+    when it was opened: its first bytes (``header``) and its top-level ``meta`` box (``meta``: the box and where
+    its payload starts, None without one).
+
+    libheif keeps reading the file it opened, even once the path names another file (a save over it replaces it),
+    so the properties and brands heifkit copies beside libheif's item data must come from that same file.
+    """
+
+    header: bytes
+    meta: tuple[bytes, int] | None
+
+    @classmethod
+    def of(cls, path: str) -> OpenedPath:
+        opened = cls(path)
+        with open(path, "rb") as f:
+            opened.header = f.read(_HEADER)
+            found = read_top_level(f, b"meta")
+        opened.meta = None if found is None else (found[1], found[0].header)
+        return opened
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,10 @@ class Property:
 def _meta_of_source(source: Any) -> tuple[bytes, int]:
     """The top-level ``meta`` box of a file given as bytes or as a path (read up to its end only), and where its
     payload starts (after a 32- or 64-bit size)."""
+    if isinstance(source, OpenedPath):
+        if source.meta is None:
+            raise InvalidInputError("the file has no meta box")
+        return source.meta
     if isinstance(source, (str, os.PathLike)):
         found = read_top_level(source, b"meta")
         if found is None:

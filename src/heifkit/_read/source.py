@@ -10,6 +10,7 @@ import io
 import os
 from typing import IO, Any, Union
 
+from .._container.item_boxes import OpenedPath
 from .._native.libheif import Context, check, ffi, lib, string
 from ..limits import SecurityLimits
 from ..limits import native as native_limits
@@ -189,7 +190,7 @@ def open_context(fp: Any, limits: SecurityLimits | None, lazy_stream: bool) -> t
     if data is None:
         # Big files: libheif reads only the boxes it needs, and image data when it is decoded.
         header = peek(fp, FTYP_PEEK)
-        ctx.source = os.fspath(fp)
+        ctx.source = OpenedPath.of(os.fspath(fp))  # what heifkit reads of the file itself, as libheif opens it
         check(lib.heif_context_read_from_file(ctx.ptr, os.fsencode(ctx.source), ffi.NULL))
     else:
         header = bytes(memoryview(data).cast("B")[:FTYP_PEEK])

@@ -148,7 +148,7 @@ def transform(items: list[Item], others: set[int], main: int, geometry: Geometry
     """Apply ``geometry`` to what item ``main`` shows, and the same to ``others`` (its alpha, thumbnails,
     ``tmap``), each from its own properties: libheif shows each with its own (alpha included, before it joins
     the colour). A crop keeps the same part of each one's coded image as of ``main``'s, scaled to its size
-    (they are aligned as coded: a thumbnail is a smaller copy).
+    (they are aligned as coded: a thumbnail is a smaller copy) and widened to start on a chroma sample of it.
 
     Raises:
         ValueError: the crop box is empty, reaches outside the image, or (for subsampled chroma) starts
@@ -171,8 +171,27 @@ def transform(items: list[Item], others: set[int], main: int, geometry: Geometry
             continue
         _turned(own, geometry)
         if geometry.crop is not None:
-            own.coded = _scaled(shown.coded, size, own_size)
+            left, top, right, bottom = _scaled(shown.coded, size, own_size)
+            step_x, step_y = _subsampling(item, by_id)  # widened to start on a chroma sample, as main's does
+            own.coded = (left - left % step_x, top - top % step_y, right, bottom)
         item.properties = _geometry_properties(item.properties, own)
+
+
+def _subsampling(item: Item, by_id: dict[int, Item]) -> tuple[int, int]:
+    """How many luma samples across and down an item's chroma sample covers, from its codec configuration
+    (``hvcC``, ``av1C``; a grid's from its first tile's): (2, 2) for 4:2:0, (2, 1) for 4:2:2, else (1, 1)."""
+    for _ in range(2):  # the item, then the first input of a grid
+        for prop in item.properties:
+            if prop.kind == b"hvcC" and len(prop.payload) > 16:
+                return {1: (2, 2), 2: (2, 1)}.get(prop.payload[16] & 3, (1, 1))  # chromaFormat
+            if prop.kind == b"av1C" and len(prop.payload) > 2:
+                flags = prop.payload[2]  # monochrome, chroma_subsampling_x, chroma_subsampling_y
+                return (1, 1) if flags & 0x10 else (1 + (flags >> 3 & 1), 1 + (flags >> 2 & 1))
+        inputs = [t for kind, targets in item.references if kind == b"dimg" for t in targets]
+        if not inputs or inputs[0] not in by_id:
+            break
+        item = by_id[inputs[0]]
+    return 1, 1
 
 
 def _turned(shown: _Shown, geometry: Geometry) -> None:

@@ -388,8 +388,6 @@ def file_bytes(frames: list[Frame], settings: EncodeSettings, per_frame: dict[in
         else:
             info = {**frame.info, **per_frame.get(i, {})}
             check_image_info(info)
-            if info.get("save_nclx_profile") is None:
-                info["save_nclx_profile"] = settings.save_nclx_profile
             images.append((frame.stored, info))
         if i in gain_maps and frame.gain_map is not None:
             gain = frame.gain_map

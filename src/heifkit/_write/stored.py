@@ -11,8 +11,9 @@ asked for, and the entity groups whose members were all copied. ``ftyp``'s brand
 file holds (see :func:`_brands`).
 
 Geometry (:class:`Geometry`): rotation, mirroring and crop change the ``irot``/``imir``/``clap`` properties of
-the image and of what is shown with it (thumbnails, a ``tmap``), never the coded data; alpha, depth and other
-auxiliary images belong to the coded image and keep theirs.
+the image and of what is shown with it (alpha, depth and other auxiliary images, thumbnails and their alpha, the
+gain map of a ``tmap`` item), each composed with its own, never the coded data; a ``tmap`` item keeps its own
+properties (its inputs carry the geometry, as libavif requires).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._container.assembly import Item, assemble
-from .._container.item_boxes import Property, item_properties
+from .._container.item_boxes import OpenedPath, Property, item_properties
 from .._info.properties import NCLX_KEYS
-from .._native.libheif import Context, Handle, check, ffi, lib
+from .._native.libheif import Context, Handle, check, ffi, lib, owned
 from .._read import items as _items
 from .._read.source import declared_brands, file_data
 from ..errors import InvalidInputError
@@ -131,6 +132,13 @@ def copy_problem(stored: Stored, info: Mapping[str, Any], settings: EncodeSettin
             return f"info[{key!r}] was changed"
     if any(k in info and info[k] is not None for k in NCLX_KEYS) and not _nclx_to_write(info):
         return "the NCLX values are incomplete"
+    if info.get("save_nclx_profile") is None:
+        info = {**info, "save_nclx_profile": settings.save_nclx_profile}
+    problem = _sample_nclx_problem(stored, tagging, info)
+    if problem:
+        return problem
+    if info.get("save_nclx_profile") is False and tagging.nclx_profile and not any(info.get(k) for k in NCLX_KEYS):
+        return "save_nclx_profile=False would drop the NCLX profile its samples are decoded with"
     if _thumbnails_kept(stored, info.get("thumbnails")) is None:
         return "it lists thumbnails the file does not have"
     ctx = stored.handle.ctx
@@ -167,7 +175,6 @@ class _Ids:
 
     next: int = 1
     by_source: dict[int, dict[int, int]] = field(default_factory=dict)  # id(ctx) -> old -> new (first copy)
-    mains: set[tuple[int, int]] = field(default_factory=set)  # (id(ctx), old id) of the images written
 
     def new(self) -> int:
         self.next += 1
@@ -204,17 +211,19 @@ def stored_file(
     mains: list[int] = []
     contexts: dict[int, Context] = {}
     paired: list[tuple[int, int, ToneMapItem]] = []
+    written: dict[int, Item] = {}
     for n, (stored, info) in enumerate(images):
         ctx = stored.handle.ctx
         with ctx.lock:
-            main, copied = _image_items(stored, info, ids)
+            main, copied = _image_items(stored, info, ids, written, mains)
         mains.append(main)
         items += copied
+        written.update((item.id, item) for item in copied)
         contexts[id(ctx)] = ctx
         if tmaps and n in tmaps:
             gain_stored, tmap = tmaps[n]
             with gain_stored.handle.ctx.lock:
-                gain_main, gain_items = _image_items(gain_stored, {}, ids)
+                gain_main, gain_items = _image_items(gain_stored, {}, ids, written, mains)
             for item in gain_items:
                 item.hidden = True
             items += gain_items
@@ -255,52 +264,74 @@ def _tmap_item(tmap_id: int, base: Item, gain_main: int, tmap: ToneMapItem) -> I
     return Item(tmap_id, b"tmap", tmap.metadata, properties, [(b"dimg", [base.id, gain_main])])
 
 
-def _image_items(stored: Stored, info: Mapping[str, Any], ids: _Ids) -> tuple[int, list[Item]]:
-    """The new id of a stored image and the items it is written as."""
+def _image_items(
+    stored: Stored, info: Mapping[str, Any], ids: _Ids, written: Mapping[int, Item], mains: list[int]
+) -> tuple[int, list[Item]]:
+    """The new id of a stored image and the items it is written as (those not ``written`` already).
+
+    An item of the same source may belong to more than one image written (a grid's tile that is a top-level
+    image of its own too): it is written once, when its copies would be the same, so that the file keeps the
+    source's structure; otherwise (an image written twice, or changed otherwise than the first copy) the image
+    gets items of its own.
+    """
     ctx, main = stored.handle.ctx, int(lib.heif_image_handle_get_item_id(stored.handle.ptr))
     plan = _plan(stored, info)
     refs, chosen = plan.refs, plan.chosen
     properties = item_properties(file_data(ctx.source), set(chosen))
-    # An item written already for another image of the same file (a grid tile that the file also shows as an
-    # image, a shared item) is written once; an image saved twice gets a copy of its own.
+    # A grid's tiles carry colour profiles too, which libheif shows when the grid has none: they change with it.
+    coloured = {main}
+    if _items.item_type(ctx.ptr, main) == "grid":
+        coloured |= {t for kind, ts in refs.get(main, []) if kind == "dimg" for t in ts}
+
+    def copies(mapping: dict[int, int]) -> list[Item]:
+        copied = []
+        for old in chosen:
+            props = properties.get(old, [])
+            if old in coloured and stored.tagging is not None:
+                props = _colour_properties(props, stored.tagging, info)
+            item = _item_like(ctx, old, mapping[old], props)
+            item.references = [
+                (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
+                for kind, targets in refs.get(old, [])
+                if any(t in mapping for t in targets)
+            ]
+            copied.append(item)
+        copied += _new_metadata(info, plan.replaced, mapping[main], ids)
+        if stored.geometry is not None:
+            shown = {mapping[t] for t in _shown_with(stored, main, plan)}
+            chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
+            transform(copied, shown, mapping[main], stored.geometry, chroma)
+        return copied
+
     known = ids.by_source.setdefault(id(ctx), {})
-    fresh = (id(ctx), main) in ids.mains
-    ids.mains.add((id(ctx), main))
-    mapping: dict[int, int] = {}
-    emitted = []
-    for old in chosen:
-        if not fresh and old in known:
-            mapping[old] = known[old]
-        else:
-            mapping[old] = ids.new()
-            emitted.append(old)
-            known.setdefault(old, mapping[old])
-    copied = []
-    for old in emitted:
-        props = properties.get(old, [])
-        if old == main and stored.tagging is not None:
-            props = _colour_properties(props, stored.tagging, info)
-        item = _item_like(ctx, old, mapping[old], props)
-        item.references = [
-            (kind.encode("latin-1"), [mapping[t] for t in targets if t in mapping])
-            for kind, targets in refs.get(old, [])
-            if any(t in mapping for t in targets)
-        ]
-        copied.append(item)
-    new_main = mapping[main]
-    copied += _new_metadata(info, plan.replaced, new_main, ids)
-    if stored.geometry is not None:
-        # Alpha is shown with its own properties (libheif turns it by them): it turns with the image. Depth
-        # images, gain maps and other auxiliary images are in the image's coded orientation (Apple's and ISO
-        # 21496-1's convention: a gain map has no transformative property): they keep theirs.
-        auxiliary = {s for kind, s in plan.incoming.get(main, []) if kind == "auxl"} - _listed_aux(stored, False)
-        auxiliary -= _listed_aux(stored, True)
-        shown = {
-            mapping[t] for t in emitted if t in plan.thumbnails | auxiliary or _items.item_type(ctx.ptr, t) == "tmap"
-        }
-        chroma = stored.tagging.fixed.get("chroma") if stored.tagging is not None else None
-        transform(copied, shown, new_main, stored.geometry, chroma)
-    return new_main, copied
+    copied: list[Item] | None = None
+    if known.get(main) not in mains and any(old in known for old in chosen):
+        mapping = {old: known[old] if old in known else ids.new() for old in chosen}
+        shared = copies(mapping)
+        if all(written[item.id] == item for item in shared if item.id in written):
+            copied = [item for item in shared if item.id not in written]
+    if copied is None:
+        mapping = {old: ids.new() for old in chosen}
+        copied = copies(mapping)
+    for old, new in mapping.items():
+        known.setdefault(old, new)
+    return mapping[main], copied
+
+
+def _shown_with(stored: Stored, main: int, plan: _Plan) -> set[int]:
+    """The items whose geometry changes with ``main``'s (of those written): its alpha, its thumbnails and their
+    alpha. libheif shows each with its own transformative properties (alpha too, before it joins the colour).
+
+    Depth images, gain maps and other auxiliary images keep theirs: by Apple's and ISO 21496-1's convention
+    they are in the image's coded orientation (libavif writes a gain map without transformative properties,
+    and refuses a ``tmap`` item that has them), and a ``tmap`` item keeps its own likewise.
+    """
+    others = _listed_aux(stored, False) | _listed_aux(stored, True)
+    kept = set(plan.chosen)
+    alpha = {s for kind, s in plan.incoming.get(main, []) if kind == "auxl"} - others
+    shown = alpha | (plan.thumbnails & kept)
+    shown |= {s for t in plan.thumbnails & kept for kind, s in plan.incoming.get(t, []) if kind == "auxl"}
+    return (shown & kept) - {main}
 
 
 @dataclass
@@ -485,16 +516,54 @@ def _nclx_to_write(info: Mapping[str, Any]) -> dict[str, int] | None:
     return {k: int(values[k]) for k in NCLX_KEYS}
 
 
+def _nclx_written(tagging: Tagging, info: Mapping[str, Any]) -> tuple[bool, dict[str, int] | None]:
+    """Whether a copy writes the image's NCLX ``colr`` box anew (the caller changed its profile), and the values
+    it then writes (None: no NCLX box)."""
+    nclx = _nclx_to_write(info)  # save_nclx_profile=False is an encode's (copy_problem): its samples need it
+    return nclx != _nclx_to_write({"nclx_profile": tagging.nclx_profile}), nclx
+
+
+_SAMPLE_NCLX = ("matrix_coefficients", "full_range_flag")
+"""The NCLX values that say how the coded samples convert to RGB (the primaries too, for the matrices derived from
+them: 12 and 13): a copy keeps the coded samples, so changing one of these changes the decoded pixels."""
+
+
+def _stored_nclx(handle: Handle) -> dict[str, int] | None:
+    """The NCLX values of the image's own ``colr`` box as stored (whether or not it also has an ICC profile)."""
+    out = ffi.new("heif_color_profile_nclx**")
+    if lib.heif_image_handle_get_nclx_color_profile(handle.ptr, out).code != 0 or out[0] == ffi.NULL:
+        return None
+    profile = owned(out[0], lib.heif_nclx_color_profile_free)
+    return {k: int(getattr(profile, k)) for k in NCLX_KEYS}
+
+
+def _sample_nclx_problem(stored: Stored, tagging: Tagging, info: Mapping[str, Any]) -> str | None:
+    """Why the NCLX box a copy would write in place of the stored one needs an encode: it changes how the coded
+    samples convert to RGB (``matrix_coefficients``, ``full_range_flag``), and only an encode (converting the
+    pixels anew) keeps the pixels through that; None when it does not."""
+    changed, nclx = _nclx_written(tagging, info)
+    if not changed:
+        return None
+    before = _stored_nclx(stored.handle)
+    if before is None or nclx is None:  # added or left out: the coded stream's own colour description then holds
+        return None
+    keys = list(_SAMPLE_NCLX) if tagging.fixed.get("chroma") is not None else ["full_range_flag"]  # grey: no matrix
+    if {before["matrix_coefficients"], nclx["matrix_coefficients"]} & {12, 13}:
+        keys.append("color_primaries")
+    changed_keys = [k for k in keys if nclx[k] != before[k]]
+    if changed_keys:
+        return f"{changed_keys[0]} was changed: it says how the coded samples convert to RGB"
+    return None
+
+
 def _colour_properties(props: list[Property], tagging: Tagging, info: Mapping[str, Any]) -> list[Property]:
     """The image's properties with its ICC ``colr`` box, its NCLX ``colr`` box, or both, made anew where the
     caller changed that profile (the other is kept as stored: an image may have one of each)."""
     read_icc = (tagging.icc_profile or None, tagging.icc_profile_type if tagging.icc_profile else None)
     icc = bytes(info["icc_profile"]) if info.get("icc_profile") else None
     wanted_icc = (icc, (info.get("icc_profile_type") or "prof") if icc else None)
-    explicit = any(info.get(k) is not None for k in NCLX_KEYS)
-    nclx = _nclx_to_write(info) if explicit or info.get("save_nclx_profile", True) else None
-    read_nclx = _nclx_to_write({"nclx_profile": tagging.nclx_profile})
-    icc_changed, nclx_changed = wanted_icc != read_icc, nclx != read_nclx
+    nclx_changed, nclx = _nclx_written(tagging, info)
+    icc_changed = wanted_icc != read_icc
     if not icc_changed and not nclx_changed:
         return props
     new = []
@@ -572,6 +641,8 @@ _CODEC_BRANDS = {"heic", "heix", "avif", "mif1", "mif2", "tmap"}
 
 def _header(ctx: Context) -> bytes:
     data = file_data(ctx.source)
+    if isinstance(data, OpenedPath):  # as it was opened: the path may name another file by now
+        return data.header
     if isinstance(data, (str, os.PathLike)):
         with open(data, "rb") as f:
             return f.read(4096)
