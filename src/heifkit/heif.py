@@ -393,9 +393,24 @@ _PRIMARIES_BY_NAME = {"bt709": 1, "srgb": 1, "bt2020": 9, "p3": 12, "display-p3"
 _HDR_TRANSFERS = {"pq": 16, "hlg": 18}
 
 
-def from_hdr(array: Any, primaries: int | str = 1, transfer: str = "pq", bit_depth: int = 10) -> HeifFile:
+def from_hdr(
+    array: Any,
+    primaries: int | str = 1,
+    transfer: str = "pq",
+    bit_depth: int = 10,
+    sdr: Any = None,
+    gain_map_scale: int = 2,
+) -> HeifFile:
     """A new ``HeifFile`` holding an HDR image made from linear light: a (height, width, 3) array of floats
     where 1.0 is SDR white (203 cd/m²), as :meth:`HeifImage.to_hdr` gives.
+
+    With ``sdr``, the image is written as an SDR picture with an ISO 21496-1 gain map that takes it to the HDR
+    one (as libavif's ``avifImageComputeGainMap``): SDR screens show the SDR picture, HDR ones the HDR rendition,
+    whose colour (``primaries``, ``transfer``) and ``bit_depth`` the ``tmap`` item records. ``sdr`` is
+    ``"auto"`` (the HDR image tone-mapped: unchanged up to 0.75 of SDR white, the rest compressed towards white
+    with a smooth knee, per pixel on its brightest channel so that hues keep), a Pillow image or a (height,
+    width, 3) uint8 array in sRGB's transfer and the same primaries. The gain map has 3 channels, 8 bits, at
+    1/``gain_map_scale`` of the size.
 
     It is coded with ``transfer`` (``"pq"``: SMPTE ST 2084, ``"hlg"``: ARIB STD-B67, BT.2100's OOTF for a
     1000 cd/m² display, as libavif) at ``bit_depth`` 10 or 12, and saves as a PQ/HLG HEIF or AVIF file with its
@@ -428,25 +443,61 @@ def from_hdr(array: Any, primaries: int | str = 1, transfer: str = "pq", bit_dep
     if not np.isfinite(linear).all():
         raise ValueError("linear light cannot be NaN or infinite")
     linear = np.maximum(linear, 0.0)
+    height, width = linear.shape[:2]
+    nclx = {
+        "color_primaries": code,
+        "transfer_characteristics": _HDR_TRANSFERS[transfer],
+        "matrix_coefficients": 9 if code == 9 else 1,
+        "full_range_flag": 1,
+    }
+    max_cll, max_fall = hdr.content_light_level(np.minimum(linear, _HDR_PEAKS[transfer] / hdr.SDR_WHITE_NITS))
+    if sdr is not None:
+        return _sdr_with_gain_map(linear, sdr, code, nclx, bit_depth, (max_cll, max_fall), gain_map_scale)
     signal = hdr.from_linear(linear, _HDR_TRANSFERS[transfer])
     samples = np.round(signal * ((1 << bit_depth) - 1)).astype("<u2")
-    height, width = linear.shape[:2]
     heif_file = from_bytes(f"RGB;{bit_depth}", (width, height), samples.tobytes())
-    max_cll, max_fall = hdr.content_light_level(np.minimum(linear, _HDR_PEAKS[transfer] / hdr.SDR_WHITE_NITS))
     heif_file[0].info.update(
         bit_depth=bit_depth,
-        nclx_profile={
-            "color_primaries": code,
-            "transfer_characteristics": _HDR_TRANSFERS[transfer],
-            "matrix_coefficients": 9 if code == 9 else 1,
-            "full_range_flag": 1,
-        },
+        nclx_profile=nclx,
         content_light_level={"max_content_light_level": max_cll, "max_pic_average_light_level": max_fall},
     )
     return heif_file
 
 
 _HDR_PEAKS = {"pq": 10000.0, "hlg": 1000.0}
+
+
+def _sdr_with_gain_map(linear: Any, sdr: Any, primaries: int, nclx: dict[str, int], bits: int,
+                       clli: tuple[int, int], scale: int) -> HeifFile:  # fmt: skip
+    """``from_hdr(..., sdr=...)``: the SDR picture, carrying the gain map to the HDR one (written at save)."""
+    import numpy as np
+
+    from ._decode import hdr
+    from ._info.tone_map import tone_map_bytes
+
+    height, width = linear.shape[:2]
+    if isinstance(sdr, str):
+        if sdr != "auto":
+            raise ValueError(f"sdr must be 'auto', a Pillow image or an array, not {sdr!r}")
+        sdr_linear = hdr.tone_map_to_sdr(linear)
+        sdr_pixels = np.round(hdr.from_linear(sdr_linear, 13) * 255).astype(np.uint8)
+    else:
+        sdr_pixels = np.asarray(sdr.convert("RGB") if hasattr(sdr, "convert") else sdr)
+        if sdr_pixels.shape != (height, width, 3) or sdr_pixels.dtype != np.uint8:
+            raise ValueError(
+                f"the SDR picture must be {width}x{height} 8-bit RGB, not {sdr_pixels.shape} {sdr_pixels.dtype}"
+            )
+        sdr_linear = hdr.to_linear(sdr_pixels.astype(np.float32) / 255, 13)
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"gain_map_scale must be a positive int, not {scale!r}")
+    gain, meta = hdr.compute_gain_map(hdr.downsample(sdr_linear, scale), hdr.downsample(linear, scale))
+    heif_file = from_bytes("RGB", (width, height), np.ascontiguousarray(sdr_pixels).tobytes())
+    heif_file[0].info["nclx_profile"] = {"color_primaries": primaries, "transfer_characteristics": 13,
+                                         "matrix_coefficients": 6, "full_range_flag": 1}  # fmt: skip
+    gain_image = from_bytes("RGB", (gain.shape[1], gain.shape[0]), np.ascontiguousarray(gain).tobytes())[0]
+    gain_frame = _write.Frame("RGB", gain_image.size, gain_image._data, gain_image._stride, gain_image.info)
+    heif_file[0]._gain_map = _write.GainMap(gain_frame, tone_map_bytes(meta), nclx, bits, clli)
+    return heif_file
 
 
 def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) -> None:
@@ -492,6 +543,9 @@ def frame_of(image: HeifImage, keep_quality: bool = False) -> _write.Frame:
     decoded anew if libheif had applied them.
     """
     frame = _plain_frame(image)
+    pending = getattr(image, "_gain_map", None)
+    if pending is not None:
+        frame = dataclasses.replace(frame, gain_map=pending)
     if keep_quality:
         coded = image.coded_quality()
         if coded is not None:

@@ -23,6 +23,8 @@ __all__ = [
     "apply_apple_gain_map",
     "content_light_level",
     "compute_gain_map",
+    "downsample",
+    "tone_map_to_sdr",
 ]
 
 SDR_WHITE_NITS = 203.0
@@ -261,3 +263,28 @@ def compute_gain_map(base: Any, alternate: Any, depth: int = 8, base_offset: flo
         use_base_colour_space=True,
     )
     return coded, meta
+
+
+def downsample(linear: Any, factor: int) -> Any:
+    """``linear`` (height, width, channels) shrunk by an integer ``factor``: each output pixel the mean of a
+    ``factor`` x ``factor`` block (the last row and column of blocks may be smaller)."""
+    if factor == 1:
+        return linear
+    height, width = linear.shape[:2]
+    out_h, out_w = -(-height // factor), -(-width // factor)
+    padded = np.pad(linear, ((0, out_h * factor - height), (0, out_w * factor - width), (0, 0)), mode="edge")
+    return padded.reshape(out_h, factor, out_w, factor, -1).mean(axis=(1, 3)).astype(np.float32)
+
+
+_KNEE = 0.75
+
+
+def tone_map_to_sdr(linear: Any) -> Any:
+    """An SDR rendition of linear HDR light: each pixel scaled by what a curve gives its brightest channel,
+    unchanged up to 0.75 of SDR white and above it ``knee + (1 - knee) * e / (e + 1 - knee)`` for the excess
+    ``e`` (smooth at the knee, tending to white)."""
+    brightest = np.max(linear, axis=2, keepdims=True)
+    excess = np.maximum(brightest - _KNEE, 0.0)
+    mapped = np.where(brightest > _KNEE, _KNEE + (1 - _KNEE) * excess / (excess + 1 - _KNEE), brightest)
+    scale = np.where(brightest > 0, mapped / np.maximum(brightest, 1e-12), 1.0)
+    return np.clip(linear * scale, 0.0, 1.0).astype(np.float32)

@@ -32,6 +32,7 @@ from .attached import Copies
 from .encoder import MAX_GRID, MAX_ITEMS, Encoder, size_problem, thumbnail_size
 from .frames import (
     Frame,
+    GainMap,
     Job,
     check_colour,
     fill_image,
@@ -49,6 +50,7 @@ from .target import check_target, write_output
 
 __all__ = [
     "Frame",
+    "GainMap",
     "EncodeSettings",
     "encode_settings",
     "format_for",
