@@ -105,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     meta = convert.add_argument_group("metadata")
     meta.add_argument("--strip", action="store_true", help="drop EXIF, XMP, IPTC and ICC")
     meta.add_argument("--to-srgb", action="store_true", help="convert colours from the ICC profile to sRGB")
+    meta.add_argument(
+        "--hdr",
+        choices=("keep", "pq", "hlg", "sdr"),
+        default="keep",
+        help="HDR photos (gain maps, PQ/HLG): keep them as SDR + gain map (HEIC/AVIF; a gain map the target "
+        "cannot hold is computed again in its codec), write a PQ or HLG image, or the SDR picture only "
+        "(default: keep; JPEG/PNG/WebP get the SDR picture)",
+    )
     _running_options(convert, "converted")
     _edit_parser(commands)
     return parser  # fmt: skip
@@ -271,7 +279,7 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     single = _single_output(args, output, _format_of(output) is not None and not args.all_images)
     fmt = args.format or (_format_of(output) if single else "jpeg")
     names = ("quality", "speed", "chroma", "lossless", "bit_depth", "all_images", "resize", "max_size", "overwrite")
-    options = {"format": fmt, **_values(args, *names, "strip", "to_srgb")}
+    options = {"format": fmt, **_values(args, *names, "strip", "to_srgb", "hdr")}
     try:
         batch.ConvertOptions(**options)
     except (TypeError, ValueError) as exc:

@@ -23,6 +23,7 @@ from ._read.source import FTYP_PEEK, FileLike, open_context, peek, sniff
 from ._read.stream import StreamSource
 from ._write import still as _write
 from ._write.attached import attached_to
+from ._write.stored import coded_format
 from .gainmap import add_gain_maps
 from .image import (
     HeifAuxImage,
@@ -473,7 +474,6 @@ def _sdr_with_gain_map(linear: Any, sdr: Any, primaries: int, nclx: dict[str, in
     import numpy as np
 
     from ._decode import hdr
-    from ._info.tone_map import tone_map_bytes
 
     height, width = linear.shape[:2]
     if isinstance(sdr, str):
@@ -488,16 +488,68 @@ def _sdr_with_gain_map(linear: Any, sdr: Any, primaries: int, nclx: dict[str, in
                 f"the SDR picture must be {width}x{height} 8-bit RGB, not {sdr_pixels.shape} {sdr_pixels.dtype}"
             )
         sdr_linear = hdr.to_linear(sdr_pixels.astype(np.float32) / 255, 13)
-    if not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"gain_map_scale must be a positive int, not {scale!r}")
-    gain, meta = hdr.compute_gain_map(hdr.downsample(sdr_linear, scale), hdr.downsample(linear, scale))
     heif_file = from_bytes("RGB", (width, height), np.ascontiguousarray(sdr_pixels).tobytes())
     heif_file[0].info["nclx_profile"] = {"color_primaries": primaries, "transfer_characteristics": 13,
                                          "matrix_coefficients": 6, "full_range_flag": 1}  # fmt: skip
+    heif_file[0]._gain_map = gain_map_between(sdr_linear, linear, nclx, bits, clli, scale)
+    return heif_file
+
+
+def gain_map_between(sdr_linear: Any, hdr_linear: Any, nclx: dict[str, int], bits: int, clli: tuple[int, int] | None,
+                     scale: int = 2) -> _write.GainMap:  # fmt: skip
+    """The ISO 21496-1 gain map (to write with the SDR picture) that takes linear ``sdr_linear`` to
+    ``hdr_linear`` (the same size and primaries), whose colour ``nclx``, bit depth and light level the ``tmap``
+    item records; computed at 1/``scale`` of the size."""
+    import numpy as np
+
+    from ._decode import hdr
+    from ._info.tone_map import tone_map_bytes
+
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"gain_map_scale must be a positive int, not {scale!r}")
+    gain, meta = hdr.compute_gain_map(hdr.downsample(sdr_linear, scale), hdr.downsample(hdr_linear, scale))
     gain_image = from_bytes("RGB", (gain.shape[1], gain.shape[0]), np.ascontiguousarray(gain).tobytes())[0]
     gain_frame = _write.Frame("RGB", gain_image.size, gain_image._data, gain_image._stride, gain_image.info)
-    heif_file[0]._gain_map = _write.GainMap(gain_frame, tone_map_bytes(meta), nclx, bits, clli)
-    return heif_file
+    return _write.GainMap(gain_frame, tone_map_bytes(meta), dict(nclx), bits, clli)
+
+
+def hdr_kept_as_gain_map(image: HeifImage, fmt: str) -> bool:
+    """Give ``image`` (read from a file, saved as ``fmt``) an ISO 21496-1 gain map computed from its HDR rendition
+    when its own gain map cannot go with it (HEVC items in an AVIF file, AV1 in a HEIF file, or Apple's map,
+    which AVIF has no place for): the HDR picture (``to_hdr()``) is kept. True when one was made.
+
+    Raises:
+        ImportError: NumPy is not installed.
+    """
+    gain_maps = image.info.get("gain_maps") or []
+    entry = image._entry
+    if not gain_maps or entry is None:
+        return False
+    kept = [g for g in gain_maps if g.info.get("tmap") is not None and _codec_of(g) == fmt]
+    if kept:
+        return False  # an ISO gain map in the target's codec is copied as it is
+    import numpy as np
+
+    from ._decode import hdr
+
+    hdr_linear = image.to_hdr()
+    sdr_linear = image.to_hdr(headroom=0)
+    if float(np.max(hdr_linear)) <= float(np.max(sdr_linear)) * 1.0001:
+        return False  # nothing brighter than SDR: no gain map to keep
+    nclx = dict(image.info.get("nclx_profile") or {})
+    primaries = int(nclx.get("color_primaries", 1)) if nclx else 1
+    alternate = {"color_primaries": primaries, "transfer_characteristics": 16, "matrix_coefficients": 1,
+                 "full_range_flag": 1}  # fmt: skip
+    image._gain_map = gain_map_between(sdr_linear, hdr_linear, alternate, 10, hdr.content_light_level(hdr_linear))
+    image.info["gain_maps"] = []
+    image.info["aux"] = {k: v for k, v in (image.info.get("aux") or {}).items() if not k.endswith(":hdrgainmap")}
+    return True
+
+
+def _codec_of(gain_map: Any) -> str | None:
+    """``"HEIF"`` or ``"AVIF"``: the format whose codec a gain map is coded with (None if unknown)."""
+    entry = getattr(gain_map, "_entry", None)
+    return coded_format(entry.handle) if entry is not None else None
 
 
 def encode(mode: str, size: tuple[int, int], data: Any, fp: Any, **kwargs: Any) -> None:

@@ -264,6 +264,7 @@ class HeifImage(BaseImage):
         # True while the pixels are known to be the stored ones (read from a file, or a copy of such an image):
         # then saving may copy the image as stored (``_write.stored``) instead of encoding it again.
         self._as_stored = False
+        self._gain_map: Any = None  # a gain map to write with it (``_write.GainMap``: from_hdr(sdr=...), conversions)
 
     @property
     def orientation_applied(self) -> bool:

@@ -13,7 +13,8 @@ from typing import IO, Any
 from PIL import Image, PngImagePlugin
 
 from .._write import target as _target
-from ..heif import HeifFile
+from ..heif import HeifFile, from_bytes, from_hdr, hdr_kept_as_gain_map
+from ..image import HeifImage
 
 __all__ = ["FORMATS", "ConvertOptions", "ConvertedImage", "output_names", "temp_files", "write_frames",
            "write_heif_file", "write_to", "keeps_samples"]  # fmt: skip
@@ -59,6 +60,7 @@ class ConvertOptions:
     overwrite: bool = False
     strip: bool = False
     to_srgb: bool = False
+    hdr: str = "keep"  # keep (SDR + gain map where the target holds one), pq, hlg, or sdr
     decode_threads: int | None = None  # libheif threads per file; None: batch.convert decides
 
     def __post_init__(self) -> None:
@@ -77,6 +79,10 @@ class ConvertOptions:
             raise ValueError("JPEG has no lossless mode: choose png, webp, tiff, heic or avif")
         if self.lossless and self.quality is not None:
             raise ValueError("lossless and quality exclude each other")
+        if self.hdr not in HDR_CHOICES:
+            raise ValueError(f"hdr must be one of {', '.join(HDR_CHOICES)}, not {self.hdr!r}")
+        if self.hdr in ("pq", "hlg") and fmt not in _HEIF:
+            raise ValueError(f"hdr={self.hdr} writes HEIC or AVIF, not {fmt}")
         if self.speed is not None and fmt not in _HEIF:
             raise ValueError(f"speed applies to heic and avif, not {fmt}")
         if self.chroma is not None and fmt not in ("jpeg", *_HEIF):
@@ -154,12 +160,15 @@ def keeps_samples(options: ConvertOptions) -> bool:
 
 
 def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: ConvertOptions) -> list[str]:
-    """Images ``indices`` of ``heif`` (decoded with their 10/12-bit samples) to one HEIC/AVIF file at ``path``."""
+    """Images ``indices`` of ``heif`` (decoded with their 10/12-bit samples) to one HEIC/AVIF file at ``path``,
+    their HDR kept as ``options.hdr`` says (:func:`_with_hdr`)."""
     primary = heif.primary_index
     for i in reversed(range(len(heif))):
         if i not in indices:
             del heif[i]
     heif.primary_index = indices.index(primary) if primary in indices else 0
+    for i, image in enumerate(list(heif)):
+        heif[i] = _with_hdr(image, options)
     for image in heif:
         if options.strip:
             image.info.update(exif=None, metadata=[])
@@ -172,6 +181,59 @@ def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: Con
     params = _heif_params(options)
     ok = write_to(path, lambda f: heif.save(f, **params), options.overwrite)
     return [str(path)] if ok else []
+
+
+HDR_CHOICES = ("keep", "pq", "hlg", "sdr")
+"""``--hdr``: keep an image's HDR as SDR + gain map (an ISO 21496-1 ``tmap`` in the target's codec, computed
+from the HDR rendition when the source's cannot go: Apple's map, or one in the other codec), write a PQ or HLG
+image, or only the SDR picture."""
+
+
+def _is_hdr_base(image: HeifImage) -> bool:
+    nclx = image.info.get("nclx_profile") or {}
+    return int(nclx.get("transfer_characteristics", 0) or 0) in (16, 18)
+
+
+def _with_hdr(image: HeifImage, options: ConvertOptions) -> HeifImage:
+    """``image`` as ``options.hdr`` writes it (NumPy needed for anything but an SDR image without gain map)."""
+    has_map = bool(image.info.get("gain_maps"))
+    if options.hdr == "keep":
+        if has_map and not _is_hdr_base(image):
+            hdr_kept_as_gain_map(image, _HEIF[options.format])
+        return image
+    if options.hdr == "sdr":
+        if _is_hdr_base(image) or has_map:
+            sdr = _sdr_picture(image)
+            sdr.info.update({k: image.info[k] for k in ("exif", "xmp", "primary") if k in image.info})
+            return sdr
+        return image
+    if not has_map and not _is_hdr_base(image):
+        return image  # nothing brighter than SDR white to write as PQ/HLG
+    nclx = image.info.get("nclx_profile") or {}
+    written = from_hdr(image.to_hdr(), int(nclx.get("color_primaries", 1) or 1), options.hdr, options.bit_depth or 10)[
+        0
+    ]
+    written.info.update({k: image.info[k] for k in ("exif", "xmp", "primary") if k in image.info})
+    return written
+
+
+def _sdr_picture(image: HeifImage) -> HeifImage:
+    """The SDR rendition of an image with a gain map or an HDR (PQ/HLG) signal, as a new 8-bit sRGB image."""
+    import numpy as np
+
+    from .._decode import hdr
+
+    pixels = np.round(hdr.from_linear(image.to_hdr(headroom=0), 13) * 255).astype(np.uint8)
+    sdr = from_bytes("RGB", image.size, np.ascontiguousarray(pixels).tobytes())[0]
+    nclx = image.info.get("nclx_profile") or {}
+    primaries = int(nclx.get("color_primaries", 1) or 1)
+    sdr.info["nclx_profile"] = {"color_primaries": primaries, "transfer_characteristics": 13,
+                                "matrix_coefficients": 6, "full_range_flag": 1}  # fmt: skip
+    if image.info.get("icc_profile") and not nclx:  # an ICC-tagged SDR base keeps its profile
+        del sdr.info["nclx_profile"]
+        sdr.info["icc_profile"] = image.info["icc_profile"]
+        sdr.info["icc_profile_type"] = image.info.get("icc_profile_type")
+    return sdr
 
 
 def _heif_params(options: ConvertOptions) -> dict[str, Any]:
