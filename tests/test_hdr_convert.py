@@ -79,3 +79,23 @@ def test_bad_hdr_option() -> None:
         batch.ConvertOptions(format="avif", hdr="bright")
     with pytest.raises(ValueError, match="writes HEIC or AVIF"):
         batch.ConvertOptions(format="jpeg", hdr="pq")
+
+
+def test_the_pillow_plugin_opens_at_a_headroom(photo: Path) -> None:
+    from PIL import Image
+
+    image = heifkit.open_heif(photo)[0]
+    try:
+        heifkit.register_heif_opener(hdr_headroom=0)
+        with Image.open(photo) as sdr:
+            assert sdr.mode == "RGB" and sdr.size == image.size
+            assert np.array_equal(np.asarray(sdr), np.asarray(image.to_pillow_at(0)))
+            # an SDR base shown at headroom 0 is the base itself, up to the float round trip
+            assert np.abs(np.asarray(sdr).astype(int) - np.asarray(image.to_pillow())[:, :, :3]).max() <= 1
+        heifkit.register_heif_opener(hdr_headroom=1.8)
+        with Image.open(photo) as bright:
+            expected = image.to_hdr(1.8) / 2**1.8
+            shown = hdr.to_linear(np.asarray(bright).astype(np.float32) / 255, 13)
+            assert np.abs(shown - np.clip(expected, 0, 1)).max() < 0.02
+    finally:
+        heifkit.options.HDR_HEADROOM = None

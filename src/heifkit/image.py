@@ -418,6 +418,31 @@ class HeifImage(BaseImage):
             return hdr.apply_apple_gain_map(linear, _gain_map_as_shown(self, gain_map), full, weight)
         return linear
 
+    def has_hdr(self) -> bool:
+        """Whether :meth:`to_hdr` gives more than the image's own SDR signal: a gain map, or a PQ/HLG transfer."""
+        nclx = self.info.get("nclx_profile") or {}
+        return bool(self.info.get("gain_maps")) or int(nclx.get("transfer_characteristics", 0) or 0) in (16, 18)
+
+    def to_pillow_at(self, headroom: float) -> Any:
+        """A Pillow ``RGB`` image of :meth:`to_hdr` for a display of ``headroom`` stops: linear light divided by
+        2 ** headroom (the display's peak is 255), in sRGB's transfer, 8 bits; ``info`` as :meth:`to_pillow`'s.
+
+        Raises:
+            ImportError: NumPy is not installed.
+        """
+        np = _numpy()
+        from PIL import Image
+
+        from ._decode import hdr
+
+        linear = self.to_hdr(headroom) / np.float32(2.0**headroom)
+        pixels = np.round(hdr.from_linear(linear, 13) * 255).astype(np.uint8)
+        img: Any = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+        info: dict[str, Any] = self.info.copy()
+        info["original_orientation"] = reset_orientation(info, self.orientation_applied)
+        img.info = info
+        return img
+
     def coded_quality(self) -> dict[str, Any] | None:
         """The quality this image was coded at, as its coded stream tells it (nothing is decoded), or None.
 

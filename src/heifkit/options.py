@@ -56,6 +56,12 @@ dict of the limits to change from libheif's defaults (``{"max_image_pixels": 50_
 GRID_TILE_SIZE: int = 0
 """Default tile size for grid encoding; 0 writes single images."""
 
+HDR_HEADROOM: float | None = None
+"""The Pillow plugin's HDR rendition: None opens images as stored (the SDR base of a photo with a gain map, PQ or
+HLG samples as coded); a headroom in stops (0: SDR) opens an image with a gain map or a PQ/HLG signal as
+:meth:`~heifkit.HeifImage.to_hdr` renders it for a display of that headroom, as 8-bit ``RGB`` in sRGB's
+transfer, scaled so that the display's peak (2 ** headroom times SDR white) is 255 (alpha is left out)."""
+
 # register_heif_opener / register_avif_opener keyword -> option name
 OPENER_KWARGS = {
     "decode_threads": "DECODE_THREADS",
@@ -70,4 +76,5 @@ OPENER_KWARGS = {
     "grid_tile_size": "GRID_TILE_SIZE",
     "disable_security_limits": "DISABLE_SECURITY_LIMITS",
     "security_limits": "SECURITY_LIMITS",
+    "hdr_headroom": "HDR_HEADROOM",
 }

@@ -46,6 +46,7 @@ class _LibHeifImageFile(ImageFile.ImageFile):
     _frame = 0
     _loaded_frame = -1
     _draft: HeifThumbnail | None = None
+    _headroom: float | None = None
     _sources: dict[int, Entry] = {}
 
     # Whether the current frame's pixels were loaded before save() began, when the caller could change them:
@@ -102,6 +103,10 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         self._size = image.size
         # Pillow's AVIF plugin gives premultiplied images back as RGBA (colour divided by alpha again)
         self._mode = "RGBA" if image.mode == "RGBa" and self.format == "AVIF" else image.mode
+        # options.HDR_HEADROOM: an HDR photo opens rendered for that display headroom, as 8-bit RGB
+        self._headroom = options.HDR_HEADROOM if isinstance(image, HeifImage) and image.has_hdr() else None
+        if self._headroom is not None:
+            self._mode = "RGB"
         if index not in self._frame_infos:
             info = image.info.copy()
             # reset only when libheif turned the pixels (irot/imir): a file without them keeps its EXIF/XMP
@@ -210,7 +215,10 @@ class _LibHeifImageFile(ImageFile.ImageFile):
         if self._heif_file is not None and self._loaded_frame != self._frame:
             frame: Any = self._draft or self._heif_file[self._frame]
             try:
-                img = frame._pillow()  # RGB: decoded straight into Pillow's 4-byte layout, not copied
+                if self._headroom is not None and self._draft is None:
+                    img = frame.to_pillow_at(float(self._headroom))
+                else:
+                    img = frame._pillow()  # RGB: decoded straight into Pillow's 4-byte layout, not copied
             except (EOFError, ValueError, HeifError):
                 if not ImageFile.LOAD_TRUNCATED_IMAGES:
                     raise
@@ -558,7 +566,8 @@ def register_heif_opener(**kwargs: Any) -> None:
 
     Keyword arguments set :mod:`heifkit.options` (``decode_threads``, ``thumbnails``, ``depth_images``,
     ``aux_images``, ``quality``, ``save_to_12bit``, ``save_nclx_profile``, ``preferred_encoder``,
-    ``preferred_decoder``, ``grid_tile_size``, ``disable_security_limits``); unknown ones warn.
+    ``preferred_decoder``, ``grid_tile_size``, ``disable_security_limits``, ``hdr_headroom``: open HDR photos
+    rendered for a display of that headroom, see ``options.HDR_HEADROOM``); unknown ones warn.
     """
     _apply_options(kwargs)
     _register(HeifImageFile, _accept_heif, HEIF_EXTENSIONS, "image/heif")
