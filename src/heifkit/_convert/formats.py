@@ -13,7 +13,7 @@ from typing import IO, Any
 from PIL import Image, PngImagePlugin
 
 from .._write import target as _target
-from ..heif import HeifFile, from_bytes, from_hdr, hdr_kept_as_gain_map
+from ..heif import HeifFile, from_bytes, from_hdr, gain_map_between, hdr_kept_as_gain_map
 from ..image import HeifImage
 
 __all__ = ["FORMATS", "ConvertOptions", "ConvertedImage", "output_names", "temp_files", "write_frames",
@@ -124,6 +124,7 @@ class ConvertedImage:
     xmp: bytes | None = None  # without an orientation
     icc: bytes | None = None
     heif_info: dict[str, Any] = field(default_factory=dict)  # NCLX, bit depth, HDR metadata: HEIC/AVIF outputs
+    hdr: Any = None  # the HDR rendition (linear light, a float32 array at the image's size) to keep as a gain map
 
 
 # --- names ---------------------------------------------------------------------------------------------
@@ -302,6 +303,21 @@ def _add_heif(out: HeifFile, frame: ConvertedImage, options: ConvertOptions) -> 
         added.info["bit_depth"] = options.bit_depth
     if options.lossless:
         added.info["matrix_coefficients"] = 0
+    if frame.hdr is not None:
+        _keep_hdr(added, frame, image)
+
+
+def _keep_hdr(added: HeifImage, frame: ConvertedImage, image: Image.Image) -> None:
+    """Write ``frame``'s HDR rendition as an ISO 21496-1 gain map with the SDR picture ``image`` (both resized)."""
+    import numpy as np
+
+    from .._decode import hdr
+
+    sdr = hdr.to_linear(np.asarray(image.convert("RGB")).astype(np.float32) / 255, 13)
+    nclx = frame.heif_info.get("nclx_profile") or {}
+    alternate = {"color_primaries": int(nclx.get("color_primaries", 1) or 1), "transfer_characteristics": 16,
+                 "matrix_coefficients": 1, "full_range_flag": 1}  # fmt: skip
+    added._gain_map = gain_map_between(sdr, frame.hdr, alternate, 10, hdr.content_light_level(frame.hdr))
 
 
 def _for_pillow(frame: ConvertedImage, options: ConvertOptions, notes: list[str]) -> tuple[Image.Image, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageCms
 
@@ -92,16 +93,46 @@ def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> 
         if thumbnail is not None:
             pil = thumbnail.to_pillow()
             notes.append(f"decoded the {thumbnail.size[0]}x{thumbnail.size[1]} embedded thumbnail")
+    hdr_base = _hdr_base(image)
+    keep_hdr = options.hdr == "keep" and options.format in ("heic", "avif") and image.has_hdr()
+    if hdr_base and not keep_hdr:
+        pil = None  # a PQ/HLG signal is tone-mapped, never shown as if it were SDR (washed out)
     if pil is None:
-        pil = image.to_pillow()  # EXIF/XMP orientation reset in its info
+        # EXIF/XMP orientation reset in its info
+        pil = image.to_pillow_at(0) if hdr_base else image.to_pillow()
     info = dict(image.info)
     set_orientation(info)
     heif_info = {k: v for k, v in info.items() if k in ("nclx_profile", "bit_depth", "chroma", "metadata")}
     for key in ("content_light_level", "mastering_display_colour_volume", "ambient_viewing_environment"):
         if key in info:
             heif_info[key] = info[key]
+    if hdr_base:  # the SDR picture: the image's primaries in sRGB's transfer (the HDR one goes in a gain map)
+        nclx = heif_info.get("nclx_profile") or {}
+        heif_info["nclx_profile"] = {**nclx, "transfer_characteristics": 13, "matrix_coefficients": 6,
+                                     "full_range_flag": 1}  # fmt: skip
+        for key in ("content_light_level", "mastering_display_colour_volume", "bit_depth"):
+            heif_info.pop(key, None)
     frame = ConvertedImage(pil, info.get("exif"), info.get("xmp"), info.get("icc_profile"), heif_info)
-    return _finish(frame, target, options, notes)
+    frame = _finish(frame, target, options, notes)
+    if keep_hdr:
+        frame.hdr = _resized_hdr(image.to_hdr(), frame.image.size)
+    return frame
+
+
+def _hdr_base(image: HeifImage) -> bool:
+    nclx = image.info.get("nclx_profile") or {}
+    return int(nclx.get("transfer_characteristics", 0) or 0) in (16, 18)
+
+
+def _resized_hdr(linear: Any, size: tuple[int, int]) -> Any:
+    """Linear light resized as Pillow resizes the SDR picture (Lanczos, per channel, in floats)."""
+    import numpy as np
+
+    if (linear.shape[1], linear.shape[0]) == size:
+        return linear
+    channels = [Image.fromarray(np.ascontiguousarray(linear[:, :, c]), "F").resize(size, Image.Resampling.LANCZOS)
+                for c in range(3)]  # fmt: skip
+    return np.maximum(np.stack([np.asarray(c) for c in channels], axis=2), 0).astype(np.float32)
 
 
 def _pillow_frame(im: Image.Image, index: int | None, options: ConvertOptions, notes: list[str]) -> ConvertedImage:
