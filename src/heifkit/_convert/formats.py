@@ -169,7 +169,11 @@ def write_heif_file(heif: HeifFile, indices: list[int], path: Path, options: Con
             del heif[i]
     heif.primary_index = indices.index(primary) if primary in indices else 0
     for i, image in enumerate(list(heif)):
-        heif[i] = _with_hdr(image, options)
+        try:
+            heif[i] = _with_hdr(image, options)
+        except ImportError:  # NumPy: an optional extra; the image is written as before, its HDR as stored
+            if options.hdr != "keep":
+                raise
     for image in heif:
         if options.strip:
             image.info.update(exif=None, metadata=[])

@@ -95,6 +95,9 @@ def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> 
             notes.append(f"decoded the {thumbnail.size[0]}x{thumbnail.size[1]} embedded thumbnail")
     hdr_base = _hdr_base(image)
     keep_hdr = options.hdr == "keep" and options.format in ("heic", "avif") and image.has_hdr()
+    if (hdr_base or keep_hdr) and not _has_numpy():
+        notes.append("HDR written as stored: NumPy is needed to tone-map it or keep it as a gain map")
+        hdr_base = keep_hdr = False
     if hdr_base and not keep_hdr:
         pil = None  # a PQ/HLG signal is tone-mapped, never shown as if it were SDR (washed out)
     if pil is None:
@@ -117,6 +120,14 @@ def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> 
     if keep_hdr:
         frame.hdr = _resized_hdr(image.to_hdr(), frame.image.size)
     return frame
+
+
+def _has_numpy() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _hdr_base(image: HeifImage) -> bool:
