@@ -525,9 +525,8 @@ def hdr_kept_as_gain_map(image: HeifImage, fmt: str) -> bool:
     entry = image._entry
     if not gain_maps or entry is None:
         return False
-    kept = [g for g in gain_maps if g.info.get("tmap") is not None and _codec_of(g) == fmt]
-    if kept:
-        return False  # an ISO gain map in the target's codec is copied as it is
+    if any(_codec_of(g) == fmt for g in gain_maps):
+        return False  # a gain map coded for the target (Apple's in a HEIC, a tmap's) goes with it as stored
     import numpy as np
 
     from ._decode import hdr
