@@ -52,8 +52,8 @@ demo: install
 	$(BIN)/python examples/demo.py examples/libheif_example.heic demo-out
 
 lint: test-tools
-	$(BIN)/ruff check src tests benchmarks examples fuzz docs/conf.py setup.py
-	$(BIN)/ruff format --check src tests benchmarks examples fuzz docs/conf.py setup.py
+	$(BIN)/ruff check src tests benchmarks examples fuzz docs/conf.py docs/_static/hdr/make_pictures.py setup.py
+	$(BIN)/ruff format --check src tests benchmarks examples fuzz docs/conf.py docs/_static/hdr/make_pictures.py setup.py
 
 typecheck: test-tools
 	$(BIN)/mypy

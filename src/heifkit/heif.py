@@ -15,7 +15,9 @@ from typing import Any
 
 from . import sequence
 from ._decode.region import check_box, crop_rows
+from ._info.checks import as_int
 from ._info.modes import mode_of
+from ._info.properties import NCLX_VALUES
 from ._info.transforms import as_data, image_size, orientation_of, stored_geometry, transposed
 from ._native.libheif import Context
 from ._read import entries as _read
@@ -422,8 +424,9 @@ def from_hdr(
 
     Raises:
         ImportError: NumPy is not installed.
-        ValueError: an array of another shape, a non-finite value, or an unknown primaries,
-            transfer or bit depth.
+        ValueError: an array of another shape, a non-finite value, or an unknown primaries (a name not listed,
+            or a code libheif cannot write), transfer or bit depth.
+        TypeError: ``primaries`` neither a str nor an int.
     """
     try:
         import numpy as np
@@ -431,12 +434,15 @@ def from_hdr(
         raise ImportError("HDR arrays need NumPy: pip install 'heifkit[numpy]'") from exc
     from ._decode import hdr
 
-    code = _PRIMARIES_BY_NAME.get(primaries.lower()) if isinstance(primaries, str) else int(primaries)
-    if code is None:
-        raise ValueError(f"unknown primaries {primaries!r}: use an H.273 code or one of {sorted(_PRIMARIES_BY_NAME)}")
+    code = _PRIMARIES_BY_NAME.get(primaries.lower()) if isinstance(primaries, str) else as_int(primaries, "primaries")
+    if code not in NCLX_VALUES["color_primaries"]:
+        raise ValueError(
+            f"unknown primaries {primaries!r}: use one of {sorted(_PRIMARIES_BY_NAME)} or an H.273 code libheif "
+            f"supports ({sorted(NCLX_VALUES['color_primaries'])})"
+        )
     if transfer not in _HDR_TRANSFERS:
         raise ValueError(f"transfer must be 'pq' or 'hlg', not {transfer!r}")
-    if bit_depth not in (10, 12):
+    if isinstance(bit_depth, bool) or bit_depth not in (10, 12) or not isinstance(bit_depth, int):
         raise ValueError(f"bit_depth must be 10 or 12, not {bit_depth!r}")
     linear = np.asarray(array, dtype=np.float32)
     if linear.ndim != 3 or linear.shape[2] != 3 or 0 in linear.shape:

@@ -10,6 +10,7 @@ the gain map's minimum and maximum (log2), gamma and the base and alternate offs
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from dataclasses import dataclass, field
@@ -107,18 +108,36 @@ def parse_tone_map(data: bytes) -> ToneMap | None:
 
 
 def _fraction(value: float, signed: bool) -> tuple[int, int]:
-    """``value`` as the closest fraction whose terms fit 32 bits."""
-    limit = (1 << 31) - 1 if signed else (1 << 32) - 1
-    f = Fraction(value).limit_denominator(1 << 24)
-    while abs(f.numerator) > limit or f.denominator > (1 << 32) - 1:
-        f = Fraction(value).limit_denominator(max(1, f.denominator // 2))
-    if not signed and f < 0:
+    """``value`` as the closest fraction whose numerator fits 32 bits (signed or not) and whose denominator
+    fits 24 bits, or fewer when the numerator would not fit (values of 128 and more).
+
+    Raises:
+        ValueError: ``value`` is not finite, negative while ``signed`` is false, or beyond what a 32-bit
+            numerator holds.
+    """
+    low, high = (-(1 << 31), (1 << 31) - 1) if signed else (0, (1 << 32) - 1)
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a number a fraction can hold")
+    exact = Fraction(value)
+    if not signed and exact < 0:
         raise ValueError(f"{value} must not be negative")
+    largest = -low if exact < 0 else high
+    # the largest denominator whose numerator fits, give or take the float's rounding
+    f = exact.limit_denominator(min(1 << 24, int(largest / abs(exact)) + 1) if exact else 1)
+    while not low <= f.numerator <= high:  # the numerator is just past the end: a smaller denominator
+        if f.denominator == 1:
+            raise ValueError(f"{value} does not fit a fraction of 32-bit terms")
+        f = exact.limit_denominator(f.denominator - 1)
     return f.numerator, f.denominator
 
 
 def tone_map_bytes(meta: ToneMap) -> bytes:
-    """The ``tmap`` item data of ``meta`` (version 0)."""
+    """The ``tmap`` item data of ``meta`` (version 0).
+
+    Raises:
+        ValueError: a headroom or gamma is negative, or a value is not finite or does not fit a fraction of
+            32-bit terms.
+    """
     channels = 3 if meta.multichannel else 1
     out = struct.pack(">BHHB", 0, 0, 0, (0x80 if channels == 3 else 0) | (0x40 if meta.use_base_colour_space else 0))
     for value in (meta.base_hdr_headroom, meta.alternate_hdr_headroom):
