@@ -434,8 +434,8 @@ def from_hdr(
         raise ImportError("HDR arrays need NumPy: pip install 'heifkit[numpy]'") from exc
     from ._decode import hdr
 
-    code = _PRIMARIES_BY_NAME.get(primaries.lower()) if isinstance(primaries, str) else as_int(primaries, "primaries")
-    if code not in NCLX_VALUES["color_primaries"]:
+    found = _PRIMARIES_BY_NAME.get(primaries.lower()) if isinstance(primaries, str) else as_int(primaries, "primaries")
+    if found is None or found not in NCLX_VALUES["color_primaries"]:
         raise ValueError(
             f"unknown primaries {primaries!r}: use one of {sorted(_PRIMARIES_BY_NAME)} or an H.273 code libheif "
             f"supports ({sorted(NCLX_VALUES['color_primaries'])})"
@@ -444,6 +444,7 @@ def from_hdr(
         raise ValueError(f"transfer must be 'pq' or 'hlg', not {transfer!r}")
     if isinstance(bit_depth, bool) or bit_depth not in (10, 12) or not isinstance(bit_depth, int):
         raise ValueError(f"bit_depth must be 10 or 12, not {bit_depth!r}")
+    code = int(found)
     linear = np.asarray(array, dtype=np.float32)
     if linear.ndim != 3 or linear.shape[2] != 3 or 0 in linear.shape:
         raise ValueError(f"an HDR image is a (height, width, 3) array, not {linear.shape}")
