@@ -25,6 +25,7 @@ GAIN_MAPS = {
     "pheif_aux_YCbCr.heic": ((1000, 462), "RGB", SAMSUNG, b"http://ns.adobe.com/hdr-gain-map/1.0/", 0, 37, 38),
     "libavif_colors_hdr_p3.avif": ((200, 200), "RGB", ADOBE, b"http://ns.adobe.com/hdr-gain-map/1.0/", None, 4, None),
     "libavif_seine_sdr_gainmap_srgb.avif": ((400, 300), "RGB", None, None, 0, 3, 2),
+    "libavif_seine_hdr_srgb.avif": ((400, 300), "RGB", ADOBE, b"http://ns.adobe.com/hdr-gain-map/1.0/", None, 4, None),
     "libavif_seine_hdr_gainmap_small_srgb.avif": ((200, 150), "RGB", None, None, 0, 3, 2),
     "libavif_color_grid_gainmap_different_grid.avif": ((128, 160), "RGB", None, None, 0, 28, 27),
     "libavif_color_nogrid_alpha_nogrid_gainmap_grid.avif": ((128, 160), "RGB", None, None, 0, 4, 3),
