@@ -723,3 +723,16 @@ def test_bad_tmap_values_raise() -> None:
     zero_gamma = bytes(data[:gamma]) + b"\0\0\0\0\0\0\0\x01" + bytes(data[gamma + 8 :])
     with pytest.raises(ValueError, match="gamma"):
         parse_tone_map(zero_gamma)
+
+
+def test_a_zero_gamma_is_refused_when_written() -> None:
+    from heifkit._info.tone_map import ToneMap, tone_map_bytes
+
+    with pytest.raises(ValueError, match="gamma must be positive"):
+        tone_map_bytes(ToneMap(gamma=[0.0, 1.0, 1.0]))
+
+
+def test_transfer_names_ignore_case() -> None:
+    light = np.full((4, 4, 3), 0.5, np.float32)
+    assert heifkit.from_hdr(light, transfer="PQ")[0].info["nclx_profile"]["transfer_characteristics"] == 16
+    assert heifkit.from_hdr(light, transfer="Hlg")[0].info["nclx_profile"]["transfer_characteristics"] == 18

@@ -440,6 +440,7 @@ def from_hdr(
             f"unknown primaries {primaries!r}: use one of {sorted(_PRIMARIES_BY_NAME)} or an H.273 code libheif "
             f"supports ({sorted(NCLX_VALUES['color_primaries'])})"
         )
+    transfer = transfer.lower() if isinstance(transfer, str) else transfer
     if transfer not in _HDR_TRANSFERS:
         raise ValueError(f"transfer must be 'pq' or 'hlg', not {transfer!r}")
     if isinstance(bit_depth, bool) or bit_depth not in (10, 12) or not isinstance(bit_depth, int):

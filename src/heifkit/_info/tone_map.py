@@ -135,9 +135,11 @@ def tone_map_bytes(meta: ToneMap) -> bytes:
     """The ``tmap`` item data of ``meta`` (version 0).
 
     Raises:
-        ValueError: a headroom or gamma is negative, or a value is not finite or does not fit a fraction of
-            32-bit terms.
+        ValueError: a headroom is negative, a gamma not positive (readers refuse a zero gamma), or a value is
+            not finite or does not fit a fraction of 32-bit terms.
     """
+    if any(not g > 0 for g in meta.gamma):
+        raise ValueError(f"the gain map's gamma must be positive, not {meta.gamma}")
     channels = 3 if meta.multichannel else 1
     out = struct.pack(">BHHB", 0, 0, 0, (0x80 if channels == 3 else 0) | (0x40 if meta.use_base_colour_space else 0))
     for value in (meta.base_hdr_headroom, meta.alternate_hdr_headroom):
