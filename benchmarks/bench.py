@@ -48,14 +48,19 @@ PUG = CORPUS / "pheif_pug.heic"  # 12 MP iPhone photo: 8x6 grid of 512 px tiles,
 BIG = CORPUS / "pheif_200MP.heic"  # 12240x16320, 24x32 grid
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall time and process CPU time (user + system, every thread of this process) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def paired(case: str, other_name: str, ours: Callable[[], object], other: Callable[[], object], pairs: int) -> float:
-    """Print and return the median ratio of ``pairs`` alternating timings of ``ours`` and ``other``."""
+    """Print and return the median ratio of ``pairs`` alternating wall timings of ``ours`` and ``other``.
+
+    The row also gives both sides' median CPU time per call (this process's threads, libheif's and the codecs'
+    included) and the median of the per-pair CPU ratios: wall time is what one caller waits, CPU time what a
+    machine full of callers pays per image."""
     ours()
     other()
     mine, theirs = [], []
@@ -64,10 +69,13 @@ def paired(case: str, other_name: str, ours: Callable[[], object], other: Callab
         a, b = _timed(first), _timed(second)
         mine.append(a if first is ours else b)
         theirs.append(b if first is ours else a)
-    ratio = statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
+    ratio = statistics.median(m[0] / t[0] for m, t in zip(mine, theirs, strict=True))
+    cpu_ratio = statistics.median(m[1] / t[1] for m, t in zip(mine, theirs, strict=True))
+    wall_ours, wall_theirs = (statistics.median(x[0] for x in side) for side in (mine, theirs))
+    cpu_ours, cpu_theirs = (statistics.median(x[1] for x in side) for side in (mine, theirs))
     print(
-        f"{case:<52} heifkit {statistics.median(mine):7.3f}s  {other_name:<12} {statistics.median(theirs):7.3f}s"
-        f"  ratio {ratio:5.2f}",
+        f"{case:<52} heifkit {wall_ours:7.3f}s  {other_name:<12} {wall_theirs:7.3f}s  ratio {ratio:5.2f}"
+        f"   CPU {cpu_ours:7.3f}s {cpu_theirs:7.3f}s  ratio {cpu_ratio:5.2f}",
         flush=True,
     )
     return ratio
@@ -160,6 +168,83 @@ def peak_memory(path: Path) -> None:
     )
 
 
+# --- a busy machine: decoding processes running at once (fresh processes) ---------------------------------
+
+_BUSY_CHILD = r"""
+import sys, time
+which, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from PIL import Image
+if which == "pillow_heif":
+    import pillow_heif
+    decode = lambda: pillow_heif.open_heif(path).to_pillow()
+else:
+    import heifkit
+    heifkit.register_heif_opener()
+    if which == "heifkit-1":  # each decode on its calling thread only, as a pool's worker may set it
+        heifkit.options.DECODE_THREADS = 0
+        heifkit.options.CODEC_THREADS["HEIF"] = 1
+    decode = lambda: Image.open(path).load()
+decode()  # warm-up, then wait for the parent's go so that start-up is not timed
+print("ready", flush=True)
+sys.stdin.readline()
+start, cpu = time.monotonic(), time.process_time()
+for _ in range(count):
+    decode()
+print(start, time.monotonic(), time.process_time() - cpu, flush=True)
+"""
+
+
+def _busy_round(which: str, path: Path, processes: int, count: int) -> tuple[float, float]:
+    """Images per second of ``processes`` processes decoding ``path`` ``count`` times each, all at once, and the
+    median CPU time per image of a process."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUSY_CHILD, which, str(path), str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"busy-machine child {which} failed ({child.returncode})")
+        start, end, cpu = (float(x) for x in out.split())
+        results.append((start, end, cpu))
+    elapsed = max(end for _, end, _ in results) - min(start for start, _, _ in results)
+    return processes * count / elapsed, statistics.median(cpu / count for _, _, cpu in results)
+
+
+def busy(case: str, ours: str, other: str, path: Path, pairs: int, count: int, processes: int = 2) -> None:
+    """Print the throughput of ``processes`` processes decoding at once, heifkit (``ours``) against ``other``,
+    alternating who goes first; ratio: the median per-pair time per image, heifkit / other."""
+    names = {"heifkit": "heifkit", "heifkit-1": "heifkit", "pillow_heif": "pillow_heif"}
+    mine, theirs = [], []
+    for i in range(pairs):
+        order = (ours, other) if i % 2 == 0 else (other, ours)
+        got = {which: _busy_round(which, path, processes, count) for which in order}
+        mine.append(got[ours])
+        theirs.append(got[other])
+    ratio = statistics.median(t[0] / m[0] for m, t in zip(mine, theirs, strict=True))
+    cpu_ratio = statistics.median(m[1] / t[1] for m, t in zip(mine, theirs, strict=True))
+    rate_ours, rate_theirs = (statistics.median(x[0] for x in side) for side in (mine, theirs))
+    cpu_ours, cpu_theirs = (statistics.median(x[1] for x in side) for side in (mine, theirs))
+    label = names[other] + (" 1 thread" if other == "heifkit-1" else "")
+    print(
+        f"{case:<52} {names[ours]} {rate_ours:5.2f}/s  {label:<12} {rate_theirs:7.2f}/s  ratio {ratio:5.2f}"
+        f"   CPU {cpu_ours:7.3f}s {cpu_theirs:7.3f}s  ratio {cpu_ratio:5.2f}",
+        flush=True,
+    )
+
+
 class CountingFile(io.FileIO):
     """A file that counts the bytes read from it."""
 
@@ -203,6 +288,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=7, help="alternating timings per case (median taken)")
     parser.add_argument("--quick", action="store_true", help="skip the 200 MP and encode cases")
+    parser.add_argument("--busy-processes", type=int, default=2, help="decoding processes of the busy-machine rows")
+    parser.add_argument("--busy-images", type=int, default=4, help="decodes per process per busy-machine round")
     args = parser.parse_args()
     n = args.pairs
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
@@ -301,6 +388,14 @@ def main() -> int:
     print(f"{'':<52} throughput of 2 workers: {1 / ratio:.2f}x one worker", flush=True)
     paired("2 workers, default threads vs 1 thread per decode", "1 per decode", workers(2), workers(2, **one), n)
 
+    print(
+        f"# busy machine: {args.busy_processes} processes at once, each decoding single12.heic into Pillow"
+        f" {args.busy_images} times (throughput in images/s; CPU per image)"
+    )
+    single = files["single12.heic"]
+    busy("default threads", "heifkit", "pillow_heif", single, n, args.busy_images, args.busy_processes)
+    busy("heifkit 1 thread per decode", "heifkit-1", "pillow_heif", single, n, args.busy_images, args.busy_processes)
+
     print("# opening for size and metadata only")
     bytes_read_to_open(PUG)
     bytes_read_to_open(BIG)
@@ -327,7 +422,9 @@ def main() -> int:
                 max(1, n // 2),
             )
     print()
-    print("ratio: median of per-pair heifkit time / other time (below 1.0: heifkit is faster)")
+    print("ratio: median of per-pair heifkit time / other time (below 1.0: heifkit is faster); CPU: median process")
+    print("CPU time (user + system, all threads) per call, and the median of the per-pair CPU ratios; busy machine:")
+    print("images per second of all the processes together, ratio the other's images/s / heifkit's (time per image)")
     return 0
 
 
