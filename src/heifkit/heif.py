@@ -539,8 +539,8 @@ def hdr_kept_as_gain_map(image: HeifImage, fmt: str) -> bool:
 
     from ._decode import hdr
 
-    hdr_linear = image.to_hdr()
-    sdr_linear = image.to_hdr(headroom=0)
+    sdr_linear = image._linear_signal()  # an SDR base: its own signal is the SDR rendition (decoded once)
+    hdr_linear = image._with_gain_map(sdr_linear, None)
     if float(np.max(hdr_linear)) <= float(np.max(sdr_linear)) * 1.0001:
         return False  # nothing brighter than SDR: no gain map to keep
     nclx = dict(image.info.get("nclx_profile") or {})

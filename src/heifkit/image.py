@@ -377,16 +377,28 @@ class HeifImage(BaseImage):
             ImportError: NumPy is not installed (``pip install heifkit[numpy]``).
             ValueError: a negative ``headroom``.
         """
+        if headroom is not None and headroom < 0:
+            raise ValueError(f"headroom is in stops above SDR white and cannot be negative: {headroom}")
+        return self._with_gain_map(self._linear_signal(), headroom)
+
+    def _linear_signal(self) -> Any:
+        """The image's own signal made linear by its transfer function (no gain map applied)."""
         np = _numpy()
         from ._decode import hdr
 
-        if headroom is not None and headroom < 0:
-            raise ValueError(f"headroom is in stops above SDR white and cannot be negative: {headroom}")
         nclx = self.info.get("nclx_profile") or {}
         transfer = int(nclx.get("transfer_characteristics", 13)) if nclx else 13
-        primaries = int(nclx.get("color_primaries", 1)) if nclx else 1
         signal = _float_pixels(self)
-        linear = hdr.to_linear(signal[:, :, :3] if signal.shape[2] >= 3 else np.repeat(signal, 3, axis=2), transfer)
+        return hdr.to_linear(signal[:, :, :3] if signal.shape[2] >= 3 else np.repeat(signal, 3, axis=2), transfer)
+
+    def _with_gain_map(self, linear: Any, headroom: float | None) -> Any:
+        """``linear`` (:meth:`_linear_signal`) with the image's gain map applied for ``headroom`` (:meth:`to_hdr`);
+        ``linear`` itself when no map applies."""
+        np = _numpy()
+        from ._decode import hdr
+
+        nclx = self.info.get("nclx_profile") or {}
+        primaries = int(nclx.get("color_primaries", 1)) if nclx else 1
         gain_maps = list(self.info.get("gain_maps") or [])
         iso = [g for g in gain_maps if getattr(g, "info", {}).get("tmap") is not None]
         apple = [g for g in gain_maps if str(getattr(g, "info", {}).get("aux_type") or "").startswith(_APPLE_GAIN_MAP)]

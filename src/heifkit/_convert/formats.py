@@ -194,7 +194,8 @@ from the HDR rendition when the source's cannot go: Apple's map, or one in the o
 image, or only the SDR picture."""
 
 
-def _is_hdr_base(image: HeifImage) -> bool:
+def is_hdr_base(image: HeifImage) -> bool:
+    """Whether an image is coded with an HDR transfer (PQ or HLG)."""
     nclx = image.info.get("nclx_profile") or {}
     return int(nclx.get("transfer_characteristics", 0) or 0) in (16, 18)
 
@@ -203,16 +204,16 @@ def _with_hdr(image: HeifImage, options: ConvertOptions) -> HeifImage:
     """``image`` as ``options.hdr`` writes it (NumPy needed for anything but an SDR image without gain map)."""
     has_map = bool(image.info.get("gain_maps"))
     if options.hdr == "keep":
-        if has_map and not _is_hdr_base(image):
+        if has_map and not is_hdr_base(image):
             hdr_kept_as_gain_map(image, _HEIF[options.format])
         return image
     if options.hdr == "sdr":
-        if _is_hdr_base(image) or has_map:
+        if is_hdr_base(image) or has_map:
             sdr = _sdr_picture(image)
             sdr.info.update({k: image.info[k] for k in ("exif", "xmp", "primary") if k in image.info})
             return sdr
         return image
-    if not has_map and not _is_hdr_base(image):
+    if not has_map and not is_hdr_base(image):
         return image  # nothing brighter than SDR white to write as PQ/HLG
     nclx = image.info.get("nclx_profile") or {}
     written = from_hdr(image.to_hdr(), int(nclx.get("color_primaries", 1) or 1), options.hdr, options.bit_depth or 10)[

@@ -19,7 +19,15 @@ from .._info.transforms import orientation_transpose
 from ..heif import HeifFile, is_supported
 from ..image import HeifImage
 from ..plugin import thumbnail_for
-from .formats import ConvertedImage, ConvertOptions, keeps_samples, output_names, write_frames, write_heif_file
+from .formats import (
+    ConvertedImage,
+    ConvertOptions,
+    is_hdr_base,
+    keeps_samples,
+    output_names,
+    write_frames,
+    write_heif_file,
+)
 
 __all__ = ["convert"]
 
@@ -93,7 +101,7 @@ def _heif_frame(image: HeifImage, options: ConvertOptions, notes: list[str]) -> 
         if thumbnail is not None:
             pil = thumbnail.to_pillow()
             notes.append(f"decoded the {thumbnail.size[0]}x{thumbnail.size[1]} embedded thumbnail")
-    hdr_base = _hdr_base(image)
+    hdr_base = is_hdr_base(image)
     keep_hdr = options.hdr == "keep" and options.format in ("heic", "avif") and image.has_hdr()
     if (hdr_base or keep_hdr) and not _has_numpy():
         notes.append("HDR written as stored: NumPy is needed to tone-map it or keep it as a gain map")
@@ -128,11 +136,6 @@ def _has_numpy() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _hdr_base(image: HeifImage) -> bool:
-    nclx = image.info.get("nclx_profile") or {}
-    return int(nclx.get("transfer_characteristics", 0) or 0) in (16, 18)
 
 
 def _resized_hdr(linear: Any, size: tuple[int, int]) -> Any:

@@ -11,9 +11,9 @@ asked for, and the entity groups whose members were all copied. ``ftyp``'s brand
 file holds (see :func:`_brands`).
 
 Geometry (:class:`Geometry`): rotation, mirroring and crop change the ``irot``/``imir``/``clap`` properties of
-the image and of what is shown with it (alpha, depth and other auxiliary images, thumbnails and their alpha, the
-gain map of a ``tmap`` item), each composed with its own, never the coded data; a ``tmap`` item keeps its own
-properties (its inputs carry the geometry, as libavif requires).
+the image and of what is shown with it (its alpha, its thumbnails and their alpha), each composed with its own,
+never the coded data; depth images, gain maps, other auxiliary images and a ``tmap`` item keep theirs (they are
+in the coded image's orientation, see :func:`_shown_with`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,6 @@ __all__ = ["Tagging", "Stored", "ToneMapItem", "copy_problem", "stored_file", "w
 
 _XMP = "application/rdf+xml"
 _EXIF_PREFIX = b"Exif\0\0"
-
-COPIED_KEYS = frozenset({"exif", "xmp", "metadata", "icc_profile", "icc_profile_type", "nclx_profile", *NCLX_KEYS})
-"""``info`` keys a copy writes as the caller set them (metadata items and colour properties)."""
 
 FIXED_KEYS = (
     "pixel_aspect_ratio",
